@@ -1,0 +1,37 @@
+"""graphflow: agent workflows as typed state graphs.
+
+Build a :class:`StateGraph` over a typed state, add nodes and edges, ``compile()`` it, then
+``invoke`` / ``stream`` it. See ``docs/semantics.md`` for the exact semantics.
+"""
+
+from .constants import END, START
+from .engine.context import RunContext
+from .errors import (
+    GraphflowError,
+    GraphRecursionError,
+    GraphValidationError,
+    GraphValidationWarning,
+    InvalidUpdateError,
+    NodeError,
+    NodeTimeoutError,
+)
+from .graph.state_graph import StateGraph
+from .types import Command, RetryPolicy, Send
+
+__all__ = [
+    "END",
+    "START",
+    "Command",
+    "GraphRecursionError",
+    "GraphValidationError",
+    "GraphValidationWarning",
+    "GraphflowError",
+    "InvalidUpdateError",
+    "NodeError",
+    "NodeTimeoutError",
+    "RetryPolicy",
+    "RunContext",
+    "Send",
+    "StateGraph",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,6 @@
+"""Checkpointers: where threads keep their state between supersteps and between runs."""
+
+from .base import Checkpoint, Checkpointer, StateSnapshot
+from .memory import MemoryCheckpointer
+
+__all__ = ["Checkpoint", "Checkpointer", "MemoryCheckpointer", "StateSnapshot"]

@@ -1,0 +1,101 @@
+"""The :class:`Checkpointer` interface and the records it stores.
+
+The engine commits a :class:`Checkpoint` at every superstep boundary of a run that has a thread:
+the state, the tasks due next (so a run can resume after an error) and the progress of joins.
+Sync methods are the ones to implement; the async ones default to calling them, and a
+checkpointer doing real I/O overrides them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["Checkpoint", "Checkpointer", "StateSnapshot", "new_checkpoint_id", "now"]
+
+
+def new_checkpoint_id() -> str:
+    return uuid.uuid4().hex
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Checkpoint:
+    """The state of a thread at a superstep boundary.
+
+    Attributes:
+        id: unique id of this checkpoint.
+        thread: the thread it belongs to.
+        step: the superstep it was taken after (0: after the input).
+        values: the state (a dict of key -> value); never mutated once stored.
+        next: the tasks due next, as ``(node, send_index, send_arg)``; empty when the run ended.
+        joins: per join (by index), the sources that ran since it last fired.
+        parent_id: the checkpoint before this one.
+        created_at: when it was taken (UTC).
+        metadata: ``{"source": "input" | "loop"}`` and whatever else the engine records.
+    """
+
+    id: str
+    thread: str
+    step: int
+    values: dict[str, Any]
+    next: list[tuple[str, int, Any]]
+    joins: dict[int, list[str]] = field(default_factory=dict)
+    parent_id: str | None = None
+    created_at: datetime = field(default_factory=now)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StateSnapshot:
+    """What :meth:`CompiledGraph.get_state` returns."""
+
+    values: Any
+    next: tuple[str, ...]
+    step: int
+    checkpoint_id: str
+    parent_id: str | None
+    created_at: datetime
+    metadata: dict[str, Any]
+
+
+class Checkpointer(ABC):
+    """Where a compiled graph keeps its threads' checkpoints."""
+
+    @abstractmethod
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint`` as the newest of its thread."""
+
+    @abstractmethod
+    def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        """The newest checkpoint of ``thread`` (or the one with ``checkpoint_id``), or None."""
+
+    @abstractmethod
+    def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
+        """The checkpoints of ``thread``, newest first."""
+
+    @abstractmethod
+    def delete_thread(self, thread: str) -> None:
+        """Forget every checkpoint of ``thread``."""
+
+    @abstractmethod
+    def threads(self) -> list[str]:
+        """The threads that have checkpoints."""
+
+    async def aput(self, checkpoint: Checkpoint) -> None:
+        self.put(checkpoint)
+
+    async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        return self.get(thread, checkpoint_id)
+
+    async def alist(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
+        return self.list(thread, limit=limit)
+
+    async def adelete_thread(self, thread: str) -> None:
+        self.delete_thread(thread)

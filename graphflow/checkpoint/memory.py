@@ -1,0 +1,47 @@
+"""An in-process :class:`Checkpointer`: fast, and gone with the process."""
+
+from __future__ import annotations
+
+import threading
+
+from .base import Checkpoint, Checkpointer
+
+__all__ = ["MemoryCheckpointer"]
+
+
+class MemoryCheckpointer(Checkpointer):
+    """Keeps every checkpoint of every thread in a dict. Thread-safe.
+
+    Stored values are the engine's own state dicts, which it never mutates after a step, so a
+    checkpoint costs no copy.
+    """
+
+    def __init__(self) -> None:
+        self._threads: dict[str, list[Checkpoint]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, checkpoint: Checkpoint) -> None:
+        with self._lock:
+            self._threads.setdefault(checkpoint.thread, []).append(checkpoint)
+
+    def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        with self._lock:
+            history = self._threads.get(thread)
+            if not history:
+                return None
+            if checkpoint_id is None:
+                return history[-1]
+            return next((c for c in history if c.id == checkpoint_id), None)
+
+    def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
+        with self._lock:
+            history = self._threads.get(thread, [])[::-1]
+        return history if limit is None else history[:limit]
+
+    def delete_thread(self, thread: str) -> None:
+        with self._lock:
+            self._threads.pop(thread, None)
+
+    def threads(self) -> list[str]:
+        with self._lock:
+            return sorted(self._threads)

@@ -1,0 +1,112 @@
+"""The async driver: runs a :class:`Run`'s supersteps on the running event loop.
+
+A lone task is awaited inline. Async tasks of a step run as asyncio tasks; the step's sync tasks
+run together on the shared thread pool, so blocking code never stalls the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from ..graph.nodes import Branch
+from .call import execute_async, executor
+from .run import Run
+from .sync_driver import _run_all
+from .task import Task
+
+__all__ = ["run_async"]
+
+_DONE = object()
+
+
+async def _route(run: Run, branches: tuple[Branch, ...]) -> None:
+    if branches:
+        view = run.schema.view(run.values)
+        for b in branches:
+            result = run.call_router(b, view)
+            if inspect.isawaitable(result):
+                try:
+                    result = await result
+                except Exception as exc:
+                    raise run.router_error(b, exc) from exc
+            run.resolve(b, result)
+    run.plan()
+    cp = run.take_checkpoint()
+    if cp is not None:
+        await run.checkpointer.aput(cp)
+
+
+def _jobs(run: Run, tasks: list[Task]) -> list[Callable[[], Awaitable[None]]]:
+    """The step as awaitables: one per async task, one for all sync tasks together."""
+    loop = asyncio.get_running_loop()
+    sync = [t for t in tasks if not (t.spec.is_async or t.spec.subgraph is not None)]
+    jobs: list[Callable[[], Awaitable[None]]] = [
+        (lambda t=t: execute_async(run, t)) for t in tasks
+        if t.spec.is_async or t.spec.subgraph is not None
+    ]
+    if sync:
+        jobs.append(lambda: loop.run_in_executor(executor(), _run_all, run, sync))
+    return jobs
+
+
+async def _run_all_live(run: Run, tasks: list[Task]) -> AsyncIterator[Any]:
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue[Any] = asyncio.Queue()
+    loop_thread = threading.get_ident()
+
+    def sink(item: Any) -> None:
+        if threading.get_ident() == loop_thread:
+            events.put_nowait(item)
+        else:
+            loop.call_soon_threadsafe(events.put_nowait, item)
+
+    async def job(fn: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await fn()
+        finally:
+            sink(_DONE)
+
+    jobs = _jobs(run, tasks)
+    run.sink = sink
+    running = [asyncio.ensure_future(job(fn)) for fn in jobs]
+    try:
+        left = len(running)
+        while left:
+            item = await events.get()
+            if item is _DONE:
+                left -= 1
+            else:
+                yield item
+        await asyncio.gather(*running)
+    finally:
+        run.sink = None
+        for fut in running:
+            fut.cancel()
+
+
+async def run_async(run: Run) -> AsyncIterator[Any]:
+    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for)."""
+    await _route(run, run.begin())
+    for event in run.flush():
+        yield event
+    while run.tasks:
+        tasks = run.next_step()
+        if len(tasks) == 1 and not run.live_inline:
+            task = tasks[0]
+            if task.spec.is_async or task.spec.subgraph is not None:
+                await execute_async(run, task)
+            else:
+                await asyncio.get_running_loop().run_in_executor(executor(), _run_all, run,
+                                                                 tasks)
+        elif run.streaming:
+            async for event in _run_all_live(run, tasks):
+                yield event
+        else:
+            await asyncio.gather(*(fn() for fn in _jobs(run, tasks)))
+        await _route(run, run.after_step())
+        for event in run.flush():
+            yield event

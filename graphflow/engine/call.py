@@ -1,0 +1,187 @@
+"""Calling one node: retries (tenacity), per-attempt timeouts, error wrapping — sync and async.
+
+The async functions mirror the sync ones line for line; what a call *means* (which input, which
+context, how output becomes writes) is decided once, in :class:`Run` and :func:`normalize`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from ..errors import NodeError, NodeTimeoutError
+from ..types import RetryPolicy
+from .context import RunContext
+from .task import normalize
+
+if TYPE_CHECKING:
+    from .run import Run
+    from .task import Task
+
+__all__ = ["execute_async", "execute_sync", "executor"]
+
+MAX_WORKERS = 64
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def executor() -> ThreadPoolExecutor:
+    """The shared pool that runs sync tasks of parallel steps (created on first use)."""
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(MAX_WORKERS, thread_name_prefix="graphflow")
+    return _pool
+
+
+@functools.lru_cache(maxsize=256)
+def _retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
+    import tenacity
+
+    wait = tenacity.wait_exponential(multiplier=policy.initial_interval,
+                                     exp_base=policy.backoff_factor, max=policy.max_interval)
+    if policy.jitter:
+        wait = wait + tenacity.wait_random(0, 1)
+    return {
+        "stop": tenacity.stop_after_attempt(policy.max_attempts),
+        "wait": wait,
+        "retry": tenacity.retry_if_exception(policy.should_retry),
+        "reraise": True,
+    }
+
+
+def _node_error(task: Task, exc: BaseException) -> NodeError:
+    err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
+    err.__cause__ = exc
+    return err
+
+
+# -- sync ------------------------------------------------------------------------------------------
+
+def _once_sync(run: Run, task: Task, ctx: RunContext) -> Any:
+    spec = task.spec
+    if spec.subgraph is not None:
+        return spec.subgraph._call_as_node(run, task, ctx)
+    arg = run.node_input(task)
+    return spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg)
+
+
+def _attempt_sync(run: Run, task: Task, ctx: RunContext) -> Any:
+    timeout = task.spec.timeout
+    if timeout is None:
+        return _once_sync(run, task, ctx)
+    box: list[Any] = []
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            box.append((True, _once_sync(run, task, ctx)))
+        except BaseException as exc:
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"graphflow-{task.name}", daemon=True).start()
+    if not done.wait(timeout):
+        raise NodeTimeoutError(task.name, timeout)  # the thread cannot be killed; it is abandoned
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
+
+
+def call_sync(run: Run, task: Task) -> Any:
+    """Run a node's body (with its retry policy and timeout) and return what it returned."""
+    spec = task.spec
+    if spec.retry is None and spec.timeout is None and spec.subgraph is None:
+        arg = run.node_input(task)
+        return spec.fn(arg, run.make_ctx(task)) if spec.takes_ctx else spec.fn(arg)
+    ctx = run.make_ctx(task)
+    if spec.retry is None:
+        return _attempt_sync(run, task, ctx)
+    import tenacity
+
+    for attempt in tenacity.Retrying(**_retry_kwargs(spec.retry)):
+        with attempt:
+            ctx.attempt = attempt.retry_state.attempt_number
+            return _attempt_sync(run, task, ctx)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def execute_sync(run: Run, task: Task) -> None:
+    """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
+    try:
+        out = call_sync(run, task)
+    except Exception as exc:
+        task.error = _node_error(task, exc)
+    else:
+        try:
+            normalize(task, out)
+        except Exception as exc:
+            task.error = exc
+    run.task_finished(task)
+
+
+# -- async -----------------------------------------------------------------------------------------
+
+async def _once_async(run: Run, task: Task, ctx: RunContext) -> Any:
+    spec = task.spec
+    if spec.subgraph is not None:
+        return await spec.subgraph._acall_as_node(run, task, ctx)
+    arg = run.node_input(task)
+    if spec.is_async:
+        return await (spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg))
+    loop = asyncio.get_running_loop()
+    if spec.takes_ctx:
+        return await loop.run_in_executor(executor(), spec.fn, arg, ctx)
+    return await loop.run_in_executor(executor(), spec.fn, arg)
+
+
+async def _attempt_async(run: Run, task: Task, ctx: RunContext) -> Any:
+    timeout = task.spec.timeout
+    if timeout is None:
+        return await _once_async(run, task, ctx)
+    cm = asyncio.timeout(timeout)
+    try:
+        async with cm:
+            return await _once_async(run, task, ctx)
+    except TimeoutError:
+        if cm.expired():
+            raise NodeTimeoutError(task.name, timeout) from None
+        raise
+
+
+async def call_async(run: Run, task: Task) -> Any:
+    """Async twin of :func:`call_sync`."""
+    spec = task.spec
+    if spec.retry is None and spec.timeout is None and spec.subgraph is None and spec.is_async:
+        arg = run.node_input(task)
+        return await (spec.fn(arg, run.make_ctx(task)) if spec.takes_ctx else spec.fn(arg))
+    ctx = run.make_ctx(task)
+    if spec.retry is None:
+        return await _attempt_async(run, task, ctx)
+    import tenacity
+
+    async for attempt in tenacity.AsyncRetrying(**_retry_kwargs(spec.retry)):
+        with attempt:
+            ctx.attempt = attempt.retry_state.attempt_number
+            return await _attempt_async(run, task, ctx)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def execute_async(run: Run, task: Task) -> None:
+    """Async twin of :func:`execute_sync`."""
+    try:
+        out = await call_async(run, task)
+    except Exception as exc:
+        task.error = _node_error(task, exc)
+    else:
+        try:
+            normalize(task, out)
+        except Exception as exc:
+            task.error = exc
+    run.task_finished(task)

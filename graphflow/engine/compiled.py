@@ -1,0 +1,255 @@
+""":class:`CompiledGraph`: the runnable graph ``StateGraph.compile()`` returns."""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..checkpoint.base import Checkpointer, StateSnapshot
+from ..errors import GraphflowError
+from .async_driver import run_async
+from .program import Program
+from .run import Run
+from .sync_driver import run_sync
+from .task import SubgraphUpdate
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from ..graph.state_graph import StateGraph
+    from .context import RunContext
+    from .task import Task
+
+__all__ = ["CompiledGraph"]
+
+T = TypeVar("T")
+StreamMode = str | Sequence[str]
+
+
+def _run_blocking(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine to completion from sync code, even inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    # Called from a running loop: blocking it on itself would deadlock, so use a private loop.
+    with ThreadPoolExecutor(1, thread_name_prefix="graphflow-sync") as ex:
+        return ex.submit(asyncio.run, make()).result()
+
+
+def _iter_blocking(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
+    """Iterate an async generator from sync code, on a private loop in a helper thread."""
+    items: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+    stop = threading.Event()
+
+    async def pump() -> None:
+        try:
+            async for item in make():
+                items.put((0, item))
+                if stop.is_set():
+                    break
+        except BaseException as exc:
+            items.put((1, exc))
+        else:
+            items.put((2, None))
+
+    threading.Thread(target=asyncio.run, args=(pump(),), daemon=True,
+                     name="graphflow-stream").start()
+    try:
+        while True:
+            kind, item = items.get()
+            if kind == 0:
+                yield item
+            elif kind == 1:
+                raise item
+            else:
+                return
+    finally:
+        stop.set()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class CompiledGraph:
+    """A validated graph, ready to run. Made by :meth:`StateGraph.compile`.
+
+    Run it with :meth:`invoke` / :meth:`ainvoke`, watch it with :meth:`stream` / :meth:`astream`,
+    run many inputs with :meth:`batch` / :meth:`abatch`. With a checkpointer, ``thread="..."``
+    keeps state between runs and :meth:`get_state` reads it.
+    """
+
+    def __init__(self, builder: StateGraph, nxgraph: nx.MultiDiGraph, *,
+                 checkpointer: Checkpointer | None, name: str) -> None:
+        self.builder = builder
+        self.schema = builder.schema
+        self.name = name
+        self.checkpointer = checkpointer
+        self._nx = nxgraph
+        nxgraph.graph["name"] = name
+        self._program = Program(builder)
+        self._has_async = any(
+            spec.is_async or (spec.subgraph is not None and spec.subgraph._has_async)
+            for spec in builder.nodes.values()
+        ) or any(b.is_async for b in builder.branches)
+
+    def __repr__(self) -> str:
+        return f"<CompiledGraph {self.name!r}: {len(self._program.specs)} nodes>"
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
+             modes: StreamMode | None = None) -> Run:
+        return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
+                   modes=modes)
+
+    def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
+               recursion_limit: int | None = None) -> Any:
+        """Run the graph to the end and return the final state.
+
+        Args:
+            input: a dict (or schema instance) of initial writes; ``None`` resumes ``thread``.
+            thread: continue (and checkpoint) this thread; needs a checkpointer.
+            context: any object, readable by nodes as ``ctx.context``.
+            recursion_limit: the most supersteps this run may take (default 10,000).
+
+        Returns:
+            A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
+        """
+        if self._has_async:
+            return _run_blocking(lambda: self.ainvoke(
+                input, thread=thread, context=context, recursion_limit=recursion_limit))
+        run = self._run(input, thread, context, recursion_limit)
+        for _ in run_sync(run):
+            pass
+        return run.output()
+
+    async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
+                      recursion_limit: int | None = None) -> Any:
+        """Async :meth:`invoke`."""
+        run = self._run(input, thread, context, recursion_limit)
+        async for _ in run_async(run):
+            pass
+        return run.output()
+
+    def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
+               context: Any = None, recursion_limit: int | None = None) -> Iterator[Any]:
+        """Run the graph, yielding events as they happen.
+
+        ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
+        state after the input and after each step), ``"custom"`` (what nodes ``ctx.write``),
+        ``"debug"`` (task start/result records), or a list of them, which yields
+        ``(mode, payload)`` tuples.
+        """
+        run = self._run(input, thread, context, recursion_limit, mode)  # validates mode now
+        if self._has_async:
+            return _iter_blocking(lambda: run_async(run))
+        return run_sync(run)
+
+    def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
+                context: Any = None, recursion_limit: int | None = None) -> AsyncIterator[Any]:
+        """Async :meth:`stream`."""
+        return run_async(self._run(input, thread, context, recursion_limit, mode))
+
+    def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
+              context: Any = None, recursion_limit: int | None = None,
+              max_concurrency: int | None = None, return_exceptions: bool = False) -> list[Any]:
+        """:meth:`invoke` each input concurrently (threads); results in input order."""
+        items = list(inputs)
+        if threads is not None and len(threads) != len(items):
+            raise ValueError(f"batch got {len(items)} inputs but {len(threads)} threads")
+        if not items:
+            return []
+
+        def one(i: int) -> Any:
+            try:
+                return self.invoke(items[i], thread=threads[i] if threads else None,
+                                   context=context, recursion_limit=recursion_limit)
+            except Exception as exc:
+                if return_exceptions:
+                    return exc
+                raise
+
+        workers = max_concurrency or min(len(items), 32)
+        with ThreadPoolExecutor(workers, thread_name_prefix="graphflow-batch") as ex:
+            return list(ex.map(one, range(len(items))))
+
+    async def abatch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
+                     context: Any = None, recursion_limit: int | None = None,
+                     max_concurrency: int | None = None,
+                     return_exceptions: bool = False) -> list[Any]:
+        """:meth:`ainvoke` each input concurrently; results in input order."""
+        items = list(inputs)
+        if threads is not None and len(threads) != len(items):
+            raise ValueError(f"abatch got {len(items)} inputs but {len(threads)} threads")
+        limit = asyncio.Semaphore(max_concurrency or max(len(items), 1))
+
+        async def one(i: int) -> Any:
+            async with limit:
+                return await self.ainvoke(items[i], thread=threads[i] if threads else None,
+                                          context=context, recursion_limit=recursion_limit)
+
+        return await asyncio.gather(*(one(i) for i in range(len(items))),
+                                    return_exceptions=return_exceptions)
+
+    # -- as a subgraph node ----------------------------------------------------------------------
+
+    def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run]:
+        source = task.input if task.index >= 0 else parent.values
+        writes = self.schema.input_writes(source)
+        given = {k: v for k, v in writes.items() if k in self.schema.keys}
+        child = Run(self, given, context=parent.context, recursion_limit=parent.limit,
+                    log_writes=True)
+        return given, child
+
+    def _changes(self, parent: Run, given: dict[str, Any], child: Run) -> SubgraphUpdate:
+        """The parent's writes: reducer keys get the child's own writes, others changed values."""
+        pchannels = parent.schema.channels
+        shared = self.schema.keys & parent.schema.keys
+        writes = [(k, v) for k, v in child.log or () if k in shared and pchannels[k].reducer]
+        for k in sorted(shared):
+            if pchannels[k].reducer is None and k in child.values:
+                value = child.values[k]
+                if k not in given or not _same(given[k], value):
+                    writes.append((k, value))
+        return SubgraphUpdate(writes, {k: child.values[k] for k, _ in writes})
+
+    def _call_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
+        given, child = self._child(parent, task)
+        for _ in run_sync(child):
+            pass
+        return self._changes(parent, given, child)
+
+    async def _acall_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
+        given, child = self._child(parent, task)
+        async for _ in run_async(child):
+            pass
+        return self._changes(parent, given, child)
+
+    # -- inspection ------------------------------------------------------------------------------
+
+    def get_graph(self) -> nx.MultiDiGraph:
+        """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``)."""
+        return self._nx.copy()
+
+    def get_state(self, thread: str) -> StateSnapshot | None:
+        """The newest checkpoint of ``thread`` as a :class:`StateSnapshot` (None if none)."""
+        if self.checkpointer is None:
+            raise GraphflowError("get_state needs a checkpointer: compile(checkpointer=...)")
+        cp = self.checkpointer.get(thread)
+        if cp is None:
+            return None
+        return StateSnapshot(
+            values=self.schema.view(cp.values), next=tuple(n for n, _, _ in cp.next),
+            step=cp.step, checkpoint_id=cp.id, parent_id=cp.parent_id,
+            created_at=cp.created_at, metadata=dict(cp.metadata))

@@ -1,0 +1,52 @@
+""":class:`RunContext`, the second argument of nodes and routers that ask for one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .run import Run
+
+__all__ = ["RunContext"]
+
+
+class RunContext:
+    """What a node knows about the run it is part of.
+
+    Attributes:
+        node: the node's name.
+        superstep: the number of the superstep this task runs in.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+    """
+
+    __slots__ = ("_index", "_run", "attempt", "node", "superstep")
+
+    def __init__(self, run: Run, node: str, superstep: int, index: int = -1) -> None:
+        self._run = run
+        self._index = index
+        self.node = node
+        self.superstep = superstep
+        self.attempt = 1
+
+    @property
+    def context(self) -> Any:
+        """The ``context=`` object passed to ``invoke``/``stream`` (None if none was)."""
+        return self._run.context
+
+    @property
+    def thread(self) -> str | None:
+        """The thread this run belongs to (None for a run without a thread)."""
+        return self._run.thread
+
+    @property
+    def task_id(self) -> str:
+        """A deterministic id of this task: the same for the same thread, step, node and Send."""
+        return self._run.task_id(self.superstep, self.node, self._index)
+
+    def write(self, value: Any) -> None:
+        """Emit ``value`` on the ``"custom"`` stream, live, while the node runs."""
+        self._run.emit("custom", value)
+
+    def __repr__(self) -> str:
+        return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "
+                f"thread={self.thread!r}, attempt={self.attempt})")

@@ -1,0 +1,317 @@
+"""One run of a compiled graph: the superstep state machine shared by the sync and async drivers.
+
+Everything about a step's logic lives here, once: applying the input, planning the next tasks
+(edges, joins, routers' results, ``Send`` and ``goto``), merging writes in deterministic order,
+the recursion limit, stream events and checkpoints. The drivers (``sync_driver``,
+``async_driver``) only decide *how* task bodies and routers are called.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from ..checkpoint.base import Checkpoint, new_checkpoint_id, now
+from ..constants import END, START
+from ..errors import GraphflowError, GraphRecursionError, InvalidUpdateError, NodeError
+from ..graph.nodes import Branch
+from ..types import Send
+from .context import RunContext
+from .merge import apply_writes
+from .task import Task
+
+if TYPE_CHECKING:
+    from .compiled import CompiledGraph
+
+__all__ = ["DEFAULT_RECURSION_LIMIT", "Run"]
+
+DEFAULT_RECURSION_LIMIT = 10_000
+STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages"})
+
+
+class Run:
+    """The state of one invocation: values, due tasks, step counters, buffered events."""
+
+    def __init__(
+        self,
+        graph: CompiledGraph,
+        input: Any,
+        *,
+        thread: str | None = None,
+        context: Any = None,
+        recursion_limit: int | None = None,
+        modes: str | Iterable[str] | None = None,
+        log_writes: bool = False,
+    ) -> None:
+        self.graph = graph
+        self.schema = graph.schema
+        self.prog = graph._program
+        self.input = input
+        self.thread = thread
+        self.context = context
+        self.limit = DEFAULT_RECURSION_LIMIT if recursion_limit is None else recursion_limit
+        if self.limit < 1:
+            raise ValueError(f"recursion_limit must be >= 1, got {recursion_limit}")
+        self.checkpointer = graph.checkpointer if thread is not None else None
+        if thread is not None and graph.checkpointer is None:
+            raise GraphflowError(
+                f"thread={thread!r} needs a checkpointer: compile(checkpointer=...) first")
+        # streaming
+        if modes is None:
+            mode_list: list[str] = []
+        elif isinstance(modes, str):
+            mode_list = [modes]
+        else:
+            mode_list = list(modes)
+        bad = [m for m in mode_list if m not in STREAM_MODES]
+        if bad:
+            raise ValueError(f"unknown stream mode(s) {bad}; choose from {sorted(STREAM_MODES)}")
+        self.modes = frozenset(mode_list)
+        self.tuples = not isinstance(modes, str)  # a list of modes yields (mode, payload)
+        self.streaming = bool(self.modes)
+        self.live_inline = "custom" in self.modes or "messages" in self.modes
+        self.debug = "debug" in self.modes
+        self.events: list[Any] = []
+        self.sink: Any = None  # set by a driver to deliver events live from worker threads
+        # progress
+        self.values: dict[str, Any] = {}
+        self.step = 0
+        self.steps_run = 0
+        self.tasks: list[Task] = []
+        self.joins_seen: dict[int, set[str]] = {}
+        self.recent: deque[list[Task]] = deque(maxlen=12)
+        self.log: list[tuple[str, Any]] | None = [] if log_writes else None
+        self.checkpoint_id: str | None = None
+        self.pending_checkpoint: Checkpoint | None = None
+        self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
+
+    # -- events ----------------------------------------------------------------------------------
+
+    def emit(self, mode: str, payload: Any) -> None:
+        """Deliver a stream event, if that mode was asked for."""
+        if mode in self.modes:
+            item = (mode, payload) if self.tuples else payload
+            sink = self.sink
+            if sink is not None:
+                sink(item)
+            else:
+                self.events.append(item)
+
+    def flush(self) -> list[Any]:
+        events, self.events = self.events, []
+        return events
+
+    def task_id(self, step: int, node: str, index: int) -> str:
+        base = f"{self.thread or ''}:{step}:{node}"
+        return base if index < 0 else f"{base}:{index}"
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def node_input(self, task: Task) -> Any:
+        """The first argument of a node: its Send's argument, or a fresh view of the state."""
+        if task.index >= 0:
+            return task.input
+        if task.spec.subgraph is not None:
+            return self.values
+        return self.schema.view(self.values)
+
+    def make_ctx(self, task: Task) -> RunContext:
+        return RunContext(self, task.name, self.step, task.index)
+
+    def task_started(self, task: Task) -> None:
+        self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
+                            "task_id": self.task_id(self.step, task.name, task.index)})
+
+    def task_finished(self, task: Task) -> None:
+        if task.error is None:
+            self.emit("updates", {task.name: task.update})
+        if self.debug:
+            self.emit("debug", {
+                "type": "task_result", "step": self.step, "node": task.name,
+                "task_id": self.task_id(self.step, task.name, task.index),
+                "update": task.update, "error": None if task.error is None else repr(task.error),
+            })
+
+    # -- the superstep cycle -----------------------------------------------------------------------
+
+    def begin(self) -> tuple[Branch, ...]:
+        """Apply the input (or load the thread to resume); return START's routers to evaluate."""
+        cp = self.checkpointer.get(self.thread) if self.checkpointer else None
+        if cp is not None:
+            self.checkpoint_id = cp.id
+            self.step = cp.step
+        if self.input is None:
+            if cp is None:
+                where = f"thread {self.thread!r} has no checkpoint" if self.thread else \
+                    "a run without a thread has nothing"
+                raise GraphflowError(f"nothing to resume: {where}; pass an input to start a run")
+            self.values = dict(cp.values)
+            self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
+            specs = self.prog.specs
+            self.tasks = [Task(specs[name], index, arg) for name, index, arg in cp.next]
+            self._routing = ({}, [])
+            return ()
+        base = dict(cp.values) if cp is not None else self.schema.defaults()
+        if cp is not None:
+            self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
+        try:
+            writes = self.schema.input_writes(self.input)
+        except TypeError as exc:
+            raise InvalidUpdateError(f"invalid input: {exc}", node=START) from None
+        self.values = apply_writes(self.schema, base, ((START, writes),))
+        missing = self.schema.missing_required(self.values)
+        if missing:
+            raise InvalidUpdateError(
+                f"input is missing required key(s) {missing} of {self.schema.cls.__name__}",
+                node=START, key=missing[0])
+        self.emit("values", self.output())
+        self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
+        return self.prog.branches_of[START]
+
+    def next_step(self) -> list[Task]:
+        """Enter the next superstep; enforce the recursion limit."""
+        tasks = self.tasks
+        self.steps_run += 1
+        if self.steps_run > self.limit:
+            counts = Counter(t.name for step in self.recent for t in step)
+            raise GraphRecursionError(self.limit, counts.most_common())
+        self.step += 1
+        self.recent.append(tasks)
+        if self.debug:
+            for t in tasks:
+                self.task_started(t)
+        return tasks
+
+    def after_step(self) -> tuple[Branch, ...]:
+        """Merge the finished step's writes; return the routers to evaluate on the new state."""
+        tasks = self.tasks
+        for t in tasks:  # tasks are in merge order, so the first error is deterministic
+            if t.error is not None:
+                raise t.error
+        self.values = apply_writes(self.schema, self.values,
+                                   [(t.name, t.writes) for t in tasks], self.log)
+        if "values" in self.modes:
+            self.emit("values", self.output())
+        prog = self.prog
+        names: dict[str, None] = {}
+        sends: list[Send] = []
+        branches: list[Branch] = []
+        seen: set[str] = set()
+        for t in tasks:
+            if t.goto is not None:
+                self._goto(t, names, sends)
+                continue
+            name = t.name
+            if name in seen:
+                continue
+            seen.add(name)
+            for dst in prog.static_out[name]:
+                names[dst] = None
+            for i in prog.joins_of[name]:
+                srcs, dst = prog.joins[i]
+                got = self.joins_seen.setdefault(i, set())
+                got.add(name)
+                if len(got) == len(srcs):
+                    names[dst] = None
+                    got.clear()
+            branches.extend(prog.branches_of[name])
+        self._routing = (names, sends)
+        return tuple(branches)
+
+    def _goto(self, task: Task, names: dict[str, None], sends: list[Send]) -> None:
+        declared = task.spec.command_targets
+        for target in task.goto or ():
+            node = target.node if isinstance(target, Send) else target
+            if node != END and node not in self.prog.specs:
+                raise InvalidUpdateError(f"node {task.name!r} sent goto to unknown node {node!r}",
+                                         node=task.name)
+            if declared is not None and node not in declared and not isinstance(target, Send):
+                raise InvalidUpdateError(
+                    f"node {task.name!r} sent goto to {node!r}, which its Command[...] return "
+                    f"hint does not declare ({list(declared)})", node=task.name)
+            if isinstance(target, Send):
+                sends.append(target)
+            elif node != END:
+                names[node] = None
+
+    def resolve(self, branch: Branch, result: Any) -> None:
+        """Add a router's answer to the next step's plan."""
+        names, sends = self._routing
+        items = result if isinstance(result, (list, tuple)) else (result,)
+        specs = self.prog.specs
+        for item in items:
+            if isinstance(item, Send):
+                if item.node not in specs:
+                    raise InvalidUpdateError(
+                        f"router {branch.name!r} on node {branch.source!r} sent to unknown node "
+                        f"{item.node!r}", node=branch.source)
+                sends.append(item)
+                continue
+            target = item
+            if branch.path_map is not None:
+                try:
+                    target = branch.path_map[item]
+                except (KeyError, TypeError):
+                    raise InvalidUpdateError(
+                        f"router {branch.name!r} on node {branch.source!r} returned {item!r}, "
+                        f"which is not a key of its path_map ({list(branch.path_map)})",
+                        node=branch.source) from None
+            elif not branch.declares(target):
+                raise InvalidUpdateError(
+                    f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
+                    f"which it does not declare ({list(branch.targets or ())})",
+                    node=branch.source)
+            if target == END:
+                continue
+            if target not in specs:
+                raise InvalidUpdateError(
+                    f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
+                    f"which is not a node", node=branch.source)
+            names[target] = None
+
+    def call_router(self, branch: Branch, view: Any) -> Any:
+        """Call a router on ``view``; its result may be awaitable (an async router)."""
+        try:
+            if branch.takes_ctx:
+                return branch.router(view, RunContext(self, branch.source, self.step))
+            return branch.router(view)
+        except Exception as exc:
+            raise self.router_error(branch, exc) from exc
+
+    def router_error(self, branch: Branch, exc: Exception) -> NodeError:
+        err = NodeError(branch.source, f"router {branch.name!r} on node {branch.source!r} "
+                                       f"failed: {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
+
+    def plan(self) -> None:
+        """Turn the routing gathered since the last merge into the next step's tasks."""
+        names, sends = self._routing
+        specs = self.prog.specs
+        tasks = [Task(specs[n]) for n in names]
+        if sends:
+            tasks.extend(Task(specs[s.node], i, s.arg) for i, s in enumerate(sends))
+        if len(tasks) > 1:
+            tasks.sort(key=Task.sort_key)
+        self.tasks = tasks
+        if self.checkpointer is not None:
+            cp = Checkpoint(
+                id=new_checkpoint_id(), thread=self.thread or "", step=self.step,
+                values=self.values, next=[(t.name, t.index, t.input) for t in tasks],
+                joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
+                parent_id=self.checkpoint_id, created_at=now(),
+                metadata={"source": "input" if self.steps_run == 0 else "loop"},
+            )
+            self.checkpoint_id = cp.id
+            self.pending_checkpoint = cp
+
+    def take_checkpoint(self) -> Checkpoint | None:
+        cp, self.pending_checkpoint = self.pending_checkpoint, None
+        return cp
+
+    # -- results ---------------------------------------------------------------------------------
+
+    def output(self) -> Any:
+        """The state in the user's type: a dict, or a schema instance."""
+        return self.schema.view(self.values)

@@ -1,0 +1,116 @@
+"""The sync driver: runs a :class:`Run`'s supersteps in the calling thread.
+
+A lone task runs inline. Several tasks run on the shared pool *and* in the calling thread, which
+takes tasks from the same queue: a step always makes progress, even when the pool is busy (a
+subgraph inside a task never waits for a free worker).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+from ..graph.nodes import Branch
+from .call import MAX_WORKERS, execute_sync, executor
+from .run import Run
+from .task import Task
+
+__all__ = ["run_sync"]
+
+_DONE = object()
+
+
+def _route(run: Run, branches: tuple[Branch, ...]) -> None:
+    if branches:
+        view = run.schema.view(run.values)
+        for b in branches:
+            run.resolve(b, run.call_router(b, view))
+    run.plan()
+    cp = run.take_checkpoint()
+    if cp is not None:
+        run.checkpointer.put(cp)
+
+
+def _run_all(run: Run, tasks: list[Task]) -> None:
+    """Run ``tasks`` concurrently; return when all have finished."""
+    pending = deque(tasks)
+    left = [len(tasks)]
+    lock = threading.Lock()
+    finished = threading.Event()
+
+    def work() -> None:
+        while True:
+            try:
+                task = pending.popleft()
+            except IndexError:
+                return
+            try:
+                execute_sync(run, task)
+            except BaseException as exc:  # never lose a task's end, whatever it raised
+                task.error = exc
+            finally:
+                with lock:
+                    left[0] -= 1
+                    if left[0] == 0:
+                        finished.set()
+
+    pool = executor()
+    for _ in range(min(len(tasks) - 1, MAX_WORKERS // 2)):
+        pool.submit(work)
+    work()
+    finished.wait()
+
+
+def _run_all_live(run: Run, tasks: list[Task]) -> Iterator[Any]:
+    """Run ``tasks`` on the pool while yielding their stream events as they happen."""
+    events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    pending = deque(tasks)
+
+    def work() -> None:
+        while True:
+            try:
+                task = pending.popleft()
+            except IndexError:
+                return
+            try:
+                execute_sync(run, task)
+            except BaseException as exc:
+                task.error = exc
+            finally:
+                events.put(_DONE)
+
+    run.sink = events.put
+    try:
+        pool = executor()
+        for _ in range(min(len(tasks), MAX_WORKERS // 2)):
+            pool.submit(work)
+        left = len(tasks)
+        while left:
+            item = events.get()
+            if item is _DONE:
+                left -= 1
+            else:
+                yield item
+    finally:
+        run.sink = None
+
+
+def run_sync(run: Run) -> Iterator[Any]:
+    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for)."""
+    _route(run, run.begin())
+    if run.events:
+        yield from run.flush()
+    while run.tasks:
+        tasks = run.next_step()
+        if len(tasks) == 1 and not run.live_inline:
+            execute_sync(run, tasks[0])
+        elif run.streaming:
+            yield from _run_all_live(run, tasks)
+        else:
+            _run_all(run, tasks)
+        _route(run, run.after_step())
+        if run.events:
+            yield from run.flush()

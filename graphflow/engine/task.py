@@ -1,0 +1,83 @@
+"""A task of a superstep, and turning what a node returned into writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidUpdateError
+from ..graph.nodes import NodeSpec
+from ..types import Command, Send
+
+__all__ = ["SubgraphUpdate", "Task", "normalize"]
+
+
+class Task:
+    """One node invocation within a superstep."""
+
+    __slots__ = ("error", "goto", "index", "input", "name", "spec", "update", "writes")
+
+    def __init__(self, spec: NodeSpec, index: int = -1, input: Any = None) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.index = index  # position among the step's Sends; -1 for an edge-triggered task
+        self.input = input  # the Send's argument
+        self.writes: Any = ()  # a dict, or a list of (key, value) pairs
+        self.update: Any = None  # what "updates" streams for this task
+        self.goto: list[str | Send] | None = None
+        self.error: BaseException | None = None
+
+    @property
+    def is_send(self) -> bool:
+        return self.index >= 0
+
+    def sort_key(self) -> tuple[str, int]:
+        return (self.name, self.index)
+
+    def __repr__(self) -> str:
+        return f"Task({self.name!r}, index={self.index})"
+
+
+class SubgraphUpdate:
+    """What a subgraph node hands its parent: the ordered writes, and a dict to show."""
+
+    __slots__ = ("update", "writes")
+
+    def __init__(self, writes: list[tuple[str, Any]], update: dict[str, Any]) -> None:
+        self.writes = writes
+        self.update = update
+
+
+def _goto_list(goto: Any) -> list[str | Send]:
+    if isinstance(goto, (str, Send)):
+        return [goto]
+    return list(goto)
+
+
+def normalize(task: Task, out: Any) -> None:
+    """Record on ``task`` the writes, stream update and goto that ``out`` stands for."""
+    if type(out) is dict:
+        task.writes = task.update = out
+    elif out is None:
+        pass
+    elif isinstance(out, Command):
+        if out.update is not None:
+            if not isinstance(out.update, dict):
+                raise InvalidUpdateError(
+                    f"node {task.name!r} returned Command(update=...) with a "
+                    f"{type(out.update).__name__}; it must be a dict", node=task.name)
+            task.writes = task.update = out.update
+        if out.goto:
+            task.goto = _goto_list(out.goto)
+    elif isinstance(out, SubgraphUpdate):
+        task.writes = out.writes
+        task.update = out.update
+    elif isinstance(out, Send) or (
+        isinstance(out, (list, tuple)) and out and all(isinstance(x, Send) for x in out)
+    ):
+        task.goto = _goto_list(out)
+    elif isinstance(out, dict):
+        task.writes = task.update = dict(out)
+    else:
+        raise InvalidUpdateError(
+            f"node {task.name!r} returned {type(out).__name__} {out!r:.80}; a node returns a "
+            f"dict of the keys it updates, None, a Command, or Send(s)", node=task.name)

@@ -1,0 +1,101 @@
+"""Errors raised by graphflow.
+
+Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, so existing
+``except ValueError`` code keeps working::
+
+    GraphflowError(Exception)
+     ├─ GraphValidationError(GraphflowError, ValueError)    the graph is malformed (build/compile)
+     ├─ InvalidUpdateError(GraphflowError, ValueError)      a node's update breaks the state schema
+     ├─ GraphRecursionError(GraphflowError, RecursionError) too many supersteps
+     ├─ NodeError(GraphflowError)                           a node (or router) raised; see __cause__
+     └─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
+    GraphValidationWarning(UserWarning)                     a graph that works but is likely wrong
+
+Messages say what went wrong, where (node, key, router) and what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "GraphRecursionError",
+    "GraphValidationError",
+    "GraphValidationWarning",
+    "GraphflowError",
+    "InvalidUpdateError",
+    "NodeError",
+    "NodeTimeoutError",
+]
+
+
+class GraphflowError(Exception):
+    """Base class of every error graphflow raises."""
+
+
+class GraphValidationError(GraphflowError, ValueError):
+    """The graph is malformed: raised while building or compiling it."""
+
+
+class GraphValidationWarning(UserWarning):
+    """The graph compiles but probably does not do what was meant."""
+
+
+class InvalidUpdateError(GraphflowError, ValueError):
+    """A node's update does not fit the state schema.
+
+    Attributes:
+        node: the node whose update was rejected (``"__start__"`` for the run's input).
+        key: the state key concerned, when there is one.
+    """
+
+    def __init__(self, message: str, *, node: str | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.node = node
+        self.key = key
+
+
+class GraphRecursionError(GraphflowError, RecursionError):
+    """The run reached its recursion limit (counted in supersteps) without finishing.
+
+    Attributes:
+        limit: the limit that was reached.
+        nodes: the nodes that ran in the last supersteps, most frequent first.
+    """
+
+    def __init__(self, limit: int, nodes: Iterable[tuple[str, int]]) -> None:
+        self.limit = limit
+        counts = list(nodes)
+        self.nodes = [name for name, _ in counts]
+        looping = ", ".join(f"{name!r} ({n}x)" for name, n in counts) or "none"
+        super().__init__(
+            f"recursion limit of {limit} supersteps reached without finishing; nodes running in "
+            f"the last supersteps: {looping}. If the loop is intended, pass a larger "
+            f"recursion_limit= to invoke/stream; otherwise add a condition that routes to END."
+        )
+
+
+class NodeError(GraphflowError):
+    """A node (or a router on one of its edges) raised; the original exception is ``__cause__``.
+
+    Attributes:
+        node: the name of the node that failed.
+    """
+
+    def __init__(self, node: str, message: str) -> None:
+        super().__init__(message)
+        self.node = node
+
+
+class NodeTimeoutError(GraphflowError, TimeoutError):
+    """One attempt of a node ran longer than the node's ``timeout``.
+
+    Attributes:
+        node: the node that timed out.
+        timeout: the limit in seconds.
+    """
+
+    def __init__(self, node: str, timeout: float) -> None:
+        super().__init__(f"node {node!r} timed out after {timeout:g}s")
+        self.node = node
+        self.timeout = timeout

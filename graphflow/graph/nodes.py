@@ -1,0 +1,134 @@
+"""What the builder records about nodes and routers, prepared once for the engine."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import Any, Literal, get_args, get_origin
+
+from ..types import Command, RetryPolicy, Send
+
+__all__ = ["Branch", "NodeSpec", "declared_targets", "is_async_callable", "takes_context"]
+
+NODE_KINDS = frozenset({"function", "subgraph", "agent", "tool", "router", "memory"})
+
+
+def is_async_callable(fn: Any) -> bool:
+    """True for ``async def`` functions, partials of them and objects with ``async __call__``."""
+    while isinstance(fn, functools.partial):
+        fn = fn.func
+    if inspect.iscoroutinefunction(fn):
+        return True
+    if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
+        return False
+    return inspect.iscoroutinefunction(type(fn).__call__)
+
+
+def takes_context(fn: Any) -> bool:
+    """Whether ``fn`` accepts a second positional argument (the :class:`RunContext`)."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = 0
+    for p in params:
+        if p.kind is p.VAR_POSITIONAL:
+            return True
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional >= 2
+
+
+def _return_hint(fn: Any) -> Any:
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
+        target = type(target).__call__
+    try:
+        return typing.get_type_hints(target).get("return")
+    except Exception:  # unresolvable forward references: no hint
+        return None
+
+
+def _literals(tp: Any) -> list[Any]:
+    """Every ``Literal`` value anywhere inside a type (``list[Literal["a"]] | Send`` -> ["a"])."""
+    if get_origin(tp) is Literal:
+        return list(get_args(tp))
+    out: list[Any] = []
+    for arg in get_args(tp):
+        out.extend(_literals(arg))
+    return out
+
+
+def declared_targets(fn: Any) -> tuple[Any, ...] | None:
+    """Targets a router declares with a ``Literal[...]`` return hint (None if it declares none)."""
+    found = _literals(_return_hint(fn))
+    return tuple(found) if found else None
+
+
+def _mentions(tp: Any, cls: type) -> bool:
+    if tp is cls or get_origin(tp) is cls:
+        return True
+    return any(_mentions(a, cls) for a in get_args(tp))
+
+
+class NodeSpec:
+    """A node as the engine sees it."""
+
+    __slots__ = ("command_targets", "dynamic", "fn", "is_async", "kind", "metadata", "name",
+                 "retry", "subgraph", "takes_ctx", "timeout")
+
+    def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
+                 metadata: Mapping[str, Any] | None, subgraph: Any = None) -> None:
+        self.name = name
+        self.fn = fn
+        self.retry = retry
+        self.timeout = timeout
+        self.metadata = dict(metadata or {})
+        self.subgraph = subgraph
+        self.kind = "subgraph" if subgraph is not None else str(
+            self.metadata.get("kind") or getattr(fn, "graphflow_kind", "function"))
+        self.is_async = subgraph is None and is_async_callable(fn)
+        self.takes_ctx = subgraph is None and takes_context(fn)
+        hint = None if subgraph is not None else _return_hint(fn)
+        self.command_targets: tuple[str, ...] | None = None
+        self.dynamic = False  # may route itself (Command/Send) to targets it does not declare
+        if hint is not None and (_mentions(hint, Command) or _mentions(hint, Send)):
+            lits = [x for x in _literals(hint) if isinstance(x, str)]
+            if lits:
+                self.command_targets = tuple(lits)
+            else:
+                self.dynamic = True
+
+
+class Branch:
+    """A conditional edge: a router on ``source`` and where it may lead."""
+
+    __slots__ = ("is_async", "name", "path_map", "router", "source", "takes_ctx", "targets")
+
+    def __init__(self, source: str, router: Callable[..., Any],
+                 path_map: Mapping[Hashable, str] | Sequence[str] | None) -> None:
+        self.source = source
+        self.router = router
+        self.name = getattr(router, "__name__", type(router).__name__)
+        self.is_async = is_async_callable(router)
+        self.takes_ctx = takes_context(router)
+        self.path_map: dict[Hashable, str] | None = None
+        if isinstance(path_map, Mapping):
+            self.path_map = dict(path_map)
+            self.targets: tuple[str, ...] | None = tuple(dict.fromkeys(self.path_map.values()))
+        elif path_map is not None:
+            self.targets = tuple(dict.fromkeys(path_map))
+        else:
+            hinted = declared_targets(router)
+            self.targets = tuple(str(t) for t in hinted) if hinted else None
+
+    def labels(self) -> list[tuple[str, str | None]]:
+        """``(target, label)`` pairs for the diagram; label None when it equals the target."""
+        if self.path_map is not None:
+            return [(t, None if str(k) == t else str(k)) for k, t in self.path_map.items()]
+        return [(t, None) for t in self.targets or ()]
+
+    def declares(self, target: str) -> bool:
+        return self.targets is None or target in self.targets

@@ -1,0 +1,170 @@
+"""The graph builder: :class:`StateGraph`."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..constants import END, RESERVED, START
+from ..errors import GraphValidationError
+from ..types import RetryPolicy
+from .nodes import Branch, NodeSpec
+from .schema import StateSchema
+
+if TYPE_CHECKING:
+    from ..checkpoint.base import Checkpointer
+    from ..engine.compiled import CompiledGraph
+
+__all__ = ["StateGraph"]
+
+
+class StateGraph:
+    """Build a graph of nodes over a typed state, then :meth:`compile` it to run it.
+
+    Example::
+
+        class State(TypedDict):
+            count: int
+            log: Annotated[list[str], operator.add]
+
+        g = StateGraph(State)
+        g.add_node("inc", lambda s: {"count": s["count"] + 1, "log": ["inc"]})
+        g.add_edge(START, "inc")
+        g.add_edge("inc", END)
+        app = g.compile()
+        app.invoke({"count": 1})  # {"count": 2, "log": ["inc"]}
+
+    Args:
+        schema: a ``TypedDict``, a pydantic model or a dataclass. ``Annotated[T, reducer]`` gives a
+            key a reducer (``operator.add`` appends lists); other keys take one write per step.
+    """
+
+    def __init__(self, schema: type) -> None:
+        self.schema = StateSchema(schema)
+        self.nodes: dict[str, NodeSpec] = {}
+        self.edges: list[tuple[str, str]] = []
+        self.joins: list[tuple[tuple[str, ...], str]] = []
+        self.branches: list[Branch] = []
+
+    # -- nodes ---------------------------------------------------------------------------------
+
+    def add_node(
+        self,
+        name: str | Callable[..., Any] | Any,
+        fn: Callable[..., Any] | Any = None,
+        *,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> StateGraph:
+        """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``).
+
+        ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` and returns a dict of the
+        keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a node
+        too (a subgraph). ``retry`` retries failures with backoff; ``timeout`` bounds each attempt
+        in seconds; ``metadata`` is free-form (``{"kind": "agent"}`` sets the diagram kind).
+        """
+        from ..engine.compiled import CompiledGraph
+
+        if fn is None:
+            fn = name
+            if isinstance(fn, CompiledGraph):
+                name = fn.name
+            else:
+                name = getattr(fn, "__name__", None)
+                if not isinstance(name, str) or name == "<lambda>":
+                    raise GraphValidationError(
+                        f"cannot name node {fn!r}: pass a name, add_node('name', fn)"
+                    )
+        if not isinstance(name, str) or not name:
+            raise GraphValidationError(f"node name must be a non-empty string, got {name!r}")
+        if name in RESERVED:
+            raise GraphValidationError(f"node name {name!r} is reserved (START/END)")
+        if name in self.nodes:
+            raise GraphValidationError(f"duplicate node name {name!r}: each node needs its own")
+        if timeout is not None and timeout <= 0:
+            raise GraphValidationError(f"node {name!r}: timeout must be > 0, got {timeout!r}")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise GraphValidationError(f"node {name!r}: retry must be a RetryPolicy")
+        sub = fn if isinstance(fn, CompiledGraph) else None
+        if sub is None and not callable(fn):
+            raise GraphValidationError(f"node {name!r}: {fn!r} is not callable")
+        self.nodes[name] = NodeSpec(name, fn, retry=retry, timeout=timeout, metadata=metadata,
+                                    subgraph=sub)
+        return self
+
+    def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Any]]) -> StateGraph:
+        """Add nodes (functions, or ``(name, fn)`` pairs) and chain them with edges."""
+        if not nodes:
+            raise GraphValidationError("add_sequence needs at least one node")
+        names = []
+        for item in nodes:
+            if isinstance(item, tuple):
+                self.add_node(item[0], item[1])
+                names.append(item[0])
+            else:
+                before = set(self.nodes)
+                self.add_node(item)
+                names.append(next(n for n in self.nodes if n not in before))
+        for a, b in itertools.pairwise(names):
+            self.add_edge(a, b)
+        return self
+
+    # -- edges ---------------------------------------------------------------------------------
+
+    def add_edge(self, src: str | Sequence[str], dst: str) -> StateGraph:
+        """Add an edge. With a list of sources, ``dst`` runs once after all of them ran (a join)."""
+        if isinstance(src, str):
+            if src == END:
+                raise GraphValidationError("END has no outgoing edges")
+            if dst == START:
+                raise GraphValidationError("START has no incoming edges")
+            self.edges.append((src, dst))
+        else:
+            sources = tuple(src)
+            if not sources:
+                raise GraphValidationError(f"join into {dst!r} has no sources")
+            if END in sources or dst == START:
+                raise GraphValidationError(f"invalid join {list(sources)} -> {dst!r}")
+            if len(sources) == 1:
+                return self.add_edge(sources[0], dst)
+            self.joins.append((sources, dst))
+        return self
+
+    def add_conditional_edges(
+        self,
+        src: str,
+        router: Callable[..., Any],
+        path_map: Mapping[Hashable, str] | Sequence[str] | None = None,
+    ) -> StateGraph:
+        """Route from ``src`` by calling ``router(state)`` (or ``router(state, ctx)``) after it.
+
+        The router returns a node name, ``END``, a list of names, a :class:`Send` or a list of
+        them. Declare where it may go with ``path_map`` (a dict from its return values to node
+        names, or a list of names) or a ``Literal[...]`` return hint: the graph is then checked
+        against it at compile and at run time, and diagrams show the real edges.
+        """
+        if src == END:
+            raise GraphValidationError("END has no outgoing edges")
+        if not callable(router):
+            raise GraphValidationError(f"router on {src!r} is not callable: {router!r}")
+        self.branches.append(Branch(src, router, path_map))
+        return self
+
+    # -- compile -------------------------------------------------------------------------------
+
+    def compile(self, checkpointer: Checkpointer | None = None, *,
+                name: str | None = None) -> CompiledGraph:
+        """Check the graph and return a runnable :class:`CompiledGraph`.
+
+        Raises :class:`GraphValidationError` for edges naming unknown nodes, no entry point,
+        nodes unreachable from START, nodes with no path to END, and routers declaring targets
+        that do not exist; warns (:class:`GraphValidationWarning`) about routers that declare
+        nothing and nodes with both static edges and a ``Command`` return hint.
+        """
+        from ..engine.compiled import CompiledGraph
+        from .validate import validate
+
+        nxgraph = validate(self)
+        return CompiledGraph(self, nxgraph, checkpointer=checkpointer, name=name or "graph")

@@ -1,0 +1,84 @@
+"""Values nodes and routers return to steer a run: :class:`Send`, :class:`Command`, and the
+node-level :class:`RetryPolicy`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Command", "RetryPolicy", "Send"]
+
+N = TypeVar("N")
+
+
+class Send:
+    """A task for ``node`` whose input is ``arg`` instead of the graph state (map/fan-out).
+
+    Return a list of them from a router (or a node) to run one task per item::
+
+        g.add_conditional_edges("plan", lambda s: [Send("work", x) for x in s["items"]], ["work"])
+    """
+
+    __slots__ = ("arg", "node")
+
+    def __init__(self, node: str, arg: Any) -> None:
+        self.node = node
+        self.arg = arg
+
+    def __repr__(self) -> str:
+        return f"Send(node={self.node!r}, arg={self.arg!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Send) and other.node == self.node and other.arg == self.arg
+
+    def __hash__(self) -> int:
+        return hash((self.node, repr(self.arg)))
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Generic[N]):
+    """Update the state and choose where to go next, from inside a node.
+
+    ``goto`` (a node name, a :class:`Send`, or a sequence of them) *replaces* the node's own
+    outgoing edges for this step. Declare the possible targets with a return hint such as
+    ``-> Command[Literal["a", "b"]]`` so the graph can be checked and drawn.
+    """
+
+    update: dict[str, Any] | None = None
+    goto: str | Send | Sequence[str | Send] = ()
+    resume: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How to retry a failing node (with exponential backoff, via tenacity).
+
+    Args:
+        max_attempts: attempts in all, the first included.
+        initial_interval: seconds before the first retry.
+        backoff_factor: multiplier of the interval after each retry.
+        max_interval: cap of the interval in seconds.
+        jitter: add a random 0..1 s to each interval.
+        retry_on: an exception type, a tuple of types, or a predicate ``exc -> bool``.
+    """
+
+    max_attempts: int = 3
+    initial_interval: float = 0.5
+    backoff_factor: float = 2.0
+    max_interval: float = 128.0
+    jitter: bool = True
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] | Callable[
+        [BaseException], bool
+    ] = Exception
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is one this policy retries."""
+        on = self.retry_on
+        if isinstance(on, (type, tuple)):
+            return isinstance(exc, on)
+        return bool(on(exc))

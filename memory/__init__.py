@@ -1,0 +1,1 @@
+"""graphflow.memory — conversation and vector memory (arrives with its issue)."""

@@ -1,0 +1,1 @@
+"""graphflow.tools — the @tool decorator and built-in tools (arrives with the LLM issue)."""
