@@ -11,7 +11,7 @@ import dataclasses
 import sys
 import typing
 from collections.abc import Callable
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, get_origin, get_type_hints
 
 from ..errors import GraphValidationError
 from .typecheck import Check, describe, empty_factory, make_check, strip_annotated

@@ -61,9 +61,9 @@ class StateGraph:
         """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``).
 
         ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` and returns a dict of the
-        keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a node
-        too (a subgraph). ``retry`` retries failures with backoff; ``timeout`` bounds each attempt
-        in seconds; ``metadata`` is free-form (``{"kind": "agent"}`` sets the diagram kind).
+        keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a
+        node too (a subgraph). ``retry`` retries failures with backoff; ``timeout`` bounds each
+        attempt in seconds; ``metadata`` is free-form (``{"kind": "agent"}`` sets the diagram kind).
         """
         from ..engine.compiled import CompiledGraph
 
