@@ -159,7 +159,8 @@ class Run:
             writes = self.schema.input_writes(self.input)
         except TypeError as exc:
             raise InvalidUpdateError(f"invalid input: {exc}", node=START) from None
-        self.values = apply_writes(self.schema, base, ((START, writes),))
+        values = apply_writes(self.schema, base, ((START, writes),))
+        self.values = {k: values[k] for k in self.schema.channels if k in values}  # schema order
         missing = self.schema.missing_required(self.values)
         if missing:
             raise InvalidUpdateError(

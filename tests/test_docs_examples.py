@@ -1,0 +1,36 @@
+"""The README's code and the examples run as documented."""
+
+import re
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_python_block_prints_what_its_comment_says(capsys):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert blocks, "README has no python example"
+    code = blocks[0]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    printed = capsys.readouterr().out.strip()
+    expected = re.search(r"print\(.*\)\s+# (.*)", code).group(1)
+    assert printed == expected
+
+
+def test_quickstart_example_runs_and_loops_twice():
+    out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    assert "final report: draft 2:" in out
+    assert out.count("custom: researching:") == 3
+
+
+def test_quickstart_graph_structure():
+    ns = runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="not_main")
+    graph = ns["app"].get_graph()
+    kinds = {(u, v, d["kind"]) for u, v, d in graph.edges(data=True)}
+    assert ("plan", "research", "conditional") in kinds
+    assert ("write", "write", "conditional") in kinds
+    assert ("write", "__end__", "conditional") in kinds
