@@ -19,9 +19,8 @@ from .graph.state_graph import StateGraph
 from .types import Command, RetryPolicy, Send
 
 __all__ = [
-    "END",
-    "START",
     "Command",
+    "END",
     "GraphRecursionError",
     "GraphValidationError",
     "GraphValidationWarning",
@@ -31,6 +30,7 @@ __all__ = [
     "NodeTimeoutError",
     "RetryPolicy",
     "RunContext",
+    "START",
     "Send",
     "StateGraph",
 ]

@@ -1,6 +1,6 @@
 """Checkpointers: where threads keep their state between supersteps and between runs."""
 
-from .base import Checkpoint, Checkpointer, StateSnapshot
+from .base import Checkpoint, Checkpointer, PendingWrite, StateSnapshot
 from .memory import MemoryCheckpointer
 
-__all__ = ["Checkpoint", "Checkpointer", "MemoryCheckpointer", "StateSnapshot"]
+__all__ = ["Checkpoint", "Checkpointer", "MemoryCheckpointer", "PendingWrite", "StateSnapshot"]

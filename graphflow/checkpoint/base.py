@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Checkpoint", "Checkpointer", "StateSnapshot", "new_checkpoint_id", "now"]
+__all__ = ["Checkpoint", "Checkpointer", "PendingWrite", "StateSnapshot", "new_checkpoint_id", "now"]
 
 
 def new_checkpoint_id() -> str:
@@ -53,6 +53,21 @@ class Checkpoint:
 
 
 @dataclass(frozen=True, slots=True)
+class PendingWrite:
+    """A finished task's outcome, stored the moment it finishes.
+
+    When a step fails part-way (or the process dies), resuming restores the tasks that have one
+    instead of running them again.
+    """
+
+    task_id: str
+    node: str
+    writes: list[tuple[str, Any]]
+    update: Any = None
+    goto: list[Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StateSnapshot:
     """What :meth:`CompiledGraph.get_state` returns."""
 
@@ -77,6 +92,14 @@ class Checkpointer(ABC):
         """The newest checkpoint of ``thread`` (or the one with ``checkpoint_id``), or None."""
 
     @abstractmethod
+    def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+        """Store a finished task's outcome against the checkpoint its step started from."""
+
+    @abstractmethod
+    def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+        """The finished tasks' outcomes stored against ``checkpoint_id``, by task id."""
+
+    @abstractmethod
     def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
         """The checkpoints of ``thread``, newest first."""
 
@@ -93,6 +116,12 @@ class Checkpointer(ABC):
 
     async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         return self.get(thread, checkpoint_id)
+
+    async def aput_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+        self.put_writes(thread, checkpoint_id, write)
+
+    async def aget_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+        return self.get_writes(thread, checkpoint_id)
 
     async def alist(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
         return self.list(thread, limit=limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from .base import Checkpoint, Checkpointer
+from .base import Checkpoint, Checkpointer, PendingWrite
 
 __all__ = ["MemoryCheckpointer"]
 
@@ -18,11 +18,20 @@ class MemoryCheckpointer(Checkpointer):
 
     def __init__(self) -> None:
         self._threads: dict[str, list[Checkpoint]] = {}
+        self._writes: dict[tuple[str, str], dict[str, PendingWrite]] = {}
         self._lock = threading.Lock()
 
     def put(self, checkpoint: Checkpoint) -> None:
         with self._lock:
             self._threads.setdefault(checkpoint.thread, []).append(checkpoint)
+
+    def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+        with self._lock:
+            self._writes.setdefault((thread, checkpoint_id), {})[write.task_id] = write
+
+    def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+        with self._lock:
+            return dict(self._writes.get((thread, checkpoint_id), {}))
 
     def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         with self._lock:
@@ -41,6 +50,8 @@ class MemoryCheckpointer(Checkpointer):
     def delete_thread(self, thread: str) -> None:
         with self._lock:
             self._threads.pop(thread, None)
+            for key in [k for k in self._writes if k[0] == thread]:
+                del self._writes[key]
 
     def threads(self) -> list[str]:
         with self._lock:

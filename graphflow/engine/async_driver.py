@@ -23,7 +23,9 @@ __all__ = ["run_async"]
 _DONE = object()
 
 
-async def _route(run: Run, branches: tuple[Branch, ...]) -> None:
+async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
+    if branches is None:  # resuming: the due tasks were loaded, not planned
+        return
     if branches:
         view = run.schema.view(run.values)
         for b in branches:
@@ -105,8 +107,10 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
         elif run.streaming:
             async for event in _run_all_live(run, tasks):
                 yield event
-        else:
+        elif tasks:
             await asyncio.gather(*(fn() for fn in _jobs(run, tasks)))
+        for event in run.flush() if run.events else ():  # the tasks' events come out even when the step then fails
+            yield event
         await _route(run, run.after_step())
         for event in run.flush():
             yield event

@@ -12,13 +12,13 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint.base import Checkpoint, new_checkpoint_id, now
+from ..checkpoint.base import Checkpoint, PendingWrite, new_checkpoint_id, now
 from ..constants import END, START
 from ..errors import GraphflowError, GraphRecursionError, InvalidUpdateError, NodeError
 from ..graph.nodes import Branch
 from ..types import Send
 from .context import RunContext
-from .merge import apply_writes
+from .merge import apply_writes, items_of
 from .task import Task
 
 if TYPE_CHECKING:
@@ -85,6 +85,7 @@ class Run:
         self.checkpoint_id: str | None = None
         self.pending_checkpoint: Checkpoint | None = None
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
+        self.resuming = False
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -125,6 +126,10 @@ class Run:
 
     def task_finished(self, task: Task) -> None:
         if task.error is None:
+            if self.checkpointer is not None and self.checkpoint_id is not None:
+                self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
+                    self.task_id(self.step, task.name, task.index), task.name,
+                    list(items_of(task.writes)), task.update, task.goto))
             self.emit("updates", {task.name: task.update})
         if self.debug:
             self.emit("debug", {
@@ -135,8 +140,9 @@ class Run:
 
     # -- the superstep cycle -----------------------------------------------------------------------
 
-    def begin(self) -> tuple[Branch, ...]:
-        """Apply the input (or load the thread to resume); return START's routers to evaluate."""
+    def begin(self) -> tuple[Branch, ...] | None:
+        """Apply the input and return START's routers to evaluate; or, for ``input=None``, load
+        the thread's due tasks (restoring those that finished before) and return None."""
         cp = self.checkpointer.get(self.thread) if self.checkpointer else None
         if cp is not None:
             self.checkpoint_id = cp.id
@@ -150,8 +156,13 @@ class Run:
             self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
             specs = self.prog.specs
             self.tasks = [Task(specs[name], index, arg) for name, index, arg in cp.next]
-            self._routing = ({}, [])
-            return ()
+            finished = self.checkpointer.get_writes(cp.thread, cp.id) if cp.next else {}
+            for t in self.tasks:
+                pw = finished.get(self.task_id(cp.step + 1, t.name, t.index))
+                if pw is not None:
+                    t.writes, t.update, t.goto, t.done = pw.writes, pw.update, pw.goto, True
+            self.resuming = True
+            return None
         base = dict(cp.values) if cp is not None else self.schema.defaults()
         if cp is not None:
             self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
@@ -179,6 +190,9 @@ class Run:
             raise GraphRecursionError(self.limit, counts.most_common())
         self.step += 1
         self.recent.append(tasks)
+        if self.resuming:
+            self.resuming = False
+            tasks = [t for t in tasks if not t.done]
         if self.debug:
             for t in tasks:
                 self.task_started(t)

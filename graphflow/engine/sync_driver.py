@@ -23,7 +23,9 @@ __all__ = ["run_sync"]
 _DONE = object()
 
 
-def _route(run: Run, branches: tuple[Branch, ...]) -> None:
+def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
+    if branches is None:  # resuming: the due tasks were loaded, not planned
+        return
     if branches:
         view = run.schema.view(run.values)
         for b in branches:
@@ -109,8 +111,10 @@ def run_sync(run: Run) -> Iterator[Any]:
             execute_sync(run, tasks[0])
         elif run.streaming:
             yield from _run_all_live(run, tasks)
-        else:
+        elif tasks:
             _run_all(run, tasks)
+        if run.events:  # the tasks' events come out even when the step then fails
+            yield from run.flush()
         _route(run, run.after_step())
         if run.events:
             yield from run.flush()

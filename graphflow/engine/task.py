@@ -14,7 +14,7 @@ __all__ = ["SubgraphUpdate", "Task", "normalize"]
 class Task:
     """One node invocation within a superstep."""
 
-    __slots__ = ("error", "goto", "index", "input", "name", "spec", "update", "writes")
+    __slots__ = ("done", "error", "goto", "index", "input", "name", "spec", "update", "writes")
 
     def __init__(self, spec: NodeSpec, index: int = -1, input: Any = None) -> None:
         self.spec = spec
@@ -25,6 +25,7 @@ class Task:
         self.update: Any = None  # what "updates" streams for this task
         self.goto: list[str | Send] | None = None
         self.error: BaseException | None = None
+        self.done = False  # restored from a pending write: not to be run again
 
     @property
     def is_send(self) -> bool:

@@ -1,0 +1,223 @@
+"""The public surface of graphflow: exported names, constants, error hierarchy, packaging.
+
+Written against docs/semantics.md ("Public names", "Errors").
+"""
+
+import importlib
+import importlib.metadata
+import json
+import subprocess
+import sys
+from typing import Literal
+
+import pytest
+
+import graphflow
+
+EXPECTED_ALL = [
+    "Command",
+    "END",
+    "GraphRecursionError",
+    "GraphValidationError",
+    "GraphValidationWarning",
+    "GraphflowError",
+    "InvalidUpdateError",
+    "NodeError",
+    "NodeTimeoutError",
+    "RetryPolicy",
+    "RunContext",
+    "START",
+    "Send",
+    "StateGraph",
+]
+
+
+def test_expected_list_is_itself_sorted():
+    # Guards this test file: the contract says the list is sorted.
+    assert sorted(EXPECTED_ALL) == EXPECTED_ALL
+
+
+def test_dunder_all_is_exactly_the_contract_list():
+    assert list(graphflow.__all__) == EXPECTED_ALL
+
+
+def test_dunder_all_has_no_duplicates():
+    assert len(set(graphflow.__all__)) == len(graphflow.__all__)
+
+
+@pytest.mark.parametrize("name", EXPECTED_ALL)
+def test_every_public_name_is_an_attribute(name):
+    assert getattr(graphflow, name, None) is not None, name
+
+
+def test_star_import_gives_exactly_the_public_names():
+    namespace: dict = {}
+    exec("from graphflow import *", namespace)
+    namespace.pop("__builtins__", None)
+    assert sorted(namespace) == EXPECTED_ALL
+
+
+def test_start_and_end_values():
+    from graphflow import END, START
+
+    assert START == "__start__"
+    assert END == "__end__"
+    assert isinstance(START, str)
+    assert isinstance(END, str)
+
+
+def test_graphflow_error_is_an_exception():
+    from graphflow import GraphflowError
+
+    assert issubclass(GraphflowError, Exception)
+
+
+@pytest.mark.parametrize(
+    ("name", "bases"),
+    [
+        ("GraphValidationError", ("GraphflowError", ValueError)),
+        ("InvalidUpdateError", ("GraphflowError", ValueError)),
+        ("GraphRecursionError", ("GraphflowError", RecursionError)),
+        ("NodeError", ("GraphflowError",)),
+        ("NodeTimeoutError", ("GraphflowError", TimeoutError)),
+    ],
+)
+def test_error_hierarchy(name, bases):
+    exc = getattr(graphflow, name)
+    for base in bases:
+        base_cls = getattr(graphflow, base) if isinstance(base, str) else base
+        assert issubclass(exc, base_cls), f"{name} should subclass {base_cls.__name__}"
+
+
+def test_error_classes_are_distinct():
+    names = [
+        "GraphflowError",
+        "GraphValidationError",
+        "InvalidUpdateError",
+        "GraphRecursionError",
+        "NodeError",
+        "NodeTimeoutError",
+    ]
+    classes = [getattr(graphflow, n) for n in names]
+    assert len(set(classes)) == len(classes)
+    # Siblings are not subclasses of one another.
+    from graphflow import GraphValidationError, InvalidUpdateError, NodeError, NodeTimeoutError
+
+    assert not issubclass(InvalidUpdateError, GraphValidationError)
+    assert not issubclass(GraphValidationError, InvalidUpdateError)
+    assert not issubclass(NodeTimeoutError, NodeError)
+
+
+def test_graph_validation_warning_is_a_user_warning():
+    from graphflow import GraphValidationWarning
+
+    assert issubclass(GraphValidationWarning, UserWarning)
+
+
+def test_errors_live_in_graphflow_errors_module():
+    errors = importlib.import_module("graphflow.errors")
+    for name in [
+        "GraphflowError",
+        "GraphValidationError",
+        "InvalidUpdateError",
+        "GraphRecursionError",
+        "NodeError",
+        "NodeTimeoutError",
+        "GraphValidationWarning",
+    ]:
+        assert getattr(errors, name) is getattr(graphflow, name), name
+
+
+def test_retry_policy_defaults():
+    from graphflow import RetryPolicy
+
+    policy = RetryPolicy()
+    assert policy.max_attempts == 3
+    assert policy.initial_interval == 0.5
+    assert policy.backoff_factor == 2.0
+    assert policy.max_interval == 128.0
+    assert policy.jitter is True
+    assert policy.retry_on is Exception
+
+
+def test_retry_policy_accepts_keywords():
+    from graphflow import RetryPolicy
+
+    policy = RetryPolicy(max_attempts=5, retry_on=(KeyError, ValueError), jitter=False)
+    assert policy.max_attempts == 5
+    assert policy.jitter is False
+
+
+def test_send_carries_its_arg():
+    from graphflow import Send
+
+    payload = {"x": 1}
+    send = Send("worker", payload)
+    assert send.arg == payload
+
+
+def test_command_accepts_update_and_goto_and_is_subscriptable():
+    from graphflow import Command
+
+    Command(update={"x": 1}, goto="b")
+    Command(goto=["a", "b"])
+    Command(update={"x": 1})
+    # Used as a return hint: Command[Literal[...]] must be valid at runtime.
+    hint = Command[Literal["a", "b"]]
+    assert hint is not None
+
+
+def test_checkpoint_package_exports():
+    checkpoint = importlib.import_module("graphflow.checkpoint")
+    for name in ["Checkpointer", "MemoryCheckpointer", "Checkpoint", "StateSnapshot"]:
+        assert getattr(checkpoint, name, None) is not None, name
+
+
+def test_graphflow_tools_and_memory_import():
+    tools = importlib.import_module("graphflow.tools")
+    memory = importlib.import_module("graphflow.memory")
+    assert tools.__name__ == "graphflow.tools"
+    assert memory.__name__ == "graphflow.memory"
+
+
+def run_isolated(code, cwd):
+    """Run ``code`` in a fresh isolated interpreter (no PYTHONPATH, cwd not on sys.path).
+
+    Running outside the repository matters: from the repo root, importlib.metadata would find
+    the source tree's ``graphflow.egg-info`` (whose SOURCES.txt lists source paths) instead of
+    the installed distribution.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_distribution_ships_no_top_level_tools_or_memory(tmp_path):
+    code = (
+        "import importlib.metadata, json\n"
+        "dist = importlib.metadata.distribution('graphflow')\n"
+        "files = [str(f).replace('\\\\', '/') for f in (dist.files or [])]\n"
+        "print(json.dumps({'files': files, 'top_level': dist.read_text('top_level.txt')}))"
+    )
+    info = run_isolated(code, tmp_path)
+    offending = [f for f in info["files"] if f.startswith(("tools/", "memory/"))]
+    assert offending == []
+    if info["top_level"] is not None:
+        assert set(info["top_level"].split()) <= {"graphflow"}
+
+
+def test_bare_tools_and_memory_are_not_importable_outside_the_repo(tmp_path):
+    # Works for both a regular and an editable install: run a fresh interpreter whose cwd is
+    # not the repository root, in isolated mode (no PYTHONPATH, no cwd on sys.path).
+    code = (
+        "import importlib.util, json\n"
+        "import graphflow.tools, graphflow.memory\n"
+        "print(json.dumps({n: importlib.util.find_spec(n) is None for n in ('tools', 'memory')}))"
+    )
+    assert run_isolated(code, tmp_path) == {"tools": True, "memory": True}
