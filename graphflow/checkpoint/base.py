@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Checkpoint", "Checkpointer", "PendingWrite", "StateSnapshot", "new_checkpoint_id", "now"]
+__all__ = [
+    "Checkpoint", "Checkpointer", "PendingWrite", "StateSnapshot", "new_checkpoint_id", "now",
+]
 
 
 def new_checkpoint_id() -> str:

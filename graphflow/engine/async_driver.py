@@ -109,7 +109,8 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
                 yield event
         elif tasks:
             await asyncio.gather(*(fn() for fn in _jobs(run, tasks)))
-        for event in run.flush() if run.events else ():  # the tasks' events come out even when the step then fails
+        # the tasks' events come out even when the step then fails
+        for event in run.flush() if run.events else ():
             yield event
         await _route(run, run.after_step())
         for event in run.flush():
