@@ -112,6 +112,10 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
         # the tasks' events come out even when the step then fails
         for event in run.flush() if run.events else ():
             yield event
-        await _route(run, run.after_step())
+        branches = run.after_step()
+        if branches or run.checkpointer is not None:
+            await _route(run, branches)
+        else:
+            run.plan()
         for event in run.flush():
             yield event

@@ -97,9 +97,6 @@ def _attempt_sync(run: Run, task: Task, ctx: RunContext) -> Any:
 def call_sync(run: Run, task: Task) -> Any:
     """Run a node's body (with its retry policy and timeout) and return what it returned."""
     spec = task.spec
-    if spec.retry is None and spec.timeout is None and spec.subgraph is None:
-        arg = run.node_input(task)
-        return spec.fn(arg, run.make_ctx(task)) if spec.takes_ctx else spec.fn(arg)
     ctx = run.make_ctx(task)
     if spec.retry is None:
         return _attempt_sync(run, task, ctx)
@@ -114,15 +111,20 @@ def call_sync(run: Run, task: Task) -> Any:
 
 def execute_sync(run: Run, task: Task) -> None:
     """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
+    spec = task.spec
     try:
-        out = call_sync(run, task)
+        out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
+            call_sync(run, task)
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        try:
-            normalize(task, out)
-        except Exception as exc:
-            task.error = exc
+        if type(out) is dict:
+            task.writes = task.update = out
+        else:
+            try:
+                normalize(task, out)
+            except Exception as exc:
+                task.error = exc
     run.task_finished(task)
 
 
@@ -158,9 +160,6 @@ async def _attempt_async(run: Run, task: Task, ctx: RunContext) -> Any:
 async def call_async(run: Run, task: Task) -> Any:
     """Async twin of :func:`call_sync`."""
     spec = task.spec
-    if spec.retry is None and spec.timeout is None and spec.subgraph is None and spec.is_async:
-        arg = run.node_input(task)
-        return await (spec.fn(arg, run.make_ctx(task)) if spec.takes_ctx else spec.fn(arg))
     ctx = run.make_ctx(task)
     if spec.retry is None:
         return await _attempt_async(run, task, ctx)
@@ -175,13 +174,20 @@ async def call_async(run: Run, task: Task) -> Any:
 
 async def execute_async(run: Run, task: Task) -> None:
     """Async twin of :func:`execute_sync`."""
+    spec = task.spec
     try:
-        out = await call_async(run, task)
+        if spec.plain and spec.is_async:
+            out = await spec.fn(run.node_input(task))
+        else:
+            out = await call_async(run, task)
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        try:
-            normalize(task, out)
-        except Exception as exc:
-            task.error = exc
+        if type(out) is dict:
+            task.writes = task.update = out
+        else:
+            try:
+                normalize(task, out)
+            except Exception as exc:
+                task.error = exc
     run.task_finished(task)

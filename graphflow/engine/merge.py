@@ -25,9 +25,7 @@ def _bad_key(schema: StateSchema, node: str, key: Any) -> InvalidUpdateError:
 
 
 def _checked(ch: Channel, node: str, value: Any) -> Any:
-    check = ch.check
-    if check is None or check(value):
-        return value
+    """``value`` once it failed ``ch.check``: coerced (pydantic schemas) or rejected."""
     if ch.coerce is not None:  # pydantic schemas coerce the way pydantic would
         try:
             return ch.coerce(value)
@@ -55,9 +53,9 @@ def apply_writes(
     new = values.copy()
     channels = schema.channels
     written: dict[str, str] = {}  # non-reducer key -> node that wrote it
-    fresh: set[str] = set()  # list values created by this merge: safe to extend in place
+    fresh: set[str] | None = None  # list values created by this merge: safe to extend in place
     for node, task_writes in writes:
-        for key, value in items_of(task_writes):
+        for key, value in task_writes.items() if type(task_writes) is dict else task_writes:
             ch = channels.get(key)
             if ch is None:
                 raise _bad_key(schema, node, key)
@@ -71,9 +69,10 @@ def apply_writes(
                         f"has no reducer; give it one (Annotated[{ch.expected}, reducer]) or "
                         f"let one node write it", node=node, key=key)
                 written[key] = node
-                new[key] = _checked(ch, node, value)
+                check = ch.check
+                new[key] = value if check is None or check(value) else _checked(ch, node, value)
             else:
-                if key in fresh and reducer is operator.add and type(value) is list:
+                if fresh and key in fresh and reducer is operator.add and type(value) is list:
                     new[key] += value  # same result as list + list, without the quadratic copy
                 else:
                     try:
@@ -90,6 +89,8 @@ def apply_writes(
                             f"{type(exc).__name__}: {exc}", node=node, key=key) from exc
                     new[key] = result
                     if type(result) is list and result is not value:
+                        if fresh is None:
+                            fresh = set()
                         fresh.add(key)
             if log is not None:
                 log.append((key, value))

@@ -75,6 +75,7 @@ class Run:
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
         # progress
+        self._dict_state = self.schema.kind == "typeddict"
         self.values: dict[str, Any] = {}
         self.step = 0
         self.steps_run = 0
@@ -113,6 +114,8 @@ class Run:
         """The first argument of a node: its Send's argument, or a fresh view of the state."""
         if task.index >= 0:
             return task.input
+        if self._dict_state:
+            return self.values.copy()
         if task.spec.subgraph is not None:
             return self.values
         return self.schema.view(self.values)
@@ -125,6 +128,8 @@ class Run:
                             "task_id": self.task_id(self.step, task.name, task.index)})
 
     def task_finished(self, task: Task) -> None:
+        if self.checkpointer is None and not self.streaming:
+            return
         if task.error is None:
             if self.checkpointer is not None and self.checkpoint_id is not None:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
@@ -201,14 +206,26 @@ class Run:
     def after_step(self) -> tuple[Branch, ...]:
         """Merge the finished step's writes; return the routers to evaluate on the new state."""
         tasks = self.tasks
-        for t in tasks:  # tasks are in merge order, so the first error is deterministic
+        prog = self.prog
+        if len(tasks) == 1:  # the common case, without the bookkeeping of parallel steps
+            t = tasks[0]
             if t.error is not None:
                 raise t.error
-        self.values = apply_writes(self.schema, self.values,
-                                   [(t.name, t.writes) for t in tasks], self.log)
-        if "values" in self.modes:
-            self.emit("values", self.output())
-        prog = self.prog
+            self.values = apply_writes(self.schema, self.values, ((t.name, t.writes),), self.log)
+            if "values" in self.modes:
+                self.emit("values", self.output())
+            name = t.name
+            if t.goto is None and not prog.joins_of[name]:
+                self._routing = (dict.fromkeys(prog.static_out[name]), [])
+                return prog.branches_of[name]
+        else:
+            for t in tasks:  # tasks are in merge order, so the first error is deterministic
+                if t.error is not None:
+                    raise t.error
+            self.values = apply_writes(self.schema, self.values,
+                                       [(t.name, t.writes) for t in tasks], self.log)
+            if "values" in self.modes:
+                self.emit("values", self.output())
         names: dict[str, None] = {}
         sends: list[Send] = []
         branches: list[Branch] = []
@@ -304,11 +321,15 @@ class Run:
         """Turn the routing gathered since the last merge into the next step's tasks."""
         names, sends = self._routing
         specs = self.prog.specs
-        tasks = [Task(specs[n]) for n in names]
-        if sends:
-            tasks.extend(Task(specs[s.node], i, s.arg) for i, s in enumerate(sends))
-        if len(tasks) > 1:
-            tasks.sort(key=Task.sort_key)
+        if len(names) == 1 and not sends:
+            for n in names:
+                tasks = [Task(specs[n])]
+        else:
+            tasks = [Task(specs[n]) for n in names]
+            if sends:
+                tasks.extend(Task(specs[s.node], i, s.arg) for i, s in enumerate(sends))
+            if len(tasks) > 1:
+                tasks.sort(key=Task.sort_key)
         self.tasks = tasks
         if self.checkpointer is not None:
             cp = Checkpoint(

@@ -77,7 +77,7 @@ class NodeSpec:
     """A node as the engine sees it."""
 
     __slots__ = ("command_targets", "dynamic", "fn", "is_async", "kind", "metadata", "name",
-                 "retry", "subgraph", "takes_ctx", "timeout")
+                 "plain", "retry", "subgraph", "takes_ctx", "timeout")
 
     def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
                  metadata: Mapping[str, Any] | None, subgraph: Any = None) -> None:
@@ -91,6 +91,8 @@ class NodeSpec:
             self.metadata.get("kind") or getattr(fn, "graphflow_kind", "function"))
         self.is_async = subgraph is None and is_async_callable(fn)
         self.takes_ctx = subgraph is None and takes_context(fn)
+        # called as fn(state) with nothing around it: the engine's fast path
+        self.plain = subgraph is None and not self.takes_ctx and retry is None and timeout is None
         hint = None if subgraph is not None else _return_hint(fn)
         self.command_targets: tuple[str, ...] | None = None
         self.dynamic = False  # may route itself (Command/Send) to targets it does not declare
