@@ -35,12 +35,15 @@ class Checkpoint:
         id: unique id of this checkpoint.
         thread: the thread it belongs to.
         step: the superstep it was taken after (0: after the input).
-        values: the state (a dict of key -> value); never mutated once stored.
+        values: the state (a dict of key -> value), never mutated once handed over. A store may
+            leave it out (delta storage): read back, it is then None and the state is rebuilt
+            from the nearest snapshot plus the ``writes`` after it (see ``Checkpointer.chain``).
         next: the tasks due next, as ``(node, send_index, send_arg)``; empty when the run ended.
         joins: per join (by index), the sources that ran since it last fired.
         parent_id: the checkpoint before this one.
         created_at: when it was taken (UTC).
-        metadata: ``{"source": "input" | "loop"}`` and whatever else the engine records.
+        metadata: ``{"source": "input" | "loop" | "update" | "fork"}`` and the like.
+        writes: ``(node, key, value)`` applied by the step that made this checkpoint.
     """
 
     id: str
@@ -52,6 +55,7 @@ class Checkpoint:
     parent_id: str | None = None
     created_at: datetime = field(default_factory=now)
     metadata: dict[str, Any] = field(default_factory=dict)
+    writes: list[tuple[str, str, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +106,19 @@ class Checkpointer(ABC):
         """The finished tasks' outcomes stored against ``checkpoint_id``, by task id."""
 
     @abstractmethod
+    def chain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+        """From the nearest ancestor with ``values`` to the checkpoint (newest if None), oldest
+        first; empty if there is no such checkpoint."""
+
+    @abstractmethod
+    def put_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+        """Record the ``index``-th journaled result of a task."""
+
+    @abstractmethod
+    def get_journal(self, thread: str, task_id: str) -> list[Any]:
+        """A task's journaled results, in order."""
+
+    @abstractmethod
     def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
         """The checkpoints of ``thread``, newest first."""
 
@@ -124,6 +141,18 @@ class Checkpointer(ABC):
 
     async def aget_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
         return self.get_writes(thread, checkpoint_id)
+
+    async def achain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+        return self.chain(thread, checkpoint_id)
+
+    async def aput_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+        self.put_journal(thread, task_id, index, value)
+
+    async def aget_journal(self, thread: str, task_id: str) -> list[Any]:
+        return self.get_journal(thread, task_id)
+
+    async def athreads(self) -> list[str]:
+        return self.threads()
 
     async def alist(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
         return self.list(thread, limit=limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from .base import Checkpoint, Checkpointer, PendingWrite
 
@@ -19,6 +20,7 @@ class MemoryCheckpointer(Checkpointer):
     def __init__(self) -> None:
         self._threads: dict[str, list[Checkpoint]] = {}
         self._writes: dict[tuple[str, str], dict[str, PendingWrite]] = {}
+        self._journal: dict[tuple[str, str], dict[int, Any]] = {}
         self._lock = threading.Lock()
 
     def put(self, checkpoint: Checkpoint) -> None:
@@ -32,6 +34,19 @@ class MemoryCheckpointer(Checkpointer):
     def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
         with self._lock:
             return dict(self._writes.get((thread, checkpoint_id), {}))
+
+    def put_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+        with self._lock:
+            self._journal.setdefault((thread, task_id), {})[index] = value
+
+    def get_journal(self, thread: str, task_id: str) -> list[Any]:
+        with self._lock:
+            entries = self._journal.get((thread, task_id), {})
+            return [entries[i] for i in sorted(entries)]
+
+    def chain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+        cp = self.get(thread, checkpoint_id)
+        return [] if cp is None else [cp]  # every record here keeps its values
 
     def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         with self._lock:
@@ -50,8 +65,9 @@ class MemoryCheckpointer(Checkpointer):
     def delete_thread(self, thread: str) -> None:
         with self._lock:
             self._threads.pop(thread, None)
-            for key in [k for k in self._writes if k[0] == thread]:
-                del self._writes[key]
+            for store in (self._writes, self._journal):
+                for key in [k for k in store if k[0] == thread]:
+                    del store[key]
 
     def threads(self) -> list[str]:
         with self._lock:
