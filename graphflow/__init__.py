@@ -6,6 +6,7 @@ Build a :class:`StateGraph` over a typed state, add nodes and edges, ``compile()
 
 from .constants import END, START
 from .engine.context import RunContext
+from .engine.interrupts import Interrupt, interrupt
 from .errors import (
     GraphflowError,
     GraphRecursionError,
@@ -25,6 +26,7 @@ __all__ = [
     "GraphValidationError",
     "GraphValidationWarning",
     "GraphflowError",
+    "Interrupt",
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
@@ -33,5 +35,6 @@ __all__ = [
     "START",
     "Send",
     "StateGraph",
+    "interrupt",
 ]
 __version__ = "0.1.0"

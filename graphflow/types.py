@@ -78,6 +78,8 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException) -> bool:
         """Whether ``exc`` is one this policy retries."""
+        if not isinstance(exc, Exception):  # interrupts, cancellation, KeyboardInterrupt
+            return False
         on = self.retry_on
         if isinstance(on, (type, tuple)):
             return isinstance(exc, on)

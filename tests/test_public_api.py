@@ -21,6 +21,7 @@ EXPECTED_ALL = [
     "GraphValidationError",
     "GraphValidationWarning",
     "GraphflowError",
+    "Interrupt",
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
@@ -29,6 +30,7 @@ EXPECTED_ALL = [
     "START",
     "Send",
     "StateGraph",
+    "interrupt",
 ]
 
 

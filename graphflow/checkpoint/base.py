@@ -79,6 +79,7 @@ class StateSnapshot:
 
     values: Any
     next: tuple[str, ...]
+    interrupts: tuple[Any, ...]
     step: int
     checkpoint_id: str
     parent_id: str | None

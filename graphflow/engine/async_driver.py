@@ -95,8 +95,13 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
     await _route(run, run.begin())
     for event in run.flush():
         yield event
-    while run.tasks:
+    while run.tasks and not run.paused:
         tasks = run.next_step()
+        if run.paused:  # a static breakpoint before this step
+            if run.checkpointer is not None:
+                await run.checkpointer.aput_writes(run.thread or "", run.checkpoint_id or "",
+                                                   run.breakpoint_write())
+            break
         if len(tasks) == 1 and not run.live_inline:
             task = tasks[0]
             if task.spec.is_async or task.spec.subgraph is not None:
@@ -115,7 +120,9 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
         branches = run.after_step()
         if branches or run.checkpointer is not None:
             await _route(run, branches)
-        else:
+        elif branches is not None:
             run.plan()
-        for event in run.flush():
+        for event in run.flush() if run.events else ():
             yield event
+    for event in run.flush():  # a breakpoint's or an interrupt's event
+        yield event

@@ -7,6 +7,7 @@ context, how output becomes writes) is decided once, in :class:`Run` and :func:`
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import NodeError, NodeTimeoutError
 from ..types import RetryPolicy
 from .context import RunContext
+from .interrupts import SCOPE, GraphInterrupt
 from .task import normalize
 
 if TYPE_CHECKING:
@@ -64,6 +66,7 @@ def _node_error(task: Task, exc: BaseException) -> NodeError:
 
 def _once_sync(run: Run, task: Task, ctx: RunContext) -> Any:
     spec = task.spec
+    task.n_steps = task.n_interrupts = 0
     if spec.subgraph is not None:
         return spec.subgraph._call_as_node(run, task, ctx)
     arg = run.node_input(task)
@@ -85,7 +88,9 @@ def _attempt_sync(run: Run, task: Task, ctx: RunContext) -> Any:
         finally:
             done.set()
 
-    threading.Thread(target=target, name=f"graphflow-{task.name}", daemon=True).start()
+    context = contextvars.copy_context()  # interrupt() and ctx.step() work in the thread too
+    threading.Thread(target=context.run, args=(target,), name=f"graphflow-{task.name}",
+                     daemon=True).start()
     if not done.wait(timeout):
         raise NodeTimeoutError(task.name, timeout)  # the thread cannot be killed; it is abandoned
     ok, value = box[0]
@@ -112,9 +117,12 @@ def call_sync(run: Run, task: Task) -> Any:
 def execute_sync(run: Run, task: Task) -> None:
     """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
     spec = task.spec
+    token = SCOPE.set((run, task))
     try:
         out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
             call_sync(run, task)
+    except GraphInterrupt as gi:
+        task.interrupts = gi.interrupts
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
@@ -125,6 +133,8 @@ def execute_sync(run: Run, task: Task) -> None:
                 normalize(task, out)
             except Exception as exc:
                 task.error = exc
+    finally:
+        SCOPE.reset(token)
     run.task_finished(task)
 
 
@@ -132,15 +142,17 @@ def execute_sync(run: Run, task: Task) -> None:
 
 async def _once_async(run: Run, task: Task, ctx: RunContext) -> Any:
     spec = task.spec
+    task.n_steps = task.n_interrupts = 0
     if spec.subgraph is not None:
         return await spec.subgraph._acall_as_node(run, task, ctx)
     arg = run.node_input(task)
     if spec.is_async:
         return await (spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg))
     loop = asyncio.get_running_loop()
+    run_in_context = contextvars.copy_context().run
     if spec.takes_ctx:
-        return await loop.run_in_executor(executor(), spec.fn, arg, ctx)
-    return await loop.run_in_executor(executor(), spec.fn, arg)
+        return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg, ctx)
+    return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg)
 
 
 async def _attempt_async(run: Run, task: Task, ctx: RunContext) -> Any:
@@ -175,11 +187,14 @@ async def call_async(run: Run, task: Task) -> Any:
 async def execute_async(run: Run, task: Task) -> None:
     """Async twin of :func:`execute_sync`."""
     spec = task.spec
+    token = SCOPE.set((run, task))
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))
         else:
             out = await call_async(run, task)
+    except GraphInterrupt as gi:
+        task.interrupts = gi.interrupts
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
@@ -190,4 +205,6 @@ async def execute_async(run: Run, task: Task) -> None:
                 normalize(task, out)
             except Exception as exc:
                 task.error = exc
+    finally:
+        SCOPE.reset(token)
     run.task_finished(task)

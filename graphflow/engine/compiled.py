@@ -9,20 +9,21 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..checkpoint.base import Checkpointer, StateSnapshot
-from ..errors import GraphflowError
+from ..checkpoint.base import Checkpoint, Checkpointer, StateSnapshot
+from ..errors import GraphflowError, InvalidUpdateError
 from .async_driver import run_async
+from .interrupts import GraphInterrupt
+from .merge import apply_writes, items_of
 from .program import Program
-from .run import Run
-from .sync_driver import run_sync
-from .task import SubgraphUpdate
+from .run import Run, pending_interrupts, rebuild_values
+from .sync_driver import plan_sync, run_sync
+from .task import SubgraphUpdate, Task
 
 if TYPE_CHECKING:
     import networkx as nx
 
     from ..graph.state_graph import StateGraph
     from .context import RunContext
-    from .task import Task
 
 __all__ = ["CompiledGraph"]
 
@@ -90,8 +91,12 @@ class CompiledGraph:
     """
 
     def __init__(self, builder: StateGraph, nxgraph: nx.MultiDiGraph, *,
-                 checkpointer: Checkpointer | None, name: str) -> None:
+                 checkpointer: Checkpointer | None, name: str,
+                 interrupt_before: Sequence[str] = (),
+                 interrupt_after: Sequence[str] = ()) -> None:
         self.builder = builder
+        self.interrupt_before = frozenset(interrupt_before)
+        self.interrupt_after = frozenset(interrupt_after)
         self.schema = builder.schema
         self.name = name
         self.checkpointer = checkpointer
@@ -109,41 +114,48 @@ class CompiledGraph:
     # -- running ---------------------------------------------------------------------------------
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
-             modes: StreamMode | None = None) -> Run:
+             modes: StreamMode | None = None, checkpoint: str | None = None) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes)
+                   modes=modes, checkpoint_id=checkpoint)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
-               recursion_limit: int | None = None) -> Any:
+               recursion_limit: int | None = None, checkpoint: str | None = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
-            input: a dict (or schema instance) of initial writes; ``None`` resumes ``thread``.
+            input: a dict (or schema instance) of initial writes; ``None`` continues ``thread``
+                (after an error or a breakpoint); ``Command(resume=value)`` answers its pending
+                interrupt(s).
             thread: continue (and checkpoint) this thread; needs a checkpointer.
             context: any object, readable by nodes as ``ctx.context``.
             recursion_limit: the most supersteps this run may take (default 10,000).
+            checkpoint: start from this checkpoint of ``thread`` instead of its newest (replay,
+                or a new branch of its history); the old history is left intact.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
+            A dict result of a run paused on ``interrupt()`` also holds ``"__interrupt__"``.
         """
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
-                input, thread=thread, context=context, recursion_limit=recursion_limit))
-        run = self._run(input, thread, context, recursion_limit)
+                input, thread=thread, context=context, recursion_limit=recursion_limit,
+                checkpoint=checkpoint))
+        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint)
         for _ in run_sync(run):
             pass
-        return run.output()
+        return run.result()
 
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
-                      recursion_limit: int | None = None) -> Any:
+                      recursion_limit: int | None = None, checkpoint: str | None = None) -> Any:
         """Async :meth:`invoke`."""
-        run = self._run(input, thread, context, recursion_limit)
+        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint)
         async for _ in run_async(run):
             pass
-        return run.output()
+        return run.result()
 
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
-               context: Any = None, recursion_limit: int | None = None) -> Iterator[Any]:
+               context: Any = None, recursion_limit: int | None = None,
+               checkpoint: str | None = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
@@ -151,15 +163,16 @@ class CompiledGraph:
         ``"debug"`` (task start/result records), or a list of them, which yields
         ``(mode, payload)`` tuples.
         """
-        run = self._run(input, thread, context, recursion_limit, mode)  # validates mode now
+        run = self._run(input, thread, context, recursion_limit, mode, checkpoint)  # checks now
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
 
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
-                context: Any = None, recursion_limit: int | None = None) -> AsyncIterator[Any]:
+                context: Any = None, recursion_limit: int | None = None,
+                checkpoint: str | None = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
-        return run_async(self._run(input, thread, context, recursion_limit, mode))
+        return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -204,37 +217,70 @@ class CompiledGraph:
 
     # -- as a subgraph node ----------------------------------------------------------------------
 
-    def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run]:
+    def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run | None]:
+        """The child run for a subgraph task (None: it already finished, before a crash).
+
+        Under a checkpointed parent the child is checkpointed too, in its own namespace (the
+        parent task's id), so an interrupted or crashed subgraph resumes where it stopped.
+        """
         source = task.input if task.index >= 0 else parent.values
         writes = self.schema.input_writes(source)
         given = {k: v for k, v in writes.items() if k in self.schema.keys}
-        child = Run(self, given, context=parent.context, recursion_limit=parent.limit,
-                    log_writes=True)
+        saver = parent.checkpointer
+        ns = None
+        if saver is not None:
+            ns = parent.task_id(parent.step, task.name, task.index)
+            last = saver.get(ns)
+            if last is not None and not last.next:
+                return given, None
+            if last is not None:
+                given_input: Any = None  # resume the child
+            else:
+                given_input = given
+        else:
+            given_input = given
+        child = Run(self, given_input, thread=ns, checkpointer=saver, context=parent.context,
+                    recursion_limit=parent.limit, log_writes=True, nested=True)
         return given, child
 
-    def _changes(self, parent: Run, given: dict[str, Any], child: Run) -> SubgraphUpdate:
+    def _changes(self, parent: Run, task: Task, given: dict[str, Any],
+                 child: Run | None) -> SubgraphUpdate:
         """The parent's writes: reducer keys get the child's own writes, others changed values."""
+        if child is not None and child.interrupts:
+            raise GraphInterrupt(child.interrupts)
+        saver = parent.checkpointer
+        if saver is not None:  # the whole child history, across resumes, is in its namespace
+            ns = parent.task_id(parent.step, task.name, task.index)
+            history = saver.list(ns)[::-1]
+            log = [(k, v) for cp in history if cp.metadata.get("source") == "loop"
+                   for _, k, v in cp.writes]
+            final = child.values if child is not None else rebuild_values(self, saver.chain(ns))
+        else:
+            assert child is not None
+            log, final = child.log or [], child.values
         pchannels = parent.schema.channels
         shared = self.schema.keys & parent.schema.keys
-        writes = [(k, v) for k, v in child.log or () if k in shared and pchannels[k].reducer]
+        out = [(k, v) for k, v in log if k in shared and pchannels[k].reducer]
         for k in sorted(shared):
-            if pchannels[k].reducer is None and k in child.values:
-                value = child.values[k]
+            if pchannels[k].reducer is None and k in final:
+                value = final[k]
                 if k not in given or not _same(given[k], value):
-                    writes.append((k, value))
-        return SubgraphUpdate(writes, {k: child.values[k] for k, _ in writes})
+                    out.append((k, value))
+        return SubgraphUpdate(out, {k: final[k] for k, _ in out})
 
     def _call_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
         given, child = self._child(parent, task)
-        for _ in run_sync(child):
-            pass
-        return self._changes(parent, given, child)
+        if child is not None:
+            for _ in run_sync(child):
+                pass
+        return self._changes(parent, task, given, child)
 
     async def _acall_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
         given, child = self._child(parent, task)
-        async for _ in run_async(child):
-            pass
-        return self._changes(parent, given, child)
+        if child is not None:
+            async for _ in run_async(child):
+                pass
+        return self._changes(parent, task, given, child)
 
     # -- inspection ------------------------------------------------------------------------------
 
@@ -242,14 +288,85 @@ class CompiledGraph:
         """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``)."""
         return self._nx.copy()
 
-    def get_state(self, thread: str) -> StateSnapshot | None:
-        """The newest checkpoint of ``thread`` as a :class:`StateSnapshot` (None if none)."""
+    def _saver(self) -> Checkpointer:
         if self.checkpointer is None:
-            raise GraphflowError("get_state needs a checkpointer: compile(checkpointer=...)")
-        cp = self.checkpointer.get(thread)
-        if cp is None:
-            return None
+            raise GraphflowError("this needs a checkpointer: compile(checkpointer=...)")
+        return self.checkpointer
+
+    def _snapshot(self, cp: Checkpoint, values: dict[str, Any]) -> StateSnapshot:
+        pending = self._saver().get_writes(cp.thread, cp.id) if cp.next else {}
         return StateSnapshot(
-            values=self.schema.view(cp.values), next=tuple(n for n, _, _ in cp.next),
-            step=cp.step, checkpoint_id=cp.id, parent_id=cp.parent_id,
-            created_at=cp.created_at, metadata=dict(cp.metadata))
+            values=self.schema.view(values), next=tuple(n for n, _, _ in cp.next),
+            interrupts=tuple(pending_interrupts(pending)), step=cp.step, checkpoint_id=cp.id,
+            parent_id=cp.parent_id, created_at=cp.created_at, metadata=dict(cp.metadata))
+
+    def get_state(self, thread: str, *, checkpoint: str | None = None) -> StateSnapshot | None:
+        """The state of ``thread`` at its newest checkpoint (or at ``checkpoint``).
+
+        The snapshot has ``.values``, ``.next`` (nodes due next), ``.interrupts`` (pending
+        :class:`Interrupt` objects), ``.step``, ``.checkpoint_id``, ``.parent_id``, ``.created_at``
+        and ``.metadata``. None if the thread has no checkpoint.
+        """
+        chain = self._saver().chain(thread, checkpoint)
+        if not chain:
+            return None
+        return self._snapshot(chain[-1], rebuild_values(self, chain))
+
+    def get_state_history(self, thread: str, *, limit: int | None = None) -> list[StateSnapshot]:
+        """The checkpoints of ``thread``, newest first, as snapshots (all branches of it)."""
+        saver = self._saver()
+        return [self._snapshot(cp, rebuild_values(self, saver.chain(thread, cp.id)))
+                for cp in saver.list(thread, limit=limit)]
+
+    def update_state(self, thread: str, values: Any, *, as_node: str | None = None,
+                     checkpoint: str | None = None) -> str:
+        """Write ``values`` into ``thread`` as if ``as_node`` had returned them; reducers apply.
+
+        With ``as_node``, the next nodes are those its edges lead to (routers are consulted);
+        without, the nodes due next stay as they were. With ``checkpoint``, the write starts a
+        new branch from that checkpoint and the old history is left intact. Returns the id of
+        the new checkpoint, which is the thread's newest.
+        """
+        saver = self._saver()
+        chain = saver.chain(thread, checkpoint)
+        if not chain:
+            raise GraphflowError(f"thread {thread!r} has no checkpoint"
+                                 + (f" {checkpoint!r}" if checkpoint else "") + " to update")
+        if as_node is not None and as_node not in self._program.specs:
+            raise InvalidUpdateError(f"update_state(as_node={as_node!r}): not a node of the "
+                                     f"graph", node=as_node)
+        base = chain[-1]
+        writes = self.schema.input_writes(values)
+        writer = as_node or "__update__"
+        run = Run(self, None, thread=thread)
+        run.values = apply_writes(self.schema, rebuild_values(self, chain), ((writer, writes),))
+        run.step, run.checkpoint_id = base.step + 1, base.id
+        run.joins_seen = {int(i): set(s) for i, s in base.joins.items()}
+        run._step_writes = [(writer, k, v) for k, v in items_of(writes)]
+        source = "fork" if checkpoint is not None else "update"
+        if as_node is None:
+            run.plan(source=source)
+            cp = run.take_checkpoint()
+            assert cp is not None
+            cp.next = list(base.next)
+        else:
+            done = Task(self._program.specs[as_node])
+            done.writes = writes
+            branches = run.route_from([done])
+            if any(b.is_async for b in branches):
+                raise GraphflowError("update_state(as_node=...) cannot call async routers")
+            run.tasks = []
+            plan_sync(run, branches, source)
+            cp = run.take_checkpoint()
+            assert cp is not None
+        saver.put(cp)
+        return cp.id
+
+    def delete_thread(self, thread: str) -> None:
+        """Forget every checkpoint of ``thread``."""
+        self._saver().delete_thread(thread)
+
+    def list_threads(self) -> list[str]:
+        """The threads the checkpointer holds, sorted."""
+        return self._saver().threads()
+

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from ..errors import GraphflowError
+from ..graph.nodes import is_async_callable
 
 if TYPE_CHECKING:
     from .run import Run
+    from .task import Task
 
 __all__ = ["RunContext"]
 
 
+async def _ready(value: Any) -> Any:
+    return value
+
+
 class RunContext:
-    """What a node knows about the run it is part of.
+    """What a node knows about the run it is part of, and its step journal.
 
     Attributes:
         node: the node's name.
@@ -19,11 +28,13 @@ class RunContext:
         attempt: 1 for the first attempt, 2 for the first retry, ...
     """
 
-    __slots__ = ("_index", "_run", "attempt", "node", "superstep")
+    __slots__ = ("_index", "_run", "_task", "attempt", "node", "superstep")
 
-    def __init__(self, run: Run, node: str, superstep: int, index: int = -1) -> None:
+    def __init__(self, run: Run, node: str, superstep: int, index: int = -1,
+                 task: Task | None = None) -> None:
         self._run = run
         self._index = index
+        self._task = task
         self.node = node
         self.superstep = superstep
         self.attempt = 1
@@ -46,6 +57,41 @@ class RunContext:
     def write(self, value: Any) -> None:
         """Emit ``value`` on the ``"custom"`` stream, live, while the node runs."""
         self._run.emit("custom", value)
+
+    def step(self, name: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn(*args, **kwargs)`` once for this task and journal its result.
+
+        When the node runs again — after a crash, an error in a later line, a retry or an
+        interrupt — the journaled results are returned in order instead of calling ``fn`` again.
+        With an async ``fn``, ``await ctx.step(...)``. Results are stored with the thread's
+        checkpointer, so they must be serializable.
+        """
+        task = self._task
+        if task is None:
+            raise GraphflowError("ctx.step() is only available inside a node")
+        run = self._run
+        index = task.n_steps
+        task.n_steps += 1
+        key = self.task_id
+        done = run.journal(key)
+        if index < len(done):
+            entry = done[index]
+            if not isinstance(entry, dict) or entry.get("name") != name:
+                found = entry.get("name") if isinstance(entry, dict) else entry
+                raise GraphflowError(
+                    f"node {self.node!r}: ctx.step #{index} is {name!r} but the journal of this "
+                    f"task recorded {found!r}; the node's steps must run in the same order")
+            value = entry["value"]
+            return _ready(value) if is_async_callable(fn) else value
+        if is_async_callable(fn):
+            async def call() -> Any:
+                value = await fn(*args, **kwargs)
+                run.record(key, index, {"name": name, "value": value})
+                return value
+            return call()
+        value = fn(*args, **kwargs)
+        run.record(key, index, {"name": name, "value": value})
+        return value
 
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "

@@ -1,9 +1,10 @@
 """One run of a compiled graph: the superstep state machine shared by the sync and async drivers.
 
-Everything about a step's logic lives here, once: applying the input, planning the next tasks
-(edges, joins, routers' results, ``Send`` and ``goto``), merging writes in deterministic order,
-the recursion limit, stream events and checkpoints. The drivers (``sync_driver``,
-``async_driver``) only decide *how* task bodies and routers are called.
+Everything about a step's logic lives here, once: applying the input (or loading a thread to
+resume), planning the next tasks (edges, joins, routers' results, ``Send`` and ``goto``), merging
+writes in deterministic order, the recursion limit, breakpoints and interrupts, stream events and
+checkpoints. The drivers (``sync_driver``, ``async_driver``) only decide *how* task bodies,
+routers and checkpointer calls are made.
 """
 
 from __future__ import annotations
@@ -12,22 +13,55 @@ from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint.base import Checkpoint, PendingWrite, new_checkpoint_id, now
+from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..constants import END, START
 from ..errors import GraphflowError, GraphRecursionError, InvalidUpdateError, NodeError
 from ..graph.nodes import Branch
-from ..types import Send
+from ..types import Command, Send
 from .context import RunContext
+from .interrupts import Interrupt
 from .merge import apply_writes, items_of
 from .task import Task
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
 
-__all__ = ["DEFAULT_RECURSION_LIMIT", "Run"]
+__all__ = ["DEFAULT_RECURSION_LIMIT", "INTERRUPT_KEY", "Run", "rebuild_values"]
 
 DEFAULT_RECURSION_LIMIT = 10_000
 STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages"})
+INTERRUPT_KEY = "__interrupt__"  # a pending write holding a task's interrupts
+BREAKPOINT_TASK = "__breakpoint__"  # a pending write saying "paused before this step"
+
+
+def rebuild_values(graph: CompiledGraph, chain: list[Checkpoint]) -> dict[str, Any]:
+    """The state at ``chain[-1]``: the snapshot at ``chain[0]`` plus the later steps' writes."""
+    schema = graph.schema
+    first = chain[0]
+    if first.values is None:
+        raise GraphflowError(
+            f"checkpoint {first.id!r} of thread {first.thread!r} has no snapshot to start from; "
+            f"the store is inconsistent")
+    unknown = [k for k in first.values if k not in schema.channels]
+    if unknown:
+        raise GraphflowError(
+            f"thread {first.thread!r} holds key(s) {unknown} that the state "
+            f"{schema.cls.__name__} no longer declares; add them back to the schema (or start "
+            f"a new thread) so that no data is dropped silently")
+    values = {**schema.defaults(), **first.values}  # keys added to the schema get defaults
+    for cp in chain[1:]:
+        values = apply_writes(schema, values, (((n, ((k, v),)) for n, k, v in cp.writes)))
+    return values
+
+
+def pending_interrupts(pending: dict[str, PendingWrite]) -> list[Interrupt]:
+    """The interrupts recorded among a checkpoint's pending writes, in task order."""
+    out: list[Interrupt] = []
+    for task_id in sorted(pending):
+        for key, value in pending[task_id].writes:
+            if key == INTERRUPT_KEY:
+                out.extend(value)
+    return out
 
 
 class Run:
@@ -43,6 +77,9 @@ class Run:
         recursion_limit: int | None = None,
         modes: str | Iterable[str] | None = None,
         log_writes: bool = False,
+        checkpoint_id: str | None = None,
+        checkpointer: Checkpointer | None = None,
+        nested: bool = False,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -53,10 +90,14 @@ class Run:
         self.limit = DEFAULT_RECURSION_LIMIT if recursion_limit is None else recursion_limit
         if self.limit < 1:
             raise ValueError(f"recursion_limit must be >= 1, got {recursion_limit}")
-        self.checkpointer = graph.checkpointer if thread is not None else None
-        if thread is not None and graph.checkpointer is None:
+        saver = checkpointer or graph.checkpointer
+        self.checkpointer = saver if thread is not None else None
+        if thread is not None and saver is None:
             raise GraphflowError(
                 f"thread={thread!r} needs a checkpointer: compile(checkpointer=...) first")
+        if checkpoint_id is not None and thread is None:
+            raise GraphflowError("checkpoint= needs thread= as well")
+        self.start_from = checkpoint_id
         # streaming
         if modes is None:
             mode_list: list[str] = []
@@ -86,7 +127,16 @@ class Run:
         self.checkpoint_id: str | None = None
         self.pending_checkpoint: Checkpoint | None = None
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
+        self._step_writes: list[tuple[str, str, Any]] = []
+        self._journal: dict[str, list[Any]] = {}
         self.resuming = False
+        self.skip_before = False  # resuming from a static breakpoint taken before this step
+        self.paused = False
+        self.interrupts: list[Interrupt] = []
+        self.breakpoint_pending: bool = False
+        # static breakpoints belong to the graph being run, not to it as someone's subgraph
+        self.before = frozenset() if nested else graph.interrupt_before
+        self.after = frozenset() if nested else graph.interrupt_after
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -108,6 +158,27 @@ class Run:
         base = f"{self.thread or ''}:{step}:{node}"
         return base if index < 0 else f"{base}:{index}"
 
+    # -- journal ---------------------------------------------------------------------------------
+
+    def journal(self, key: str) -> list[Any]:
+        """The journaled results under ``key`` (a task id, or a task id + "#resume")."""
+        entries = self._journal.get(key)
+        if entries is None:
+            saver = self.checkpointer
+            entries = saver.get_journal(self.thread or "", key) if saver else []
+            self._journal[key] = entries
+        return entries
+
+    def record(self, key: str, index: int, value: Any) -> None:
+        """Journal ``value`` as the ``index``-th result under ``key`` (stored at once)."""
+        entries = self.journal(key)
+        if index < len(entries):
+            entries[index] = value
+        else:
+            entries.append(value)
+        if self.checkpointer is not None:
+            self.checkpointer.put_journal(self.thread or "", key, index, value)
+
     # -- tasks -----------------------------------------------------------------------------------
 
     def node_input(self, task: Task) -> Any:
@@ -121,58 +192,69 @@ class Run:
         return self.schema.view(self.values)
 
     def make_ctx(self, task: Task) -> RunContext:
-        return RunContext(self, task.name, self.step, task.index)
+        return RunContext(self, task.name, self.step, task.index, task)
 
     def task_started(self, task: Task) -> None:
         self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
                             "task_id": self.task_id(self.step, task.name, task.index)})
 
     def task_finished(self, task: Task) -> None:
+        """Store a finished task's outcome at once (pending write) and stream it."""
         if self.checkpointer is None and not self.streaming:
             return
-        if task.error is None:
-            if self.checkpointer is not None and self.checkpoint_id is not None:
+        if self.checkpointer is not None and self.checkpoint_id is not None:
+            task_id = self.task_id(self.step, task.name, task.index)
+            if task.interrupts:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
-                    self.task_id(self.step, task.name, task.index), task.name,
-                    list(items_of(task.writes)), task.update, task.goto))
+                    task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]))
+            elif task.error is None:
+                self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
+                    task_id, task.name, list(items_of(task.writes)), task.update, task.goto))
+        if task.error is None and not task.interrupts:
             self.emit("updates", {task.name: task.update})
         if self.debug:
             self.emit("debug", {
                 "type": "task_result", "step": self.step, "node": task.name,
                 "task_id": self.task_id(self.step, task.name, task.index),
                 "update": task.update, "error": None if task.error is None else repr(task.error),
+                "interrupts": list(task.interrupts),
             })
 
     # -- the superstep cycle -----------------------------------------------------------------------
 
     def begin(self) -> tuple[Branch, ...] | None:
-        """Apply the input and return START's routers to evaluate; or, for ``input=None``, load
-        the thread's due tasks (restoring those that finished before) and return None."""
-        cp = self.checkpointer.get(self.thread) if self.checkpointer else None
+        """Apply the input and return START's routers to evaluate; or, to resume (``input`` None
+        or ``Command(resume=...)``), load the thread's due tasks and return None."""
+        saver = self.checkpointer
+        chain = saver.chain(self.thread or "", self.start_from) if saver else []
+        if self.start_from is not None and not chain:
+            raise GraphflowError(
+                f"thread {self.thread!r} has no checkpoint {self.start_from!r}")
+        cp = chain[-1] if chain else None
         if cp is not None:
             self.checkpoint_id = cp.id
             self.step = cp.step
-        if self.input is None:
+            self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
+        inp = self.input
+        if isinstance(inp, Command):
+            if inp.update is not None or inp.goto:
+                raise GraphflowError("as a run's input, Command only carries resume=...")
+            if cp is None:
+                raise GraphflowError(
+                    f"nothing to resume: thread {self.thread!r} has no checkpoint")
+            self._store_answers(cp, inp.resume)
+            inp = None
+        if inp is None:
             if cp is None:
                 where = f"thread {self.thread!r} has no checkpoint" if self.thread else \
                     "a run without a thread has nothing"
                 raise GraphflowError(f"nothing to resume: {where}; pass an input to start a run")
-            self.values = dict(cp.values)
-            self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
-            specs = self.prog.specs
-            self.tasks = [Task(specs[name], index, arg) for name, index, arg in cp.next]
-            finished = self.checkpointer.get_writes(cp.thread, cp.id) if cp.next else {}
-            for t in self.tasks:
-                pw = finished.get(self.task_id(cp.step + 1, t.name, t.index))
-                if pw is not None:
-                    t.writes, t.update, t.goto, t.done = pw.writes, pw.update, pw.goto, True
-            self.resuming = True
+            self.values = rebuild_values(self.graph, chain)
+            self._load_due_tasks(cp)
             return None
-        base = dict(cp.values) if cp is not None else self.schema.defaults()
-        if cp is not None:
-            self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
+        base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
         try:
-            writes = self.schema.input_writes(self.input)
+            writes = self.schema.input_writes(inp)
         except TypeError as exc:
             raise InvalidUpdateError(f"invalid input: {exc}", node=START) from None
         values = apply_writes(self.schema, base, ((START, writes),))
@@ -182,13 +264,59 @@ class Run:
             raise InvalidUpdateError(
                 f"input is missing required key(s) {missing} of {self.schema.cls.__name__}",
                 node=START, key=missing[0])
+        if saver is not None:
+            self._step_writes = [(START, k, v) for k, v in items_of(writes)]
         self.emit("values", self.output())
         self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
         return self.prog.branches_of[START]
 
+    def _load_due_tasks(self, cp: Checkpoint) -> None:
+        """Resume ``cp``: its due tasks, minus those whose outcome was stored before."""
+        specs = self.prog.specs
+        self.tasks = [Task(specs[name], index, arg) for name, index, arg in cp.next]
+        pending = self.checkpointer.get_writes(cp.thread, cp.id) if cp.next else {}
+        self.skip_before = BREAKPOINT_TASK in pending
+        for t in self.tasks:
+            pw = pending.get(self.task_id(cp.step + 1, t.name, t.index))
+            if pw is not None and not any(k == INTERRUPT_KEY for k, _ in pw.writes):
+                t.writes, t.update, t.goto, t.done = pw.writes, pw.update, pw.goto, True
+        self.resuming = True
+
+    def _store_answers(self, cp: Checkpoint, resume: Any) -> None:
+        """Journal the answers of ``Command(resume=...)`` for the interrupted tasks."""
+        pending = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id))
+        if not pending:
+            raise GraphflowError(
+                f"nothing to resume: thread {self.thread!r} has no pending interrupt; "
+                f"use invoke(None, thread=...) to continue after an error or a breakpoint")
+        by_id = {i.id: i for i in pending}
+        if isinstance(resume, dict) and resume and all(k in by_id for k in resume):
+            answers = resume
+        elif len(pending) == 1:
+            answers = {pending[0].id: resume}
+        else:
+            raise GraphflowError(
+                f"thread {self.thread!r} has {len(pending)} pending interrupts "
+                f"({', '.join(f'{i.id} from {i.node!r}' for i in pending)}); resume with a dict "
+                f"mapping each interrupt id to its value")
+        for iid, value in answers.items():
+            intr = by_id[iid]
+            key = intr.task + "#resume"
+            if intr.ns == (self.thread or ""):
+                self.record(key, intr.index, value)
+            else:  # an interrupt inside a subgraph: journaled in the subgraph's namespace
+                self.checkpointer.put_journal(intr.ns, key, intr.index, value)
+
     def next_step(self) -> list[Task]:
-        """Enter the next superstep; enforce the recursion limit."""
+        """Enter the next superstep; enforce the recursion limit and breakpoints."""
         tasks = self.tasks
+        before = self.before
+        if before and not self.skip_before and any(t.name in before for t in tasks):
+            self.paused = True  # the checkpoint holding these tasks is already stored
+            self.breakpoint_pending = True
+            self.emit("updates", {INTERRUPT_KEY: ()})
+            return []
+        self.skip_before = False
         self.steps_run += 1
         if self.steps_run > self.limit:
             counts = Counter(t.name for step in self.recent for t in step)
@@ -203,15 +331,23 @@ class Run:
                 self.task_started(t)
         return tasks
 
-    def after_step(self) -> tuple[Branch, ...]:
-        """Merge the finished step's writes; return the routers to evaluate on the new state."""
+    def after_step(self) -> tuple[Branch, ...] | None:
+        """Merge the finished step's writes; return the routers to evaluate on the new state.
+
+        Returns None when the step paused on an interrupt: nothing is merged, the finished
+        tasks' writes stay stored as pending writes, and the run ends here.
+        """
         tasks = self.tasks
         prog = self.prog
         if len(tasks) == 1:  # the common case, without the bookkeeping of parallel steps
             t = tasks[0]
             if t.error is not None:
                 raise t.error
+            if t.interrupts:
+                return self._pause(tasks)
             self.values = apply_writes(self.schema, self.values, ((t.name, t.writes),), self.log)
+            if self.checkpointer is not None:
+                self._step_writes = [(t.name, k, v) for k, v in items_of(t.writes)]
             if "values" in self.modes:
                 self.emit("values", self.output())
             name = t.name
@@ -222,10 +358,19 @@ class Run:
             for t in tasks:  # tasks are in merge order, so the first error is deterministic
                 if t.error is not None:
                     raise t.error
+            if any(t.interrupts for t in tasks):
+                return self._pause(tasks)
             self.values = apply_writes(self.schema, self.values,
                                        [(t.name, t.writes) for t in tasks], self.log)
+            if self.checkpointer is not None:
+                self._step_writes = [(t.name, k, v) for t in tasks for k, v in items_of(t.writes)]
             if "values" in self.modes:
                 self.emit("values", self.output())
+        return self.route_from(tasks)
+
+    def route_from(self, tasks: list[Task]) -> tuple[Branch, ...]:
+        """Fire the edges out of ``tasks`` (which just ran); return their routers."""
+        prog = self.prog
         names: dict[str, None] = {}
         sends: list[Send] = []
         branches: list[Branch] = []
@@ -251,6 +396,13 @@ class Run:
         self._routing = (names, sends)
         return tuple(branches)
 
+    def _pause(self, tasks: list[Task]) -> None:
+        self.interrupts = [i for t in tasks for i in t.interrupts]
+        self.paused = True
+        self.tasks = []
+        self.emit("updates", {INTERRUPT_KEY: tuple(self.interrupts)})
+        return None
+
     def _goto(self, task: Task, names: dict[str, None], sends: list[Send]) -> None:
         declared = task.spec.command_targets
         for target in task.goto or ():
@@ -266,6 +418,21 @@ class Run:
                 sends.append(target)
             elif node != END:
                 names[node] = None
+
+    def call_router(self, branch: Branch, view: Any) -> Any:
+        """Call a router on ``view``; its result may be awaitable (an async router)."""
+        try:
+            if branch.takes_ctx:
+                return branch.router(view, RunContext(self, branch.source, self.step))
+            return branch.router(view)
+        except Exception as exc:
+            raise self.router_error(branch, exc) from exc
+
+    def router_error(self, branch: Branch, exc: Exception) -> NodeError:
+        err = NodeError(branch.source, f"router {branch.name!r} on node {branch.source!r} "
+                                       f"failed: {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
 
     def resolve(self, branch: Branch, result: Any) -> None:
         """Add a router's answer to the next step's plan."""
@@ -302,25 +469,12 @@ class Run:
                     f"which is not a node", node=branch.source)
             names[target] = None
 
-    def call_router(self, branch: Branch, view: Any) -> Any:
-        """Call a router on ``view``; its result may be awaitable (an async router)."""
-        try:
-            if branch.takes_ctx:
-                return branch.router(view, RunContext(self, branch.source, self.step))
-            return branch.router(view)
-        except Exception as exc:
-            raise self.router_error(branch, exc) from exc
-
-    def router_error(self, branch: Branch, exc: Exception) -> NodeError:
-        err = NodeError(branch.source, f"router {branch.name!r} on node {branch.source!r} "
-                                       f"failed: {type(exc).__name__}: {exc}")
-        err.__cause__ = exc
-        return err
-
-    def plan(self) -> None:
-        """Turn the routing gathered since the last merge into the next step's tasks."""
+    def plan(self, *, source: str | None = None) -> None:
+        """Turn the routing gathered since the last merge into the next step's tasks, and
+        prepare the checkpoint of this step boundary (the driver stores it)."""
         names, sends = self._routing
         specs = self.prog.specs
+        ran = self.tasks
         if len(names) == 1 and not sends:
             for n in names:
                 tasks = [Task(specs[n])]
@@ -331,14 +485,21 @@ class Run:
             if len(tasks) > 1:
                 tasks.sort(key=Task.sort_key)
         self.tasks = tasks
+        after = self.after
+        if after and self.steps_run and any(t.name in after for t in ran) and tasks:
+            self.paused = True
+            self.emit("updates", {INTERRUPT_KEY: ()})
         if self.checkpointer is not None:
             cp = Checkpoint(
                 id=new_checkpoint_id(), thread=self.thread or "", step=self.step,
                 values=self.values, next=[(t.name, t.index, t.input) for t in tasks],
                 joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
                 parent_id=self.checkpoint_id, created_at=now(),
-                metadata={"source": "input" if self.steps_run == 0 else "loop"},
+                metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
+                          "step": self.step},
+                writes=self._step_writes,
             )
+            self._step_writes = []
             self.checkpoint_id = cp.id
             self.pending_checkpoint = cp
 
@@ -346,8 +507,20 @@ class Run:
         cp, self.pending_checkpoint = self.pending_checkpoint, None
         return cp
 
+    def breakpoint_write(self) -> PendingWrite:
+        """The marker stored when pausing before a step, so resuming runs that step."""
+        return PendingWrite(BREAKPOINT_TASK, BREAKPOINT_TASK, [])
+
     # -- results ---------------------------------------------------------------------------------
 
     def output(self) -> Any:
         """The state in the user's type: a dict, or a schema instance."""
         return self.schema.view(self.values)
+
+    def result(self) -> Any:
+        """What invoke returns: the state; for dict states with pending interrupts, plus
+        ``"__interrupt__"``."""
+        out = self.output()
+        if self.interrupts and isinstance(out, dict):
+            out[INTERRUPT_KEY] = tuple(self.interrupts)
+        return out

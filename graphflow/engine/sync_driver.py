@@ -23,14 +23,19 @@ __all__ = ["run_sync"]
 _DONE = object()
 
 
-def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
-    if branches is None:  # resuming: the due tasks were loaded, not planned
-        return
+def plan_sync(run: Run, branches: tuple[Branch, ...], source: str | None = None) -> None:
+    """Evaluate ``branches`` (sync routers) on the state and plan the next step."""
     if branches:
         view = run.schema.view(run.values)
         for b in branches:
             run.resolve(b, run.call_router(b, view))
-    run.plan()
+    run.plan(source=source)
+
+
+def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
+    if branches is None:  # resuming or paused: nothing to plan
+        return
+    plan_sync(run, branches)
     cp = run.take_checkpoint()
     if cp is not None:
         run.checkpointer.put(cp)
@@ -105,8 +110,13 @@ def run_sync(run: Run) -> Iterator[Any]:
     _route(run, run.begin())
     if run.events:
         yield from run.flush()
-    while run.tasks:
+    while run.tasks and not run.paused:
         tasks = run.next_step()
+        if run.paused:  # a static breakpoint before this step
+            if run.checkpointer is not None:
+                run.checkpointer.put_writes(run.thread or "", run.checkpoint_id or "",
+                                            run.breakpoint_write())
+            break
         if len(tasks) == 1 and not run.live_inline:
             execute_sync(run, tasks[0])
         elif run.streaming:
@@ -118,3 +128,5 @@ def run_sync(run: Run) -> Iterator[Any]:
         _route(run, run.after_step())
         if run.events:
             yield from run.flush()
+    if run.events:  # a breakpoint's or an interrupt's event
+        yield from run.flush()

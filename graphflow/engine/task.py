@@ -14,7 +14,8 @@ __all__ = ["SubgraphUpdate", "Task", "normalize"]
 class Task:
     """One node invocation within a superstep."""
 
-    __slots__ = ("done", "error", "goto", "index", "input", "name", "spec", "update", "writes")
+    __slots__ = ("done", "error", "goto", "index", "input", "interrupts", "n_interrupts",
+                 "n_steps", "name", "spec", "update", "writes")
 
     def __init__(self, spec: NodeSpec, index: int = -1, input: Any = None) -> None:
         self.spec = spec
@@ -26,6 +27,9 @@ class Task:
         self.goto: list[str | Send] | None = None
         self.error: BaseException | None = None
         self.done = False  # restored from a pending write: not to be run again
+        self.interrupts: list[Any] = []  # Interrupts raised by this task (the run pauses)
+        self.n_interrupts = 0  # interrupt() calls so far in this attempt
+        self.n_steps = 0  # ctx.step() calls so far in this attempt
 
     @property
     def is_send(self) -> bool:

@@ -154,17 +154,25 @@ class StateGraph:
 
     # -- compile -------------------------------------------------------------------------------
 
-    def compile(self, checkpointer: Checkpointer | None = None, *,
-                name: str | None = None) -> CompiledGraph:
+    def compile(self, checkpointer: Checkpointer | None = None, *, name: str | None = None,
+                interrupt_before: Sequence[str] = (),
+                interrupt_after: Sequence[str] = ()) -> CompiledGraph:
         """Check the graph and return a runnable :class:`CompiledGraph`.
 
         Raises :class:`GraphValidationError` for edges naming unknown nodes, no entry point,
         nodes unreachable from START, nodes with no path to END, and routers declaring targets
         that do not exist; warns (:class:`GraphValidationWarning`) about routers that declare
         nothing and nodes with both static edges and a ``Command`` return hint.
+
+        ``interrupt_before`` / ``interrupt_after`` name nodes to pause the run before / after
+        (static breakpoints); continue with ``invoke(None, thread=...)``.
         """
         from ..engine.compiled import CompiledGraph
         from .validate import validate
 
         nxgraph = validate(self)
-        return CompiledGraph(self, nxgraph, checkpointer=checkpointer, name=name or "graph")
+        for node in (*interrupt_before, *interrupt_after):
+            if node not in self.nodes:
+                raise GraphValidationError(f"breakpoint on unknown node {node!r}")
+        return CompiledGraph(self, nxgraph, checkpointer=checkpointer, name=name or "graph",
+                             interrupt_before=interrupt_before, interrupt_after=interrupt_after)
