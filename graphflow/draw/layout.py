@@ -11,20 +11,25 @@ Phases:
    (``ordering.order_layers``);
 4. x coordinates by order-preserving weighted averaging (``placement.assign_x``), y by layer;
    expanded subgraphs become non-overlapping cluster rectangles;
-5. edges become cubic Bezier paths through their dummy nodes, with spread-out ports.
+5. edges become cubic Bezier paths through their dummy nodes, with spread-out ports
+   (``routing``).
+
+The result types (:class:`Layout`, :class:`NodeBox`, ...) live in ``geometry``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable
-from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
 
+from .geometry import CLUSTER_TITLE_SIZE, ClusterBox, EdgeRoute, Layout, NodeBox
 from .layering import assign_layers, break_cycles
 from .ordering import order_layers
 from .placement import Sizes, assign_x, separate_clusters
+from .routing import Route, route_edges, self_loops
 from .style import (
     END,
     START,
@@ -38,114 +43,6 @@ from .style import (
     text_width,
 )
 
-Point = tuple[float, float]
-Curve = tuple[Point, Point, Point]  # control point 1, control point 2, end point
-
-
-@dataclass
-class NodeBox:
-    """A node's box: centre ``(x, y)``, size, layer and position in the layer."""
-
-    name: Hashable
-    label: str
-    kind: str
-    x: float
-    y: float
-    width: float
-    height: float
-    layer: int
-    order: int
-    cluster: str | None = None
-
-    @property
-    def left(self) -> float:
-        return self.x - self.width / 2
-
-    @property
-    def right(self) -> float:
-        return self.x + self.width / 2
-
-    @property
-    def top(self) -> float:
-        return self.y - self.height / 2
-
-    @property
-    def bottom(self) -> float:
-        return self.y + self.height / 2
-
-
-@dataclass
-class LabelBox:
-    """An edge label, centred on ``(x, y)``."""
-
-    text: str
-    x: float
-    y: float
-    width: float
-    height: float
-
-
-@dataclass
-class EdgeRoute:
-    """One drawn edge: the parallel edges ``source -> target`` of one kind, merged.
-
-    ``start`` and ``curves`` form a cubic Bezier path ending at the target's border (the
-    renderers draw the arrowhead there); ``points`` is the polyline through the ports and
-    dummy nodes. ``edges`` holds the ``(key, data)`` of the merged graph edges.
-    """
-
-    source: Hashable
-    target: Hashable
-    kind: str
-    label: str | None
-    start: Point
-    curves: list[Curve]
-    points: list[Point]
-    label_box: LabelBox | None = None
-    reversed: bool = False
-    self_loop: bool = False
-    edges: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
-
-
-@dataclass
-class ClusterBox:
-    """Background rectangle of an expanded subgraph (top-left corner and size)."""
-
-    path: str
-    label: str
-    x: float
-    y: float
-    width: float
-    height: float
-    depth: int
-
-
-@dataclass
-class Layout:
-    """Result of :func:`layout`: boxes, routed edges, cluster rectangles and canvas size."""
-
-    nodes: dict[Hashable, NodeBox]
-    edges: list[EdgeRoute]
-    clusters: list[ClusterBox]
-    layers: list[list[Hashable]]
-    width: float
-    height: float
-    font_size: float
-    label_font_size: float
-    dummy_count: int = 0
-
-
-@dataclass
-class _Route:
-    u: int
-    v: int
-    kind: str
-    label: str | None
-    edges: list[tuple[Any, dict[str, Any]]]
-    chain: list[int] = field(default_factory=list)
-    reversed: bool = False
-    label_node: int | None = None
-
 
 def layout(
     G: Any,
@@ -154,7 +51,7 @@ def layout(
     label_font_size: float = 11.0,
     node_height: float = 34.0,
     node_sep: float = 28.0,
-    rank_sep: float = 16.0,
+    rank_sep: float = 20.0,
     cluster_pad: float = 12.0,
     margin: float = 16.0,
     sweeps: int = 8,
@@ -174,72 +71,30 @@ def layout(
     chains: list[tuple[str, ...]] = [cluster_chain(c) for c in clusters]
 
     routes, loops = _collect_routes(G, index)
-
-    # 1. cycle breaking
-    succ: list[list[int]] = [[] for _ in range(n)]
-    pairs: dict[tuple[int, int], None] = {}
-    for r in routes:
-        if (r.u, r.v) not in pairs:
-            pairs[(r.u, r.v)] = None
-            succ[r.u].append(r.v)
-    indeg = [0] * n
-    for _, v in pairs:
-        indeg[v] += 1
-    roots = ([index[START]] if START in index else []) + [v for v in range(n) if indeg[v] == 0]
-    back, dfs_order = break_cycles(n, succ, roots)
-    dag = {((v, u) if (u, v) in back else (u, v)): None for u, v in pairs}
-
-    # 2. layering (doubled: odd layers hold only dummies and edge labels)
-    layer0 = assign_layers(
-        n, list(dag), pinned_top=index.get(START), pinned_bottom=index.get(END)
-    )
-    layer = [2 * x for x in layer0]
+    layer, dfs_order = _layers(n, routes, index)
 
     width = [max(text_width(t, font_size) + 28.0, 44.0) for t in labels]
     height = [node_height] * n
-    dummy = [False] * n
-    right_extra = [0.0] * n
+    right_extra = [0.0] * n  # room for self-loops and their labels
     for v, group in loops.items():
-        extra = 0.0
-        for i, r in enumerate(group):
-            extra = 16.0 + 10.0 * i
-            if r.label:
-                extra += text_width(r.label, label_font_size) + 12.0
-        right_extra[v] = extra + 6.0
-
-    # 3. dummy nodes, proper layered graph
-    for r in routes:
-        top, bottom = (r.u, r.v) if layer[r.u] < layer[r.v] else (r.v, r.u)
-        r.reversed = top != r.u
-        r.chain = [top]
-        common = _common_prefix(chains[r.u], chains[r.v])
-        for lay in range(layer[top] + 1, layer[bottom]):
-            d = len(layer)
-            layer.append(lay)
-            width.append(2.0)
-            height.append(0.0)
-            dummy.append(True)
-            right_extra.append(0.0)
-            chains.append(common)
-            r.chain.append(d)
-        r.chain.append(bottom)
-        if r.label:
-            d = r.chain[-2] if r.reversed else r.chain[1]
-            r.label_node = d
-            width[d] = text_width(r.label, label_font_size) + 12.0
-            height[d] = label_font_size + 8.0
+        outer = 16.0 + 10.0 * (len(group) - 1)
+        labels_w = max((text_width(r.label, label_font_size) + 16.0 for r in group if r.label),
+                       default=0.0)
+        right_extra[v] = outer + 6.0 + labels_w
+    dummy = [False] * n
+    _split_long_edges(routes, layer, width, height, right_extra, dummy, chains, label_font_size)
     total = len(layer)
     up: list[list[int]] = [[] for _ in range(total)]
     down: list[list[int]] = [[] for _ in range(total)]
     for r in routes:
-        for a, b in zip(r.chain, r.chain[1:], strict=False):
+        for a, b in itertools.pairwise(r.chain):
             down[a].append(b)
             up[b].append(a)
 
-    nrows = max(layer) + 1 if layer else 0
-    rows: list[list[int]] = [[] for _ in range(nrows)]
+    # 3. crossing reduction, starting from the depth-first discovery order
+    rows: list[list[int]] = [[] for _ in range(max(layer) + 1 if layer else 0)]
     seen = [False] * total
-    for root in dfs_order:  # initial order: depth-first discovery
+    for root in dfs_order:
         stack = [root]
         while stack:
             v = stack.pop()
@@ -263,7 +118,11 @@ def layout(
     x = assign_x(rows, up, down, sizes)
     cluster_label_h = font_size + 6.0
     if any(chains):
-        separate_clusters(rows, x, sizes, lambda xs: _cluster_extents(rows, xs, sizes))
+        def extents(xs: list[float]) -> dict[str, tuple[float, float, int, int]]:
+            bounds = _cluster_bounds(rows, xs, None, sizes, height, cluster_label_h, n)
+            return {c: (e[0], e[2], int(e[4]), int(e[5])) for c, e in bounds.items()}
+
+        separate_clusters(rows, x, sizes, extents)
     y = _assign_y(rows, height, chains, rank_sep, cluster_pad, cluster_label_h, margin)
 
     boxes: list[tuple[float, float, float, float]] = []  # everything that must fit the canvas
@@ -271,7 +130,11 @@ def layout(
         if not dummy[v] or height[v]:
             boxes.append((x[v] - sizes.left[v], y[v] - height[v] / 2,
                           x[v] + sizes.right[v], y[v] + height[v] / 2))
-    cluster_boxes = _cluster_rects(rows, x, y, sizes, height, cluster_pad, cluster_label_h)
+    cluster_boxes = {
+        c: ClusterBox(path=c, label=c.rsplit(":", 1)[-1], x=e[0], y=e[1], width=e[2] - e[0],
+                      height=e[3] - e[1], depth=c.count(":"))
+        for c, e in _cluster_bounds(rows, x, y, sizes, height, cluster_label_h, n).items()
+    }
     for cb in cluster_boxes.values():
         boxes.append((cb.x, cb.y, cb.x + cb.width, cb.y + cb.height))
     dx = margin - min((b[0] for b in boxes), default=0.0)
@@ -296,9 +159,14 @@ def layout(
             real_rows.append([names[v] for v in real])
 
     # 5. edge geometry
-    edge_routes = _route_edges(routes, names, x, y, width, height, node_boxes, rows)
+    band = [0.0] * total  # height of each node's row: dummies cross it vertically
+    for row in rows:
+        h = max((height[v] for v in row), default=0.0)
+        for v in row:
+            band[v] = h
+    edge_routes: list[EdgeRoute] = route_edges(routes, names, x, y, width, height, band)
     for v, group in loops.items():
-        edge_routes.extend(_self_loops(node_boxes[names[v]], group, names, label_font_size))
+        edge_routes.extend(self_loops(node_boxes[names[v]], group, names, label_font_size))
 
     return Layout(
         nodes=node_boxes,
@@ -313,11 +181,72 @@ def layout(
     )
 
 
+def _layers(
+    n: int, routes: list[Route], index: dict[Hashable, int]
+) -> tuple[list[int], list[int]]:
+    """Phases 1-2: break cycles by DFS from START, assign layers, double them.
+
+    Doubling leaves the odd layers to dummy nodes only, so every edge gets at least one dummy:
+    the one next to its source carries the edge label. Also returns the DFS discovery order.
+    """
+    succ: list[list[int]] = [[] for _ in range(n)]
+    pairs: dict[tuple[int, int], None] = {}
+    for r in routes:
+        if (r.u, r.v) not in pairs:
+            pairs[(r.u, r.v)] = None
+            succ[r.u].append(r.v)
+    indeg = [0] * n
+    for _, v in pairs:
+        indeg[v] += 1
+    roots = ([index[START]] if START in index else []) + [v for v in range(n) if indeg[v] == 0]
+    back, dfs_order = break_cycles(n, succ, roots)
+    dag = {((v, u) if (u, v) in back else (u, v)): None for u, v in pairs}
+    layer0 = assign_layers(n, list(dag), pinned_top=index.get(START),
+                           pinned_bottom=index.get(END))
+    return [2 * x for x in layer0], dfs_order
+
+
+def _split_long_edges(
+    routes: list[Route],
+    layer: list[int],
+    width: list[float],
+    height: list[float],
+    right_extra: list[float],
+    dummy: list[bool],
+    chains: list[tuple[str, ...]],
+    label_font_size: float,
+) -> None:
+    """Give every route a chain of dummy nodes, one per layer crossed (lists grow in place).
+
+    A reversed (back) edge runs its chain from the target down to the source. A dummy belongs
+    to the clusters both ends of its edge share; a label dummy is as big as its label.
+    """
+    for r in routes:
+        top, bottom = (r.u, r.v) if layer[r.u] < layer[r.v] else (r.v, r.u)
+        r.reversed = top != r.u
+        r.chain = [top]
+        common = _common_prefix(chains[r.u], chains[r.v])
+        for lay in range(layer[top] + 1, layer[bottom]):
+            r.chain.append(len(layer))
+            layer.append(lay)
+            width.append(2.0)
+            height.append(0.0)
+            dummy.append(True)
+            right_extra.append(0.0)
+            chains.append(common)
+        r.chain.append(bottom)
+        if r.label:
+            d = r.chain[-2] if r.reversed else r.chain[1]
+            r.label_node = d
+            width[d] = text_width(r.label, label_font_size) + 12.0
+            height[d] = label_font_size + 8.0
+
+
 def _collect_routes(
     G: nx.Graph, index: dict[Hashable, int]
-) -> tuple[list[_Route], dict[int, list[_Route]]]:
+) -> tuple[list[Route], dict[int, list[Route]]]:
     """Group parallel edges by (source, target, kind); self-loops separately."""
-    grouped: dict[tuple[int, int, str], _Route] = {}
+    grouped: dict[tuple[int, int, str], Route] = {}
     if G.is_multigraph():
         items = ((u, v, k, d) for u, v, k, d in G.edges(keys=True, data=True))
     else:
@@ -326,10 +255,10 @@ def _collect_routes(
         key = (index[u], index[v], edge_kind(data))
         route = grouped.get(key)
         if route is None:
-            route = grouped[key] = _Route(key[0], key[1], key[2], None, [])
+            route = grouped[key] = Route(key[0], key[1], key[2], None, [])
         route.edges.append((k, data))
-    routes: list[_Route] = []
-    loops: dict[int, list[_Route]] = {}
+    routes: list[Route] = []
+    loops: dict[int, list[Route]] = {}
     for route in grouped.values():
         texts = [clean_text(t) for t in (edge_text(d) for _, d in route.edges) if t]
         route.label = ", ".join(dict.fromkeys(texts)) or None
@@ -349,25 +278,54 @@ def _common_prefix(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _cluster_extents(
-    rows: list[list[int]], x: list[float], sizes: Sizes
-) -> dict[str, tuple[float, float, int, int]]:
-    """Horizontal extent (with padding, nested levels included) and row span per cluster."""
+def _cluster_bounds(
+    rows: list[list[int]],
+    x: list[float],
+    y: list[float] | None,
+    sizes: Sizes,
+    height: list[float],
+    label_h: float,
+    n_real: int,
+) -> dict[str, list[float]]:
+    """``{cluster: [x0, y0, x1, y1, first_row, last_row]}``, innermost clusters first.
+
+    A cluster encloses its direct members and its child clusters with ``cluster_pad`` around
+    them and a label band on top. Without ``y`` only the horizontal extent is meaningful.
+    """
+    pad = sizes.cluster_pad
     ext: dict[str, list[float]] = {}
     for r, row in enumerate(rows):
         for v in row:
             chain = sizes.chains[v]
-            for depth, c in enumerate(chain):
-                pad = (len(chain) - depth) * sizes.cluster_pad
-                lo, hi = x[v] - sizes.left[v] - pad, x[v] + sizes.right[v] + pad
-                e = ext.get(c)
-                if e is None:
-                    ext[c] = [lo, hi, r, r]
-                else:
-                    e[0] = min(e[0], lo)
-                    e[1] = max(e[1], hi)
-                    e[3] = r
-    return {c: (e[0], e[1], int(e[2]), int(e[3])) for c, e in ext.items()}
+            if not chain:
+                continue
+            yc = y[v] if y is not None else 0.0
+            box = [x[v] - sizes.left[v] - pad, yc - height[v] / 2 - pad - label_h,
+                   x[v] + sizes.right[v] + pad, yc + height[v] / 2 + pad, r, r]
+            _merge(ext, chain[-1], box)
+    deepest = max((c.count(":") for c in ext), default=0)
+    for depth in range(deepest, -1, -1):
+        for c in [k for k in ext if k.count(":") == depth]:
+            e = ext[c]
+            # keep the title (top left) clear of the edges entering the cluster's first row
+            ports = [x[v] - (0.3 * sizes.left[v] if v < n_real else 0.0)
+                     for v in rows[int(e[4])] if c in sizes.chains[v]]
+            title = text_width(c.rsplit(":", 1)[-1], CLUSTER_TITLE_SIZE) + 8.0
+            e[0] = min(e[0], min(ports, default=e[0]) - title - 12.0)
+            if depth:
+                box = [e[0] - pad, e[1] - pad - label_h, e[2] + pad, e[3] + pad, e[4], e[5]]
+                _merge(ext, c.rsplit(":", 1)[0], box)
+    return dict(sorted(ext.items(), key=lambda item: -item[0].count(":")))
+
+
+def _merge(ext: dict[str, list[float]], c: str, box: list[float]) -> None:
+    e = ext.get(c)
+    if e is None:
+        ext[c] = list(box)
+        return
+    e[0], e[1], e[2], e[3] = min(e[0], box[0]), min(e[1], box[1]), max(e[2], box[2]), max(
+        e[3], box[3])
+    e[4], e[5] = min(e[4], box[4]), max(e[5], box[5])
 
 
 def _assign_y(
@@ -398,118 +356,3 @@ def _assign_y(
             y[v] = cursor + h / 2
         cursor += h + below + rank_sep
     return y
-
-
-def _cluster_rects(
-    rows: list[list[int]],
-    x: list[float],
-    y: list[float],
-    sizes: Sizes,
-    height: list[float],
-    pad: float,
-    label_h: float,
-) -> dict[str, ClusterBox]:
-    ext: dict[str, list[float]] = {}
-    for row in rows:
-        for v in row:
-            chain = sizes.chains[v]
-            for depth, c in enumerate(chain):
-                levels = len(chain) - depth
-                x0 = x[v] - sizes.left[v] - levels * pad
-                x1 = x[v] + sizes.right[v] + levels * pad
-                y0 = y[v] - height[v] / 2 - levels * (pad + label_h)
-                y1 = y[v] + height[v] / 2 + levels * pad
-                e = ext.setdefault(c, [x0, y0, x1, y1])
-                e[0], e[1] = min(e[0], x0), min(e[1], y0)
-                e[2], e[3] = max(e[2], x1), max(e[3], y1)
-    # a parent must enclose its children's rectangles (their bands may come from other rows)
-    for c in sorted(ext, key=lambda p: -p.count(":")):
-        if ":" in c:
-            parent = c.rsplit(":", 1)[0]
-            if parent in ext:
-                e, p = ext[c], ext[parent]
-                p[0], p[1] = min(p[0], e[0] - pad), min(p[1], e[1] - pad - label_h)
-                p[2], p[3] = max(p[2], e[2] + pad), max(p[3], e[3] + pad)
-    return {
-        c: ClusterBox(path=c, label=c.rsplit(":", 1)[-1], x=e[0], y=e[1], width=e[2] - e[0],
-                      height=e[3] - e[1], depth=c.count(":"))
-        for c, e in ext.items()
-    }
-
-
-def _route_edges(
-    routes: list[_Route],
-    names: list[Hashable],
-    x: list[float],
-    y: list[float],
-    width: list[float],
-    height: list[float],
-    boxes: dict[Hashable, NodeBox],
-    rows: list[list[int]],
-) -> list[EdgeRoute]:
-    del rows
-    n = len(names)
-    # ports: spread the edges leaving a box's bottom / entering its top, ordered by direction
-    out_ports: dict[int, list[tuple[float, int]]] = {}
-    in_ports: dict[int, list[tuple[float, int]]] = {}
-    for i, r in enumerate(routes):
-        out_ports.setdefault(r.chain[0], []).append((x[r.chain[1]], i))
-        in_ports.setdefault(r.chain[-1], []).append((x[r.chain[-2]], i))
-    port_x: dict[tuple[int, int], float] = {}
-    for ports, end in ((out_ports, 0), (in_ports, -1)):
-        for v, items in ports.items():
-            items.sort()
-            k = len(items)
-            span = min(width[v] * 0.6, 12.0 * (k - 1))
-            for j, (_, i) in enumerate(items):
-                port_x[(i, end)] = x[v] + (j * span / (k - 1) - span / 2 if k > 1 else 0.0)
-
-    out: list[EdgeRoute] = []
-    for i, r in enumerate(routes):
-        top, bottom = r.chain[0], r.chain[-1]
-        pts: list[Point] = [(port_x[(i, 0)], y[top] + height[top] / 2)]
-        for d in r.chain[1:-1]:
-            pts.append((x[d], y[d]))
-        pts.append((port_x[(i, -1)], y[bottom] - height[bottom] / 2))
-        if r.reversed:
-            pts.reverse()
-        label_box = None
-        if r.label is not None and r.label_node is not None:
-            d = r.label_node
-            label_box = LabelBox(r.label, x[d], y[d], width[d], height[d])
-        curves: list[Curve] = []
-        for (x1, y1), (x2, y2) in zip(pts, pts[1:], strict=False):
-            mid = (y2 - y1) / 2
-            curves.append(((x1, y1 + mid), (x2, y2 - mid), (x2, y2)))
-        out.append(EdgeRoute(
-            source=names[r.u], target=names[r.v], kind=r.kind, label=r.label, start=pts[0],
-            curves=curves, points=pts, label_box=label_box, reversed=r.reversed,
-            edges=r.edges,
-        ))
-    del n, boxes
-    return out
-
-
-def _self_loops(
-    box: NodeBox, group: list[_Route], names: list[Hashable], label_font_size: float
-) -> list[EdgeRoute]:
-    out: list[EdgeRoute] = []
-    xr = box.right
-    for i, r in enumerate(group):
-        reach = 16.0 + 10.0 * i
-        h = min(box.height / 2 - 3, 8.0 + 2 * i)
-        p0, p1, p2 = (xr, box.y - h), (xr + reach, box.y), (xr, box.y + h)
-        curves: list[Curve] = [
-            ((xr + reach * 0.6, p0[1] - 4), (p1[0], box.y - h), p1),
-            ((p1[0], box.y + h), (xr + reach * 0.6, p2[1] + 4), p2),
-        ]
-        label_box = None
-        if r.label:
-            w = text_width(r.label, label_font_size) + 12.0
-            label_box = LabelBox(r.label, xr + reach + 4 + w / 2, box.y, w, label_font_size + 8)
-        out.append(EdgeRoute(
-            source=names[r.u], target=names[r.v], kind=r.kind, label=r.label, start=p0,
-            curves=curves, points=[p0, p1, p2], label_box=label_box, self_loop=True,
-            edges=r.edges,
-        ))
-    return out

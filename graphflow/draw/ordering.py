@@ -26,8 +26,7 @@ def count_crossings(rows: Sequence[Sequence[int]], down: Sequence[Sequence[int]]
             continue
         targets = [pos[w] for v in rows[r] for w in sorted(down[v], key=pos.__getitem__)]
         tree = [0] * (size + 1)
-        seen = 0
-        for p in targets:
+        for seen, p in enumerate(targets):
             # elements already seen with a position > p cross this edge
             i = p + 1
             le = 0
@@ -39,7 +38,6 @@ def count_crossings(rows: Sequence[Sequence[int]], down: Sequence[Sequence[int]]
             while i <= size:
                 tree[i] += 1
                 i += i & -i
-            seen += 1
     return total
 
 
@@ -66,7 +64,7 @@ def order_layers(
     best = [list(r) for r in rows]
     best_cross = count_crossings(rows, down)
     stale = 0
-    for it in range(sweeps):
+    for _ in range(sweeps):
         for downward in (True, False):
             neigh = up if downward else down
             keys = {v: _bary(v, neigh, rel) for row in rows for v in row}
@@ -90,7 +88,6 @@ def order_layers(
             stale += 1
             if stale >= 2 or best_cross == 0:
                 break
-        del it
     return best
 
 
@@ -115,7 +112,11 @@ def _cluster_keys(
 
 
 def _arrange(
-    nodes: list[int], keys: dict[int, float], chains: Chains, ckeys: dict[str, float], depth: int = 0
+    nodes: list[int],
+    keys: dict[int, float],
+    chains: Chains,
+    ckeys: dict[str, float],
+    depth: int = 0,
 ) -> list[int]:
     """Sort by key, keeping each cluster's nodes together (clusters sorted by their own key)."""
     items: list[tuple[float, int, list[int]]] = []

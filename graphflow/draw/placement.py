@@ -104,6 +104,8 @@ def assign_x(
     for _ in range(2):
         for r in range(last + 1):
             sweep(r, (up, down))
+    for r in range(1, last + 1):  # finally hang nodes under their parents: straight chains
+        sweep(r, (up,))
     return x
 
 

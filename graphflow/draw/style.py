@@ -95,13 +95,11 @@ def node_label(G: nx.Graph, n: Hashable, *, short: bool = True) -> str:
     label = attrs.get("label")
     if isinstance(label, str) and label:
         return label
-    kind = node_kind(G, n)
-    name = str(n)
-    base = name.rsplit(":", 1)[-1] if attrs.get("cluster") else name
-    if kind == "start" and base == START:
+    if n == START:
         return "START"
-    if kind == "end" and base == END:
+    if n == END:
         return "END"
+    name = str(n)
     if short and attrs.get("cluster"):
         prefix = f"{attrs['cluster']}:"
         if name.startswith(prefix) and len(name) > len(prefix):

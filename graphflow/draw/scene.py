@@ -1,0 +1,309 @@
+"""Turn a :class:`~graphflow.draw.layout.Layout` into drawing primitives.
+
+The SVG and PNG renderers both draw this scene, so the two outputs show the same picture:
+same boxes, colours, paths, arrowheads, labels, clusters and legend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .geometry import CLUSTER_TITLE_SIZE, Curve, EdgeRoute, Layout, NodeBox, Point
+from .layout import layout
+from .style import (
+    CLUSTER_FILL,
+    CLUSTER_STROKE,
+    EDGE_COLORS,
+    EDGE_KINDS,
+    HIGHLIGHT_COLOR,
+    NODE_KINDS,
+    as_graph,
+    clean_text,
+    node_style,
+    normalize_highlight,
+    text_width,
+)
+
+TITLE_H = 30.0
+LEGEND_ROW_H = 22.0
+
+
+@dataclass
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    radius: float
+    fill: str | None
+    stroke: str | None
+    stroke_width: float = 1.0
+    opacity: float = 1.0
+
+
+@dataclass
+class Text:
+    """Text centred vertically on ``y``; ``anchor`` is ``"middle"`` or ``"start"``."""
+
+    x: float
+    y: float
+    text: str
+    size: float
+    color: str
+    anchor: str = "middle"
+    bold: bool = False
+    max_width: float | None = None
+
+
+@dataclass
+class Path:
+    start: Point
+    curves: list[Curve]
+    color: str
+    width: float
+    dash: tuple[float, float] | None = None
+
+
+@dataclass
+class Polygon:
+    points: list[Point]
+    fill: str
+
+
+Item = Rect | Text | Path | Polygon
+
+
+@dataclass
+class Group:
+    """Items of one graph element; ``cls`` is ``node``/``edge``/``cluster``/``legend``/``title``."""
+
+    cls: str
+    title: str
+    items: list[Item] = field(default_factory=list)
+    name: str | None = None
+
+
+@dataclass
+class Scene:
+    width: float
+    height: float
+    title: str | None
+    groups: list[Group]
+
+
+EDGE_DASH: dict[str, tuple[float, float] | None] = {
+    "static": None,
+    "conditional": (6.0, 4.0),
+    "join": None,
+    "command": (2.0, 3.0),
+}
+
+
+def build_scene(
+    G: Any,
+    *,
+    highlight: Iterable[Hashable] | None = None,
+    highlight_edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    title: bool = True,
+    legend: bool = True,
+    lay: Layout | None = None,
+) -> Scene:
+    """Lay out ``G`` (unless ``lay`` is given) and produce the scene to draw."""
+    G = as_graph(G)
+    L = lay if lay is not None else layout(G)
+    hi_nodes, hi_edges = normalize_highlight(highlight, highlight_edges)
+    name = G.graph.get("name")
+    heading = clean_text(str(name)) if title and name else None
+    top = TITLE_H if heading else 0.0
+    groups: list[Group] = []
+    if heading:
+        groups.append(Group("title", heading, [Text(16.0, 18.0, heading, 15.0, "#0f172a",
+                                                    anchor="start", bold=True)]))
+
+    for c in L.clusters:
+        fill = CLUSTER_FILL[c.depth % len(CLUSTER_FILL)]
+        rect = Rect(c.x, c.y + top, c.width, c.height, 10.0, fill, CLUSTER_STROKE, 1.2)
+        groups.append(Group("cluster", c.path, [rect], name=c.path))
+
+    plain, emphasized = [], []
+    for e in L.edges:
+        on = (e.source, e.target) in hi_edges
+        (emphasized if on else plain).append(_edge_group(e, top, on, L.label_font_size))
+    groups.extend(plain)
+    groups.extend(_cluster_labels(L, top))
+
+    for box in L.nodes.values():
+        groups.append(_node_group(box, top, box.name in hi_nodes, L.font_size))
+    groups.extend(emphasized)  # highlighted edges on top of everything
+
+    height = L.height + top
+    width = L.width
+    if heading:  # the title must not be cut off by a narrow drawing
+        width = max(width, 32.0 + text_width(heading, 15.0) * 1.1)
+    legend_group = None
+    if legend:
+        kinds = [k for k in NODE_KINDS if any(b.kind == k for b in L.nodes.values())]
+        ekinds = [k for k in EDGE_KINDS if any(e.kind == k for e in L.edges)]
+        legend_group, lw, lh = _legend(kinds, ekinds, height, max(width, 320.0))
+        width = max(width, lw)
+        height += lh
+    if width > L.width + 1.0:  # centre the drawing under a wider title or legend
+        dx = (width - L.width) / 2
+        for group in groups:
+            if group.cls != "title":
+                group.items = [_shift(item, dx) for item in group.items]
+    if legend_group is not None:
+        groups.append(legend_group)
+    return Scene(width=width, height=height, title=heading, groups=groups)
+
+
+def _shift(item: Item, dx: float) -> Item:
+    """``item`` moved right by ``dx``."""
+    if isinstance(item, Rect | Text):
+        return replace(item, x=item.x + dx)
+    if isinstance(item, Path):
+        curves = [tuple((px + dx, py) for px, py in c) for c in item.curves]
+        return replace(item, start=(item.start[0] + dx, item.start[1]),
+                       curves=curves)  # type: ignore[arg-type]
+    return replace(item, points=[(px + dx, py) for px, py in item.points])
+
+
+def _cluster_labels(L: Layout, top: float) -> list[Group]:
+    """Cluster titles, on the side of the label band that no edge crosses (left preferred).
+
+    They are drawn over the edges on a halo of the cluster's fill, so a title stays legible
+    even when both sides are crossed.
+    """
+    samples: list[Point] = []
+    for e in L.edges:
+        prev = e.start
+        for curve in e.curves:
+            samples.extend(sample_curve(prev, curve, 12))
+            prev = curve[2]
+    groups = []
+    size = CLUSTER_TITLE_SIZE
+    for c in L.clusters:
+        label = clean_text(c.label)
+        w = min(text_width(label, size) + 8.0, c.width - 12.0)
+        y0, y1 = c.y + 3.0, c.y + 21.0
+        sides = [c.x + 6.0, c.x + c.width - 6.0 - w]
+
+        def crossings(x0: float, y0: float = y0, y1: float = y1, w: float = w) -> int:
+            return sum(1 for px, py in samples if x0 <= px <= x0 + w and y0 <= py <= y1)
+
+        x0 = min(sides, key=crossings)
+        fill = CLUSTER_FILL[c.depth % len(CLUSTER_FILL)]
+        items: list[Item] = [
+            Rect(x0, y0 + top, w, y1 - y0, 4.0, fill, None, opacity=0.9),
+            Text(x0 + 4.0, (y0 + y1) / 2 + top, label, size, "#475569", anchor="start",
+                 bold=True, max_width=w - 6.0),
+        ]
+        groups.append(Group("cluster-label", c.path, items))
+    return groups
+
+
+def sample_curve(p0: Point, curve: Curve, steps: int) -> list[Point]:
+    """``steps + 1`` points along the cubic Bezier from ``p0`` through ``curve``."""
+    (x1, y1), (x2, y2), (x3, y3) = curve
+    out = []
+    for i in range(steps + 1):
+        t = i / steps
+        u = 1 - t
+        a, b, cc, d = u * u * u, 3 * u * u * t, 3 * u * t * t, t * t * t
+        out.append((a * p0[0] + b * x1 + cc * x2 + d * x3, a * p0[1] + b * y1 + cc * y2 + d * y3))
+    return out
+
+
+def _node_group(box: NodeBox, top: float, on: bool, font_size: float) -> Group:
+    st = node_style(box.kind)
+    x, y, w, h = box.left, box.top + top, box.width, box.height
+    pill = box.kind in ("start", "end")
+    radius = h / 2 if pill else 8.0
+    items: list[Item] = []
+    if on:
+        items.append(Rect(x - 4, y - 4, w + 8, h + 8, radius + 4, None, HIGHLIGHT_COLOR, 5.0,
+                          opacity=0.35))
+    stroke_w = 2.0 if box.kind in ("agent", "router") else 1.4
+    items.append(Rect(x, y, w, h, radius, st.fill, HIGHLIGHT_COLOR if on else st.stroke,
+                      3.0 if on else stroke_w))
+    if box.kind == "end":
+        items.append(Rect(x + 3, y + 3, w - 6, h - 6, radius - 3, None, st.text, 1.2))
+    elif box.kind == "subgraph":
+        items.append(Rect(x + 3, y + 3, w - 6, h - 6, 5.0, None, st.stroke, 1.0))
+    items.append(Text(box.x, box.y + top, box.label, font_size, st.text,
+                      bold=box.kind in ("start", "end"), max_width=w - 12.0))
+    return Group("node", str(box.name), items, name=str(box.name))
+
+
+def _edge_group(e: EdgeRoute, top: float, on: bool, label_size: float) -> Group:
+    color = HIGHLIGHT_COLOR if on else EDGE_COLORS.get(e.kind, EDGE_COLORS["static"])
+    width = 3.0 if on else (2.4 if e.kind == "join" else 1.4)
+    arrow = 10.0 if on or e.kind == "join" else 8.5
+    start = (e.start[0], e.start[1] + top)
+    curves = [tuple((px, py + top) for px, py in c) for c in e.curves]
+    curves, tip, direction = _shorten(curves, arrow * 0.8)  # type: ignore[arg-type]
+    items: list[Item] = [Path(start, curves, color, width, EDGE_DASH.get(e.kind))]
+    items.append(Polygon(_arrowhead(tip, direction, arrow, arrow * 0.5), color))
+    if e.kind == "join":
+        items.append(Rect(start[0] - 3, start[1] - 3, 6, 6, 3, color, None))
+    if e.label_box is not None:
+        b = e.label_box
+        items.append(Rect(b.x - b.width / 2, b.y + top - b.height / 2, b.width, b.height, 4.0,
+                          "#ffffff", color, 0.8, opacity=0.95))
+        items.append(Text(b.x, b.y + top, b.text, label_size, color, max_width=b.width - 6))
+    title = f"{e.source} -> {e.target} ({e.kind})"
+    return Group("edge", title, items, name=title)
+
+
+def _shorten(curves: list[Curve], by: float) -> tuple[list[Curve], Point, Point]:
+    """Pull the path's end back by ``by`` (room for the arrowhead); return tip and direction."""
+    c1, c2, tip = curves[-1]
+    dx, dy = tip[0] - c2[0], tip[1] - c2[1]
+    length = math.hypot(dx, dy)
+    if length < 1e-6:
+        dx, dy = tip[0] - c1[0], tip[1] - c1[1]
+        length = math.hypot(dx, dy) or 1.0
+    ux, uy = dx / length, dy / length
+    end = (tip[0] - ux * by, tip[1] - uy * by)
+    c2n = (c2[0] - ux * by, c2[1] - uy * by)
+    return [*curves[:-1], (c1, c2n, end)], tip, (ux, uy)
+
+
+def _arrowhead(tip: Point, direction: Point, length: float, half: float) -> list[Point]:
+    ux, uy = direction
+    bx, by = tip[0] - ux * length, tip[1] - uy * length
+    return [tip, (bx - uy * half, by + ux * half), (bx + uy * half, by - ux * half)]
+
+
+def _legend(
+    kinds: list[str], ekinds: list[str], y0: float, max_width: float
+) -> tuple[Group, float, float]:
+    """Swatches for the node kinds and edge kinds present, wrapped into rows."""
+    group = Group("legend", "legend")
+    size = 11.0
+    x, row = 16.0, 0
+    widest = 0.0
+    entries: list[tuple[str, str]] = [("node", k) for k in kinds] + [("edge", k) for k in ekinds]
+    for what, kind in entries:
+        w = 30.0 + text_width(kind, size) + 16.0
+        if x + w > max_width - 8.0 and x > 16.0:
+            x, row = 16.0, row + 1
+        cy = y0 + 10.0 + row * LEGEND_ROW_H + LEGEND_ROW_H / 2
+        if what == "node":
+            st = node_style(kind)
+            radius = 7.0 if kind in ("start", "end") else 3.0
+            group.items.append(Rect(x, cy - 7, 22, 14, radius, st.fill, st.stroke, 1.2))
+        else:
+            color = EDGE_COLORS[kind]
+            width = 2.4 if kind == "join" else 1.4
+            group.items.append(Path((x, cy), [((x + 8, cy), (x + 14, cy), (x + 17, cy))], color,
+                                    width, EDGE_DASH.get(kind)))
+            group.items.append(Polygon(_arrowhead((x + 24, cy), (1.0, 0.0), 7.0, 3.5), color))
+        group.items.append(Text(x + 28.0, cy, kind, size, "#334155", anchor="start"))
+        x += w
+        widest = max(widest, x)
+    height = 20.0 + (row + 1) * LEGEND_ROW_H if entries else 0.0
+    return group, widest + 8.0, height

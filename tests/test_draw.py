@@ -1,0 +1,826 @@
+"""Tests of graphflow.draw, on hand-built graphs shaped like ``CompiledGraph.get_graph()``.
+
+Golden files live in tests/golden/; regenerate them (then review the diff!) with
+``GRAPHFLOW_UPDATE_GOLDEN=1 pytest tests/test_draw.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import operator
+import os
+import random
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Annotated, Any, TypedDict
+
+import networkx as nx
+import pytest
+
+from graphflow.draw import (
+    draw,
+    expand_subgraphs,
+    layout,
+    to_ascii,
+    to_dot,
+    to_json,
+    to_mermaid,
+    to_png,
+    to_svg,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+S, E = "__start__", "__end__"
+SVG_NS = "{http://www.w3.org/2000/svg}"
+
+
+# ---------------------------------------------------------------------------------------------
+# hand-built graphs
+
+
+def new_graph(name: str, nodes: dict[str, str]) -> nx.MultiDiGraph:
+    G = nx.MultiDiGraph(name=name)
+    for n, kind in nodes.items():
+        G.add_node(n, kind=kind, metadata={})
+    return G
+
+
+def edge(G: nx.MultiDiGraph, u: str, v: str, kind: str = "static", label: str | None = None,
+         **extra: Any) -> None:
+    G.add_edge(u, v, kind=kind, label=label, **extra)
+
+
+class FakeCompiled:
+    """Stands in for a child CompiledGraph: only ``get_graph()`` is needed."""
+
+    def __init__(self, G: nx.MultiDiGraph) -> None:
+        self._G = G
+        self.name = G.graph["name"]
+
+    def get_graph(self) -> nx.MultiDiGraph:
+        return self._G
+
+
+def g_linear() -> nx.MultiDiGraph:
+    G = new_graph("linear", {S: "start", "fetch": "function", "summarize": "function", E: "end"})
+    edge(G, S, "fetch")
+    edge(G, "fetch", "summarize")
+    edge(G, "summarize", E)
+    return G
+
+
+def g_agent_loop() -> nx.MultiDiGraph:
+    G = new_graph("agent loop", {S: "start", "agent": "agent", "tools": "tool", E: "end"})
+    edge(G, S, "agent")
+    edge(G, "agent", "tools", "conditional", "continue", router="should_continue")
+    edge(G, "agent", E, "conditional", None, router="should_continue")
+    edge(G, "tools", "agent")
+    return G
+
+
+WEIRD = 'say "hi" <b>&#1;'
+
+
+def g_kinds() -> nx.MultiDiGraph:
+    """Every node kind and edge kind, a self-loop, and names that need escaping."""
+    G = new_graph("kinds & <edges>", {
+        S: "start", "plan": "router", "search-web": "tool", "search docs": "tool",
+        "recall": "memory", "merge": "function", "writer": "agent", WEIRD: "function",
+        "end": "function", "review": "subgraph", E: "end",
+    })
+    G.nodes["review"]["graph"] = object()  # not expandable: no get_graph()
+    edge(G, S, "plan")
+    edge(G, "plan", "search-web", "conditional", "web", router="route")
+    edge(G, "plan", "search docs", "conditional", "docs", router="route")
+    edge(G, "plan", "recall", "conditional", None, router="route")
+    for src in ("search-web", "search docs"):
+        edge(G, src, "merge", "join", None, join=("search-web", "search docs"))
+    edge(G, "recall", "merge")
+    edge(G, "merge", "writer")
+    edge(G, "writer", "writer", "conditional", "revise", router="check")
+    edge(G, "writer", WEIRD, "command")
+    edge(G, "writer", "end", "command", "finish")
+    edge(G, WEIRD, "review")
+    edge(G, "end", "review")
+    edge(G, "review", E)
+    return G
+
+
+def g_inner() -> nx.MultiDiGraph:
+    G = new_graph("inner", {S: "start", "a": "function", "b": "tool", E: "end"})
+    edge(G, S, "a")
+    edge(G, "a", "b")
+    edge(G, "b", E)
+    return G
+
+
+def g_research() -> nx.MultiDiGraph:
+    G = new_graph("research", {S: "start", "search": "tool", "deep": "subgraph",
+                               "rank": "function", E: "end"})
+    G.nodes["deep"]["graph"] = FakeCompiled(g_inner())
+    edge(G, S, "search")
+    edge(G, "search", "deep")
+    edge(G, "deep", "rank")
+    edge(G, "rank", "search", "conditional", "retry", router="good_enough")
+    edge(G, "rank", E, "conditional", "done", router="good_enough")
+    return G
+
+
+def g_nested() -> nx.MultiDiGraph:
+    G = new_graph("nested", {S: "start", "prepare": "function", "research": "subgraph",
+                             "answer": "agent", E: "end"})
+    G.nodes["research"]["graph"] = FakeCompiled(g_research())
+    edge(G, S, "prepare")
+    edge(G, "prepare", "research")
+    edge(G, "prepare", "answer", "conditional", "skip", router="need_research")
+    edge(G, "research", "answer")
+    edge(G, "answer", E)
+    return G
+
+
+def g_nested_expanded() -> nx.MultiDiGraph:
+    return expand_subgraphs(g_nested())
+
+
+def g_chain(name: str, steps: int) -> nx.MultiDiGraph:
+    names = [f"{name}_step{i}" for i in range(steps)]
+    G = new_graph(name, {S: "start", **{n: "function" for n in names}, E: "end"})
+    for a, b in zip([S, *names], [*names, E], strict=True):
+        edge(G, a, b)
+    return G
+
+
+def g_parallel_expanded() -> nx.MultiDiGraph:
+    """Three subgraphs side by side (one a diamond), a loose node with a self-loop between."""
+    diamond = new_graph("w", {S: "start", "p": "tool", "q": "tool", "r": "agent", E: "end"})
+    for a, b in ((S, "p"), (S, "q"), ("p", "r"), ("q", "r"), ("r", E)):
+        edge(diamond, a, b)
+    G = new_graph("parallel", {S: "start", "A": "subgraph", "B": "subgraph", "C": "function",
+                               "W": "subgraph", "D": "function", E: "end"})
+    G.nodes["A"]["graph"] = FakeCompiled(g_chain("a", 3))
+    G.nodes["B"]["graph"] = FakeCompiled(g_chain("b", 1))
+    G.nodes["W"]["graph"] = FakeCompiled(diamond)
+    for x in "ABCW":
+        edge(G, S, x)
+    for a, b in (("A", "D"), ("B", "D"), ("C", "D"), ("W", E), ("D", E)):
+        edge(G, a, b)
+    edge(G, "C", "C", "conditional", "loop")
+    return expand_subgraphs(G)
+
+
+GRAPHS = {
+    "linear": g_linear,
+    "agent_loop": g_agent_loop,
+    "kinds": g_kinds,
+    "nested": g_nested,
+    "nested_expanded": g_nested_expanded,
+}
+
+
+def random_graph(n: int = 200, seed: int = 7) -> nx.MultiDiGraph:
+    """DAG-ish graph: forward edges between nearby nodes, some back edges and long jumps."""
+    rng = random.Random(seed)
+    kinds = ["function", "agent", "tool", "router", "memory", "subgraph"]
+    G = nx.MultiDiGraph(name=f"random {n}")
+    G.add_node(S, kind="start", metadata={})
+    names = [f"node_{i}" + "x" * rng.randrange(0, 12) for i in range(n)]
+    for name in names:
+        G.add_node(name, kind=rng.choice(kinds), metadata={})
+    G.add_node(E, kind="end", metadata={})
+    edge(G, S, names[0])
+    for i, name in enumerate(names[1:], start=1):
+        edge(G, names[rng.randrange(max(0, i - 6), i)], name)
+    for _ in range(n // 2):
+        i = rng.randrange(n - 1)
+        j = min(n - 1, i + rng.randrange(1, 25))
+        kind = rng.choice(["static", "conditional", "join", "command"])
+        edge(G, names[i], names[j], kind, rng.choice([None, "go", "maybe later"]))
+    for _ in range(n // 10):
+        j = rng.randrange(n - 1)
+        i = min(n - 1, j + rng.randrange(1, 30))
+        edge(G, names[i], names[j], "conditional", "retry")
+    for name in rng.sample(names, max(1, n // 40)):
+        edge(G, name, name, "conditional", "again")
+    for name in names[-5:]:
+        edge(G, name, E)
+    return G
+
+
+# ---------------------------------------------------------------------------------------------
+# golden Mermaid / DOT
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("GRAPHFLOW_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"missing golden file {path}; run with GRAPHFLOW_UPDATE_GOLDEN=1"
+    assert text == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_mermaid_golden(name: str) -> None:
+    check_golden(f"{name}.mmd", to_mermaid(GRAPHS[name]()))
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_dot_golden(name: str) -> None:
+    check_golden(f"{name}.dot", to_dot(GRAPHS[name]()))
+
+
+def test_mermaid_highlight_golden() -> None:
+    text = to_mermaid(g_agent_loop(), highlight={"agent", "tools"},
+                      highlight_edges={("agent", "tools")})
+    check_golden("agent_loop_highlight.mmd", text)
+
+
+def test_dot_highlight_golden() -> None:
+    text = to_dot(g_agent_loop(), highlight={"agent"}, highlight_edges={("tools", "agent")})
+    check_golden("agent_loop_highlight.dot", text)
+
+
+def test_mermaid_syntax_details() -> None:
+    text = to_mermaid(g_kinds())
+    assert text.startswith('---\ntitle: "kinds & <edges>"\n---\nflowchart TD\n')
+    assert '__start__(("START")):::gf_start' in text
+    assert '__end__(("END")):::gf_end' in text
+    assert 'plan -.->|"web"| search_web' in text
+    assert "plan -.-> recall" in text  # conditional without label
+    assert 'search_web ==>|"join"| merge' in text
+    assert "%% join: merge waits for all of: search-web, search docs" in text
+    # "end" is a Mermaid keyword: its id is prefixed, its label kept
+    assert 'n_end["end"]:::gf_function' in text
+    assert "say #quot;hi#quot; #lt;b#gt;#amp;#35;1;" in text
+    for kind in ("start", "end", "function", "subgraph", "agent", "tool", "router", "memory"):
+        assert f"classDef gf_{kind} " in text
+    # ids are unique
+    defs = [line.split("[")[0].split("(")[0].split("{")[0].strip()
+            for line in text.splitlines() if ":::" in line]
+    assert len(defs) == len(set(defs)) == g_kinds().number_of_nodes()
+
+
+def test_mermaid_subgraph_blocks() -> None:
+    text = to_mermaid(g_nested_expanded())
+    assert 'subgraph cluster_research["research"]' in text
+    assert 'subgraph cluster_research_deep["deep"]' in text
+    assert text.count("\n    end\n") + text.count("\n        end\n") == 2
+
+
+def test_dot_syntax_details() -> None:
+    text = to_dot(g_kinds())
+    assert '"plan" -> "search-web" [style="dashed", color="#2563eb", label=" web ",' in text
+    assert '"say \\"hi\\" <b>&amp;#1;" [label="say \\"hi\\" <b>&amp;#1;"' in text
+    assert 'shape="doublecircle"' in text and 'shape="circle"' in text
+    nested = to_dot(g_nested_expanded())
+    assert 'subgraph "cluster_research" {' in nested
+    assert 'subgraph "cluster_research:deep" {' in nested
+
+
+DOT = shutil.which("dot")
+
+
+@pytest.mark.skipif(
+    DOT is None and os.environ.get("CI") != "true",
+    reason="Graphviz `dot` binary not installed (apt-get install graphviz): DOT not validated",
+)
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_dot_accepted_by_graphviz(name: str) -> None:
+    assert DOT is not None, "CI=true but the Graphviz `dot` binary is missing"
+    for text in (to_dot(GRAPHS[name]()),
+                 to_dot(GRAPHS[name](), highlight={S, E}, highlight_edges={(S, "x")})):
+        proc = subprocess.run([DOT, "-Tsvg"], input=text.encode(), capture_output=True,
+                              timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr.decode()
+        assert b"Warning" not in proc.stderr and b"Error" not in proc.stderr, proc.stderr
+        ET.fromstring(proc.stdout)
+
+
+# ---------------------------------------------------------------------------------------------
+# expand_subgraphs
+
+
+def test_expand_unlimited() -> None:
+    H = g_nested_expanded()
+    assert set(H.nodes) == {S, E, "prepare", "answer", "research:search", "research:rank",
+                            "research:deep:a", "research:deep:b"}
+    assert H.nodes["research:search"]["cluster"] == "research"
+    assert H.nodes["research:deep:a"]["cluster"] == "research:deep"
+    assert H.nodes["research:deep:b"]["kind"] == "tool"
+    pairs = {(u, v, d["kind"], d["label"]) for u, v, d in H.edges(data=True)}
+    assert pairs == {
+        (S, "prepare", "static", None),
+        ("prepare", "research:search", "static", None),  # parent edge -> child START target
+        ("prepare", "answer", "conditional", "skip"),
+        ("research:search", "research:deep:a", "static", None),
+        ("research:deep:a", "research:deep:b", "static", None),
+        ("research:deep:b", "research:rank", "static", None),
+        ("research:rank", "research:search", "conditional", "retry"),
+        ("research:rank", "answer", "static", None),  # child END source -> parent target
+        ("answer", E, "static", None),
+    }
+    assert "graph" not in H.nodes["prepare"]
+    assert H.graph["name"] == "nested"
+
+
+def test_expand_depth_levels() -> None:
+    one = expand_subgraphs(g_nested(), depth=1)
+    assert "research:deep" in one
+    assert one.nodes["research:deep"]["kind"] == "subgraph"
+    assert one.nodes["research:deep"]["cluster"] == "research"
+    zero = expand_subgraphs(g_nested(), depth=0)
+    assert set(zero.nodes) == set(g_nested().nodes)
+    assert expand_subgraphs(g_kinds()).number_of_nodes() == g_kinds().number_of_nodes()
+
+
+def test_expand_rewires_joins_self_loops_and_passthrough() -> None:
+    child = new_graph("child", {S: "start", "x": "function", "y": "function", E: "end"})
+    edge(child, S, "x")
+    edge(child, S, "y")
+    edge(child, "x", E)
+    edge(child, "y", E)
+    empty = new_graph("empty", {S: "start", E: "end"})
+    edge(empty, S, E)
+    G = new_graph("p", {S: "start", "sub": "subgraph", "other": "function", "noop": "subgraph",
+                        "j": "function", E: "end"})
+    G.nodes["sub"]["graph"] = FakeCompiled(child)
+    G.nodes["noop"]["graph"] = FakeCompiled(empty)
+    edge(G, S, "sub")
+    edge(G, S, "other")
+    edge(G, "sub", "sub", "conditional", "again")
+    edge(G, "sub", "j", "join", None, join=("sub", "other"))
+    edge(G, "other", "j", "join", None, join=("sub", "other"))
+    edge(G, "j", "noop")
+    edge(G, "noop", E)
+    H = expand_subgraphs(G)
+    assert {(u, v) for u, v in H.edges()} == {
+        (S, "sub:x"), (S, "sub:y"), (S, "other"),
+        ("sub:x", "sub:x"), ("sub:x", "sub:y"), ("sub:y", "sub:x"), ("sub:y", "sub:y"),
+        ("sub:x", "j"), ("sub:y", "j"), ("other", "j"),
+        ("j", E),  # through the pass-through child
+    }
+    for _, _, d in H.in_edges("j", data=True):
+        assert d["join"] == ("sub:x", "sub:y", "other")
+
+
+# ---------------------------------------------------------------------------------------------
+# SVG / PNG / ASCII / JSON
+
+
+def expected_labels(G: nx.MultiDiGraph) -> set[str]:
+    out = set()
+    for n, d in G.nodes(data=True):
+        if n == S:
+            out.add("START")
+        elif n == E:
+            out.add("END")
+        elif d.get("cluster"):
+            out.add(n[len(d["cluster"]) + 1:])
+        else:
+            out.add(n)
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_svg_is_xml_with_all_labels(name: str) -> None:
+    G = GRAPHS[name]()
+    root = ET.fromstring(to_svg(G))
+    assert root.tag == f"{SVG_NS}svg"
+    texts = {t.text for t in root.iter(f"{SVG_NS}text")}
+    assert expected_labels(G) <= texts
+    for _, _, d in G.edges(data=True):
+        if d["kind"] == "conditional" and d["label"]:
+            assert d["label"] in texts
+    assert float(root.get("width")) > 50 and float(root.get("height")) > 50
+    nodes = [g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "node"]
+    assert {g.get("data-name") for g in nodes} == {str(n) for n in G.nodes}
+
+
+def test_svg_styles_kinds_edges_clusters_legend() -> None:
+    svg = to_svg(g_kinds())
+    root = ET.fromstring(svg)
+    assert 'stroke-dasharray="6 4"' in svg  # conditional
+    assert 'stroke-dasharray="2 3"' in svg  # command
+    assert 'stroke-width="2.4"' in svg  # join
+    legend = next(g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "legend")
+    legend_texts = [t.text for t in legend.iter(f"{SVG_NS}text")]
+    assert legend_texts == ["start", "end", "function", "subgraph", "agent", "tool", "router",
+                            "memory", "static", "conditional", "join", "command"]
+    assert "kinds &amp; &lt;edges&gt;" in svg
+    clusters = [g for g in ET.fromstring(to_svg(g_nested_expanded())).iter(f"{SVG_NS}g")
+                if g.get("class") == "cluster"]
+    assert sorted(g.get("data-name") for g in clusters) == ["research", "research:deep"]
+
+
+def test_svg_highlight() -> None:
+    plain = to_svg(g_agent_loop())
+    lit = to_svg(g_agent_loop(), highlight={"agent"}, highlight_edges={("agent", "tools")})
+    assert "#f97316" not in plain
+    root = ET.fromstring(lit)
+    groups = {g.get("data-name"): g for g in root.iter(f"{SVG_NS}g")}
+    assert any(r.get("stroke") == "#f97316" for r in groups["agent"].iter(f"{SVG_NS}rect"))
+    edge_group = groups["agent -> tools (conditional)"]
+    assert edge_group.find(f"{SVG_NS}path").get("stroke") == "#f97316"
+    assert not any(r.get("stroke") == "#f97316" for r in groups["tools"].iter(f"{SVG_NS}rect"))
+
+
+def read_png(data: bytes) -> Any:
+    from PIL import Image
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
+    img = Image.open(io.BytesIO(data))
+    img.load()
+    return img
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_png_signature_and_size(name: str) -> None:
+    pytest.importorskip("PIL")
+    G = GRAPHS[name]()
+    img = read_png(to_png(G, scale=1.0))
+    L = layout(G)
+    assert L.width <= img.width <= L.width + 400
+    assert L.height <= img.height <= L.height + 200
+    assert len(img.getcolors(1 << 20) or []) > 20  # not blank: antialiased colours
+    big = read_png(to_png(G, scale=2.0))
+    assert abs(big.width - 2 * img.width) <= 2 and abs(big.height - 2 * img.height) <= 2
+
+
+def test_png_highlight_and_max_pixels() -> None:
+    pytest.importorskip("PIL")
+    lit = read_png(to_png(g_agent_loop(), scale=1, highlight={"agent"}))
+    colors = {c for _, c in lit.getcolors(1 << 20)}
+    assert (0xF9, 0x73, 0x16) in colors
+    small = read_png(to_png(random_graph(60), scale=4, max_pixels=500_000))
+    assert small.width * small.height <= 520_000
+
+
+def test_png_without_freetype_falls_back_to_bitmap_font(monkeypatch: pytest.MonkeyPatch) -> None:
+    ImageFont = pytest.importorskip("PIL.ImageFont")
+    if not hasattr(ImageFont, "load_default_imagefont"):
+        pytest.skip("this Pillow has no bitmap default font loader")
+    bitmap = ImageFont.load_default_imagefont()
+
+    def no_freetype(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("FreeType not available")
+
+    monkeypatch.setattr(ImageFont, "load_default", lambda size=None: bitmap)
+    monkeypatch.setattr(ImageFont, "truetype", no_freetype)
+    G = g_kinds()
+    img = read_png(to_png(G, scale=1.0))
+    assert img.width >= layout(G).width
+    # dark text pixels inside the "merge" box: the labels were drawn
+    box = layout(G).nodes["merge"]
+    top = 30.0  # title band
+    crop = img.crop((int(box.left) + 4, int(box.top + top) + 4, int(box.right) - 4,
+                     int(box.bottom + top) - 4)).convert("L")
+    assert crop.getextrema()[0] < 100
+
+
+def test_png_unicode_labels() -> None:
+    pytest.importorskip("PIL")
+    G = new_graph("ünïcödé", {S: "start", "résumé": "function", E: "end"})
+    edge(G, S, "résumé")
+    edge(G, "résumé", E, "conditional", "fertig ✓")
+    assert read_png(to_png(G)).width > 100
+
+
+def test_png_without_pillow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    for mod in [m for m in sys.modules if m == "PIL" or m.startswith("PIL.")]:
+        monkeypatch.delitem(sys.modules, mod)
+    monkeypatch.setitem(sys.modules, "PIL", None)
+    with pytest.raises(ImportError, match=r'pip install "graphflow\[draw\]"'):
+        to_png(g_linear())
+
+
+def test_import_does_not_load_pillow() -> None:
+    code = "import sys, graphflow.draw; print(any(m.split('.')[0] == 'PIL' for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.strip() == "False"
+
+
+def test_ascii() -> None:
+    text = to_ascii(g_agent_loop(), highlight={"tools"}, highlight_edges={("tools", "agent")})
+    assert text.splitlines()[0] == "graph: agent loop"
+    assert "│ START │" in text and "│ END │" in text
+    assert "┃ tools [tool] ┃" in text
+    assert "agent ┄┄▶ tools  [continue]" in text
+    assert "* tools ──▶ agent  ↺" in text
+    lines = text.splitlines()
+    assert lines.index("│ START │") < lines.index("│ agent [agent] │") < lines.index("│ END │")
+    plain = to_ascii(g_kinds(), ascii_only=True)
+    assert plain.isascii()
+    assert "writer ~~> end  [finish]" in plain
+    wide = to_ascii(random_graph(40), width=60)
+    assert max(len(line) for line in wide.splitlines()) <= 80
+
+
+def test_json_node_link() -> None:
+    G = g_nested()
+    G.nodes["prepare"]["metadata"] = {"fn": test_json_node_link, "tags": {"b", "a"}, 1: (2, 3)}
+    data = json.loads(to_json(G))
+    assert data["graph"]["name"] == "nested"
+    nodes = {n["id"]: n for n in data["nodes"]}
+    assert "graph" not in nodes["research"] and nodes["research"]["kind"] == "subgraph"
+    assert nodes["prepare"]["metadata"] == {
+        "fn": "tests.test_draw.test_json_node_link" if __name__ == "tests.test_draw"
+        else f"{__name__}.test_json_node_link", "tags": ["a", "b"], "1": [2, 3]}
+    assert {(e["source"], e["target"]) for e in data["edges"]} == set(G.edges())
+    back = nx.node_link_graph(data, edges="edges")
+    assert back.is_multigraph() and back.number_of_edges() == G.number_of_edges()
+    joins = json.loads(to_json(g_kinds()))
+    assert any(e.get("join") == ["search-web", "search docs"] for e in joins["edges"])
+    lit = json.loads(to_json(g_agent_loop(), highlight={"agent"}, highlight_edges={(S, "agent")}))
+    assert [n["id"] for n in lit["nodes"] if n.get("highlight")] == ["agent"]
+    assert [(e["source"], e["target"]) for e in lit["edges"] if e.get("highlight")] == [
+        (S, "agent")]
+
+
+# ---------------------------------------------------------------------------------------------
+# layout
+
+
+def overlaps(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def rects_of(L: Any) -> list[tuple[str, tuple[float, float, float, float]]]:
+    out = [(str(n), (b.left, b.top, b.right, b.bottom)) for n, b in L.nodes.items()]
+    for e in L.edges:
+        if e.label_box is not None:
+            lb = e.label_box
+            rect = (lb.x - lb.width / 2, lb.y - lb.height / 2,
+                    lb.x + lb.width / 2, lb.y + lb.height / 2)
+            out.append((f"label {e.source}->{e.target}", rect))
+    return out
+
+
+def assert_no_overlap(L: Any) -> None:
+    boxes = {n: b for n, b in L.nodes.items()}
+    # within each layer, left to right, boxes are disjoint and ordered
+    for row in L.layers:
+        for a, b in itertools.pairwise(row):
+            assert boxes[a].right <= boxes[b].left, (a, b)
+    # and across everything (boxes and edge labels), pairwise
+    rects = rects_of(L)
+    for i, (na, ra) in enumerate(rects):
+        for nb, rb in rects[i + 1:]:
+            assert not overlaps(ra, rb), (na, ra, nb, rb)
+    for name, (x0, y0, x1, y1) in rects:
+        assert x0 >= 0 and y0 >= 0 and x1 <= L.width and y1 <= L.height, name
+
+
+def test_layout_random_200_no_overlaps() -> None:
+    G = random_graph(200)
+    L = layout(G)
+    assert set(L.nodes) == set(G.nodes)
+    assert_no_overlap(L)
+    # START on top, END alone at the bottom, forward edges point down
+    assert L.layers[0] == [S] and L.layers[-1] == [E]
+    widths = {b.width for b in L.nodes.values()}
+    assert len(widths) > 5  # box width follows the label length
+    down = sum(1 for e in L.edges if not e.reversed and not e.self_loop)
+    assert down > 0.8 * len(L.edges)
+    assert sum(1 for e in L.edges if e.self_loop) == 5
+    for e in L.edges:
+        if not e.self_loop:
+            assert (e.points[0][1] < e.points[-1][1]) != e.reversed
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_layout_random_graphs_no_overlaps(seed: int) -> None:
+    assert_no_overlap(layout(random_graph(30 + 20 * seed, seed=seed)))
+
+
+@pytest.mark.parametrize("name", sorted(GRAPHS))
+def test_layout_fixtures_no_overlaps(name: str) -> None:
+    assert_no_overlap(layout(GRAPHS[name]()))
+
+
+@pytest.mark.parametrize("build", [g_nested_expanded, g_parallel_expanded])
+def test_layout_clusters_contain_their_nodes_only(build: Any) -> None:
+    L = layout(build())
+    assert_no_overlap(L)
+    for c in L.clusters:
+        rect = (c.x, c.y, c.x + c.width, c.y + c.height)
+        for n, b in L.nodes.items():
+            inside = (b.cluster or "") == c.path or (b.cluster or "").startswith(c.path + ":")
+            box = (b.left, b.top, b.right, b.bottom)
+            if inside:
+                assert rect[0] < box[0] and box[2] < rect[2] and rect[1] < box[1]
+                assert box[3] < rect[3]
+            else:
+                assert not overlaps(rect, box), (c.path, n)
+    for i, a in enumerate(L.clusters):
+        for b in L.clusters[i + 1:]:
+            ra = (a.x, a.y, a.x + a.width, a.y + a.height)
+            rb = (b.x, b.y, b.x + b.width, b.y + b.height)
+            if b.path.startswith(a.path + ":"):  # nested: strictly inside
+                assert ra[0] < rb[0] and rb[2] < ra[2] and ra[1] < rb[1] and rb[3] < ra[3]
+            elif not a.path.startswith(b.path + ":"):
+                assert not overlaps(ra, rb), (a.path, b.path)
+
+
+def test_layout_cluster_paths() -> None:
+    assert {c.path for c in layout(g_nested_expanded()).clusters} == {"research", "research:deep"}
+    assert {c.path for c in layout(g_parallel_expanded()).clusters} == {"A", "B", "W"}
+
+
+def test_layout_edges_end_at_boxes() -> None:
+    L = layout(g_agent_loop())
+    by_pair = {(e.source, e.target): e for e in L.edges}
+    e = by_pair[("agent", "tools")]
+    assert e.label == "continue" and e.label_box is not None and not e.reversed
+    assert e.start[1] == pytest.approx(L.nodes["agent"].bottom)
+    assert e.curves[-1][2][1] == pytest.approx(L.nodes["tools"].top)
+    back = by_pair[("tools", "agent")]
+    assert back.reversed
+    assert back.start[1] == pytest.approx(L.nodes["tools"].top)
+    assert back.curves[-1][2][1] == pytest.approx(L.nodes["agent"].bottom)
+    loop = next(e for e in layout(g_kinds()).edges if e.self_loop)
+    assert loop.source == loop.target == "writer" and loop.label == "revise"
+
+
+def test_layout_is_deterministic_and_handles_edge_cases() -> None:
+    a, b = layout(random_graph(50)), layout(random_graph(50))
+    assert [(n, p.x, p.y) for n, p in a.nodes.items()] == [
+        (n, p.x, p.y) for n, p in b.nodes.items()]
+    empty = layout(nx.MultiDiGraph())
+    assert empty.nodes == {} and empty.layers == []
+    single = nx.MultiDiGraph()
+    single.add_node("solo")
+    assert list(layout(single).nodes) == ["solo"]
+    cyc = nx.MultiDiGraph()
+    nx.add_cycle(cyc, ["a", "b", "c"])  # no START, no kinds, a pure cycle
+    assert_no_overlap(layout(cyc))
+    plain = nx.DiGraph([("a", "b"), ("b", "c")])  # not a multigraph
+    assert "b" in to_svg(plain) and to_mermaid(plain) and to_dot(plain) and to_ascii(plain)
+
+
+# ---------------------------------------------------------------------------------------------
+# draw()
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".mmd", ".dot", ".json", ".txt"])
+def test_draw_by_suffix(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".png":
+        pytest.importorskip("PIL")
+    path = tmp_path / f"graph{suffix}"
+    assert draw(g_agent_loop(), path) == path
+    data = path.read_bytes()
+    if suffix == ".png":
+        assert data.startswith(b"\x89PNG")
+    elif suffix == ".svg":
+        ET.fromstring(data)
+    elif suffix == ".mmd":
+        assert data.decode().startswith("---\ntitle:")
+    elif suffix == ".dot":
+        assert data.decode().startswith('digraph "agent loop" {')
+    elif suffix == ".json":
+        assert json.loads(data)["graph"]["name"] == "agent loop"
+    else:
+        assert "│ agent [agent] │" in data.decode()
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".png", ".mmd", ".dot", ".json", ".txt"])
+def test_draw_passes_highlight_to_every_format(tmp_path: Path, suffix: str) -> None:
+    if suffix == ".png":
+        pytest.importorskip("PIL")
+    path = draw(g_agent_loop(), tmp_path / f"g{suffix}", highlight={"agent"},
+                highlight_edges={("agent", "tools")})
+    assert path.stat().st_size > 50
+
+
+def test_draw_options(tmp_path: Path) -> None:
+    path = draw(g_nested(), str(tmp_path / "N.MMD"), expand=True, highlight={"answer"})
+    text = path.read_text()
+    assert "subgraph cluster_research" in text and "gf_highlight" in text
+    assert draw(g_linear(), tmp_path / "x.png", scale=1.0).stat().st_size > 100
+
+
+def test_draw_unknown_suffix(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"\.svg, \.png, \.mmd, \.dot, \.json, \.txt"):
+        draw(g_linear(), tmp_path / "graph.jpeg")
+    with pytest.raises(ValueError, match="suffix"):
+        draw(g_linear(), tmp_path / "graph")
+    assert not list(tmp_path.iterdir())
+
+
+def test_renderers_accept_compiled_like_objects() -> None:
+    fake = FakeCompiled(g_linear())
+    assert to_mermaid(fake) == to_mermaid(g_linear())
+    with pytest.raises(TypeError):
+        to_svg(42)
+
+
+# ---------------------------------------------------------------------------------------------
+# through the real engine (skipped until graphflow.StateGraph exists)
+
+
+def _engine() -> Any:
+    try:
+        from graphflow import END as END_
+        from graphflow import START as START_
+        from graphflow import StateGraph
+    except ImportError as exc:  # pragma: no cover - before the engine lands
+        pytest.skip(f"graphflow engine not available yet: {exc}")
+    return StateGraph, START_, END_
+
+
+class AgentState(TypedDict):
+    messages: Annotated[list, operator.add]
+    tries: int
+
+
+def compiled_agent() -> Any:
+    StateGraph, START_, END_ = _engine()
+    State = AgentState
+
+    def agent(state: State) -> dict:
+        return {"messages": ["thought"], "tries": state.get("tries", 0) + 1}
+
+    def tools(state: State) -> dict:
+        return {"messages": ["result"]}
+
+    def should_continue(state: State) -> str:
+        return "go" if state["tries"] < 2 else "stop"
+
+    inner = StateGraph(State)
+    inner.add_node("lookup", tools, metadata={"kind": "tool"})
+    inner.add_node("rank", tools)
+    inner.add_edge(START_, "lookup")
+    inner.add_edge("lookup", "rank")
+    inner.add_edge("rank", END_)
+    research = inner.compile(name="research")
+
+    g = StateGraph(State)
+    g.add_node("agent", agent, metadata={"kind": "agent"})
+    g.add_node("tools", tools, metadata={"kind": "tool"})
+    g.add_node("research", research)
+    g.add_edge(START_, "agent")
+    g.add_conditional_edges("agent", should_continue, {"go": "tools", "stop": END_})
+    g.add_edge("tools", "research")
+    g.add_edge("research", "agent")
+    return g.compile(name="react")
+
+
+def test_engine_graph_renders_everywhere(tmp_path: Path) -> None:
+    app = compiled_agent()
+    G = app.get_graph()
+    assert G.nodes["research"]["kind"] == "subgraph"
+    mmd = to_mermaid(app)
+    assert 'agent -.->|"go"| tools' in mmd and 'agent -.->|"stop"| __end__' in mmd
+    assert "research[[" in mmd
+    root = ET.fromstring(to_svg(G))
+    texts = {t.text for t in root.iter(f"{SVG_NS}text")}
+    assert {"START", "END", "agent", "tools", "research", "go", "stop"} <= texts
+    data = json.loads(to_json(G))
+    assert {n["id"] for n in data["nodes"]} == set(G.nodes)
+    for suffix in (".svg", ".mmd", ".dot", ".json", ".txt"):
+        assert draw(app, tmp_path / f"g{suffix}").stat().st_size > 50
+    if DOT is not None:
+        proc = subprocess.run([DOT, "-Tsvg"], input=to_dot(G).encode(), capture_output=True,
+                              timeout=60, check=False)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+
+
+def test_engine_graph_expands_subgraph() -> None:
+    app = compiled_agent()
+    H = expand_subgraphs(app.get_graph())
+    assert "research" not in H
+    assert H.nodes["research:lookup"]["cluster"] == "research"
+    assert H.nodes["research:lookup"]["kind"] == "tool"
+    assert set(H.successors("tools")) == {"research:lookup"}
+    assert set(H.successors("research:rank")) == {"agent"}
+    L = layout(H)
+    assert_no_overlap(L)
+    assert [c.path for c in L.clusters] == ["research"]
+    assert "subgraph cluster_research" in to_mermaid(H)
+    assert 'subgraph "cluster_research"' in to_dot(H)
+
+
+def test_engine_run_path_highlight() -> None:
+    """Overlay the nodes a real run went through (the intended use of ``highlight``)."""
+    app = compiled_agent()
+    ran = [S]
+    previous = S
+    edges = set()
+    for update in app.stream({"messages": []}, mode="updates"):
+        for node in update:
+            ran.append(node)
+            edges.add((previous, node))
+            previous = node
+    assert "tools" in ran
+    svg = to_svg(app, highlight=set(ran), highlight_edges=edges)
+    root = ET.fromstring(svg)
+    lit = {g.get("data-name") for g in root.iter(f"{SVG_NS}g") if g.get("class") == "node"
+           and any(r.get("stroke") == "#f97316" for r in g.iter(f"{SVG_NS}rect"))}
+    assert lit == set(ran)
+    text = to_ascii(app, highlight=set(ran))
+    assert "┃ agent [agent] ┃" in text
