@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..checkpoint.base import Checkpoint, Checkpointer, StateSnapshot
 from ..errors import GraphflowError, InvalidUpdateError
 from .async_driver import run_async
+from .diagram import Drawable
 from .interrupts import GraphInterrupt
 from .merge import apply_writes, items_of
 from .program import Program
@@ -82,7 +83,7 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-class CompiledGraph:
+class CompiledGraph(Drawable):
     """A validated graph, ready to run. Made by :meth:`StateGraph.compile`.
 
     Run it with :meth:`invoke` / :meth:`ainvoke`, watch it with :meth:`stream` / :meth:`astream`,
@@ -284,8 +285,16 @@ class CompiledGraph:
 
     # -- inspection ------------------------------------------------------------------------------
 
-    def get_graph(self) -> nx.MultiDiGraph:
-        """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``)."""
+    def get_graph(self, *, expand_subgraphs: bool | int = False) -> nx.MultiDiGraph:
+        """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``).
+
+        ``expand_subgraphs``: True (all levels) or a depth puts subgraphs' nodes in, as
+        ``parent:child`` with a ``cluster`` attribute.
+        """
+        if expand_subgraphs:
+            from ..draw import expand_subgraphs as expand
+
+            return expand(self._nx, expand_subgraphs)
         return self._nx.copy()
 
     def _saver(self) -> Checkpointer:
