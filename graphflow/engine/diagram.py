@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,7 +42,7 @@ class Drawable:
         if not history[-1].next:
             ran.append({END})
         graph = self.get_graph()
-        edges = {(u, v) for before, after in zip(ran, ran[1:], strict=False)
+        edges = {(u, v) for before, after in itertools.pairwise(ran)
                  for u in before for v in after if graph.has_edge(u, v)}
         for u, v in graph.edges():  # a node's own loop counts when it ran twice in a row
             if u == v and any(u in step for step in ran[1:]):
@@ -106,8 +108,6 @@ class Drawable:
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         """Inline display in Jupyter: an SVG, made offline; plain text if drawing fails."""
         bundle: dict[str, Any] = {"text/plain": repr(self)}
-        try:
+        with contextlib.suppress(Exception):  # a notebook must never break on display
             bundle["image/svg+xml"] = self.to_svg()
-        except Exception:  # a notebook must never break on display
-            pass
         return bundle
