@@ -33,6 +33,7 @@ WORKLOADS = {
     "W1": "w1_chain",
     "W2": "w2_loop",
     "W3": "w3_fanout",
+    "W4": "w4_durable",
     "W5": "w5_concurrent",
     "W6": "w6_import",
 }

@@ -8,8 +8,13 @@ Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, s
      ├─ InvalidUpdateError(GraphflowError, ValueError)      a node's update breaks the state schema
      ├─ GraphRecursionError(GraphflowError, RecursionError) too many supersteps
      ├─ NodeError(GraphflowError)                           a node (or router) raised; see __cause__
-     └─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
+     ├─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
+     ├─ SerializationError(GraphflowError, TypeError)       a value cannot be stored (names node,
+     │                                                      key and path: ``messages[3].content``)
+     └─ CorruptCheckpointError(GraphflowError, ValueError)  a stored row cannot be read back
     GraphValidationWarning(UserWarning)                     a graph that works but is likely wrong
+
+(``SerializationError`` and ``CorruptCheckpointError`` live in ``graphflow.checkpoint``.)
 
 Messages say what went wrong, where (node, key, router) and what to do about it.
 """

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterat
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..checkpoint.base import Checkpoint, Checkpointer, StateSnapshot
+from ..checkpoint.base import Checkpoint, Checkpointer, StateSnapshot, new_checkpoint_id
 from ..errors import GraphflowError, InvalidUpdateError
 from .async_driver import run_async
 from .diagram import Drawable
@@ -104,6 +104,9 @@ class CompiledGraph(Drawable):
         self._nx = nxgraph
         nxgraph.graph["name"] = name
         self._program = Program(builder)
+        from ..checkpoint.serde import register_schema_types
+
+        register_schema_types(self.schema.cls)  # the state's own types may be stored
         self._has_async = any(
             spec.is_async or (spec.subgraph is not None and spec.subgraph._has_async)
             for spec in builder.nodes.values()
@@ -349,16 +352,26 @@ class CompiledGraph(Drawable):
         writer = as_node or "__update__"
         run = Run(self, None, thread=thread)
         run.values = apply_writes(self.schema, rebuild_values(self, chain), ((writer, writes),))
-        run.step, run.checkpoint_id = base.step + 1, base.id
+        run.step, run.checkpoint_id = base.step, base.id
         run.joins_seen = {int(i): set(s) for i, s in base.joins.items()}
+        run.branch = new_checkpoint_id()[:12] if checkpoint is not None else \
+            base.metadata.get("branch", "")
         run._step_writes = [(writer, k, v) for k, v in items_of(writes)]
         source = "fork" if checkpoint is not None else "update"
         if as_node is None:
+            # the same step, the same due tasks: what they stored (finished writes, interrupts,
+            # a breakpoint) still stands, unless this starts a new branch
             run.plan(source=source)
             cp = run.take_checkpoint()
             assert cp is not None
             cp.next = list(base.next)
+            carried = saver.get_writes(thread, base.id) if checkpoint is None else {}
+            saver.put(cp)
+            for write in carried.values():
+                saver.put_writes(thread, cp.id, write)
+            return cp.id
         else:
+            run.step += 1
             done = Task(self._program.specs[as_node])
             done.writes = writes
             branches = run.route_from([done])

@@ -129,6 +129,7 @@ class Run:
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
         self._step_writes: list[tuple[str, str, Any]] = []
         self._journal: dict[str, list[Any]] = {}
+        self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
         self.skip_before = False  # resuming from a static breakpoint taken before this step
         self.paused = False
@@ -155,8 +156,12 @@ class Run:
         return events
 
     def task_id(self, step: int, node: str, index: int) -> str:
+        """Deterministic: the same task of the same thread, step and branch has the same id
+        (what pending writes and the journal are keyed by)."""
         base = f"{self.thread or ''}:{step}:{node}"
-        return base if index < 0 else f"{base}:{index}"
+        if index >= 0:
+            base = f"{base}:{index}"
+        return f"{base}@{self.branch}" if self.branch else base
 
     # -- journal ---------------------------------------------------------------------------------
 
@@ -235,6 +240,10 @@ class Run:
             self.checkpoint_id = cp.id
             self.step = cp.step
             self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
+            self.branch = cp.metadata.get("branch", "")
+            if self.start_from is not None and not isinstance(self.input, Command):
+                cp = self._fork(cp, rebuild_values(self.graph, chain))
+                chain = [cp]
         inp = self.input
         if isinstance(inp, Command):
             if inp.update is not None or inp.goto:
@@ -269,6 +278,17 @@ class Run:
         self.emit("values", self.output())
         self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
         return self.prog.branches_of[START]
+
+    def _fork(self, base: Checkpoint, values: dict[str, Any]) -> Checkpoint:
+        """Start a new branch at ``base``: a copy of it whose tasks are new ones."""
+        self.branch = new_checkpoint_id()[:12]
+        cp = Checkpoint(
+            id=new_checkpoint_id(), thread=base.thread, step=base.step, values=values,
+            next=list(base.next), joins=dict(base.joins), parent_id=base.id, created_at=now(),
+            metadata={"source": "fork", "step": base.step, "branch": self.branch}, writes=[])
+        self.checkpointer.put(cp)
+        self.checkpoint_id = cp.id
+        return cp
 
     def _load_due_tasks(self, cp: Checkpoint) -> None:
         """Resume ``cp``: its due tasks, minus those whose outcome was stored before."""
@@ -496,7 +516,7 @@ class Run:
                 joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
-                          "step": self.step},
+                          "step": self.step, **({"branch": self.branch} if self.branch else {})},
                 writes=self._step_writes,
             )
             self._step_writes = []

@@ -1,0 +1,552 @@
+"""What the SQL checkpointers share: the tables, row <-> record conversion, the delta-storage
+policy and the chain walk.
+
+:class:`SqlCheckpointer` implements every :class:`Checkpointer` method once, in portable SQL
+written with ``?`` placeholders. A store (``sqlite.py``, ``postgres.py``) only supplies
+connections, its DDL, the placeholder style and how a writer locks a thread.
+
+Tables (every JSON column is TEXT holding ``serde.dumps`` output)::
+
+    graphflow_checkpoints  seq (autoincrement: insertion order), thread, id, parent_id, step,
+                           created_at, metadata, next, joins, writes, snapshot (NULL: delta row),
+                           snapshot_step, snapshot_bytes, delta_bytes (storage-policy bookkeeping)
+                           UNIQUE (thread, id); INDEX (thread, seq)
+    graphflow_writes       seq, thread, checkpoint_id, task_id, node, writes, update_value, goto
+                           UNIQUE (thread, checkpoint_id, task_id)
+    graphflow_journal      thread, task_id, idx, value; PRIMARY KEY (thread, task_id, idx)
+
+Storage policy (see ``docs/durability.md``): every row stores its ``writes``; the ``values``
+snapshot is stored when the checkpoint has no stored parent in its thread, when its parent is
+not the thread's head (a fork), when ``snapshot_every`` steps have passed since the lineage's
+last snapshot, or when the write bytes stored since that snapshot (this row's included) reach
+the snapshot's own size. Each row carries its lineage's ``snapshot_step``, ``snapshot_bytes`` and
+``delta_bytes``, so a put decides from its parent row alone (one indexed lookup). Bytes are
+characters of the stored JSON text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..errors import GraphflowError
+from .base import Checkpoint, Checkpointer, PendingWrite
+from .serde import SerializationError, dumps, loads
+
+__all__ = ["CorruptCheckpointError", "Lineage", "SqlCheckpointer", "needs_snapshot"]
+
+CHECKPOINTS = "graphflow_checkpoints"
+WRITES = "graphflow_writes"
+JOURNAL = "graphflow_journal"
+
+#: The columns each table must have (checked once, when a store first connects).
+TABLE_COLUMNS: dict[str, frozenset[str]] = {
+    CHECKPOINTS: frozenset({
+        "seq", "thread", "id", "parent_id", "step", "created_at", "metadata", "next", "joins",
+        "writes", "snapshot", "snapshot_step", "snapshot_bytes", "delta_bytes"}),
+    WRITES: frozenset({
+        "seq", "thread", "checkpoint_id", "task_id", "node", "writes", "update_value", "goto"}),
+    JOURNAL: frozenset({"thread", "task_id", "idx", "value"}),
+}
+
+
+class CorruptCheckpointError(GraphflowError, ValueError):
+    """A stored row cannot be turned back into a record (bad JSON, an unknown serde tag, a
+    wrong shape, a missing column or a broken parent chain). The message names the thread and
+    the checkpoint; nothing is skipped silently."""
+
+
+class Connection(Protocol):
+    """What the shared code needs of a DB-API connection (sqlite3 and psycopg both fit)."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> Any: ...
+
+
+# -- the storage policy ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """Bookkeeping stored on every checkpoint row about its lineage's nearest snapshot: the step
+    it was taken at, its size, and the write bytes stored after it up to this row."""
+
+    snapshot_step: int
+    snapshot_bytes: int
+    delta_bytes: int
+
+
+def needs_snapshot(parent: Lineage | None, *, forked: bool, step: int, write_bytes: int,
+                   snapshot_every: int | None) -> bool:
+    """Whether a new checkpoint stores its full values (the policy of ``docs/durability.md``).
+
+    ``parent`` is the stored parent's bookkeeping (None: no parent in the thread, so no snapshot
+    in the lineage yet); ``forked``: the parent is not the thread's head.
+    """
+    if parent is None or forked:
+        return True
+    if snapshot_every is not None and step - parent.snapshot_step >= snapshot_every:
+        return True
+    return parent.delta_bytes + write_bytes >= parent.snapshot_bytes
+
+
+# -- encoding -------------------------------------------------------------------------------------
+
+def _where(thread: str, checkpoint_id: str | None) -> str:
+    return f"thread {thread!r} checkpoint {checkpoint_id!r}"
+
+
+def _dumps_writes(where: str, writes: Sequence[tuple[str, str, Any]]) -> str:
+    rows = [[node, key, value] for node, key, value in writes]
+    try:
+        return dumps(rows)
+    except SerializationError:
+        for node, key, value in rows:  # find the culprit, to say where it is
+            try:
+                dumps(value)
+            except SerializationError as exc:
+                raise SerializationError(f"{where}: node {node!r} key {key!r}: {exc}",
+                                         path=exc.path) from exc
+        raise
+
+
+def _dumps_values(where: str, values: dict[str, Any]) -> str:
+    try:
+        return dumps(values)
+    except SerializationError:
+        for key, value in values.items():
+            try:
+                dumps(value)
+            except SerializationError as exc:
+                raise SerializationError(f"{where}: key {key!r}: {exc}",
+                                         path=exc.path) from exc
+        raise
+
+
+def _dumps(where: str, what: str, value: Any) -> str:
+    try:
+        return dumps(value)
+    except SerializationError as exc:
+        raise SerializationError(f"{where}: {what}: {exc}", path=exc.path) from exc
+
+
+def _decode(where: str, column: str, raw: Any, shape: Callable[[Any], Any]) -> Any:
+    """``shape(loads(raw))``, any failure turned into a :class:`CorruptCheckpointError`."""
+    try:
+        if not isinstance(raw, str):
+            raise TypeError(f"expected JSON text, found {type(raw).__name__}")
+        return shape(loads(raw))
+    except Exception as exc:
+        raise CorruptCheckpointError(
+            f"{where}: column {column!r} holds data that is not a valid checkpoint record "
+            f"({type(exc).__name__}: {exc}); the row is corrupted or was not written by "
+            f"graphflow") from exc
+
+
+def _expect(cond: bool, message: str) -> None:
+    if not cond:
+        raise ValueError(message)
+
+
+def _shape_dict(value: Any) -> dict[str, Any]:
+    _expect(isinstance(value, dict), f"expected an object, found {type(value).__name__}")
+    return value
+
+
+def _shape_triples(value: Any) -> list[tuple[Any, Any, Any]]:
+    _expect(isinstance(value, list), f"expected a list, found {type(value).__name__}")
+    out = []
+    for item in value:
+        _expect(isinstance(item, list | tuple) and len(item) == 3
+                and isinstance(item[0], str), f"expected [name, key, value] items, found {item!r}")
+        out.append(tuple(item))
+    return out
+
+
+def _shape_pairs(value: Any) -> list[tuple[str, Any]]:
+    _expect(isinstance(value, list), f"expected a list, found {type(value).__name__}")
+    out = []
+    for item in value:
+        _expect(isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str),
+                f"expected [key, value] items, found {item!r}")
+        out.append(tuple(item))
+    return out
+
+
+def _shape_joins(value: Any) -> dict[int, list[str]]:
+    _expect(isinstance(value, dict), f"expected an object, found {type(value).__name__}")
+    out = {}
+    for index, sources in value.items():
+        _expect(isinstance(sources, list), f"join {index!r}: expected a list of sources")
+        out[int(index)] = sources
+    return out
+
+
+def _shape_snapshot(value: Any) -> dict[str, Any] | None:
+    return None if value is None else _shape_dict(value)
+
+
+def _shape_goto(value: Any) -> list[Any] | None:
+    _expect(value is None or isinstance(value, list), "expected a list or null")
+    return value
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+# -- SQL ------------------------------------------------------------------------------------------
+
+_CP_COLUMNS = ("seq, thread, id, parent_id, step, created_at, metadata, next, joins, writes, "
+               "snapshot")
+_LINEAGE_COLUMNS = "id, snapshot_step, snapshot_bytes, delta_bytes"
+
+SQL_HEAD_LINEAGE = (f"SELECT {_LINEAGE_COLUMNS} FROM {CHECKPOINTS} WHERE thread = ? "
+                    f"ORDER BY seq DESC LIMIT 1")
+SQL_LINEAGE = f"SELECT {_LINEAGE_COLUMNS} FROM {CHECKPOINTS} WHERE thread = ? AND id = ?"
+SQL_INSERT = (
+    f"INSERT INTO {CHECKPOINTS} (thread, id, parent_id, step, created_at, metadata, next, joins, "
+    f"writes, snapshot, snapshot_step, snapshot_bytes, delta_bytes) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+SQL_GET_HEAD = f"SELECT {_CP_COLUMNS} FROM {CHECKPOINTS} WHERE thread = ? ORDER BY seq DESC LIMIT 1"
+SQL_GET_ID = f"SELECT {_CP_COLUMNS} FROM {CHECKPOINTS} WHERE thread = ? AND id = ?"
+SQL_LIST = f"SELECT {_CP_COLUMNS} FROM {CHECKPOINTS} WHERE thread = ? ORDER BY seq DESC"
+SQL_LIST_LIMIT = SQL_LIST + " LIMIT ?"
+SQL_THREADS = f"SELECT DISTINCT thread FROM {CHECKPOINTS}"
+
+# The chain walk: one recursive query from the checkpoint up its parent_id links, stopping at the
+# first row that has a snapshot. ``c.seq < w.seq`` holds for every stored lineage (a delta row's
+# parent was stored before it) and makes the walk terminate even on corrupted links.
+_WALK = (
+    f"WITH RECURSIVE walk (seq, thread, id, parent_id, step, created_at, metadata, next, joins, "
+    f"writes, snapshot, depth) AS ("
+    f" SELECT {_CP_COLUMNS}, 0 FROM {CHECKPOINTS} WHERE {{anchor}}"
+    f" UNION ALL"
+    f" SELECT c.seq, c.thread, c.id, c.parent_id, c.step, c.created_at, c.metadata, c.next,"
+    f" c.joins, c.writes, c.snapshot, w.depth + 1"
+    f" FROM walk w JOIN {CHECKPOINTS} c ON c.thread = w.thread AND c.id = w.parent_id"
+    f" WHERE w.snapshot IS NULL AND c.seq < w.seq"
+    f") SELECT {_CP_COLUMNS} FROM walk ORDER BY depth DESC")
+SQL_CHAIN_ID = _WALK.format(anchor="thread = ? AND id = ?")
+SQL_CHAIN_HEAD = _WALK.format(
+    anchor=f"thread = ? AND seq = (SELECT max(seq) FROM {CHECKPOINTS} WHERE thread = ?)")
+
+SQL_PUT_WRITES = (
+    f"INSERT INTO {WRITES} (thread, checkpoint_id, task_id, node, writes, update_value, goto) "
+    f"VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (thread, checkpoint_id, task_id) DO UPDATE SET "
+    f"node = excluded.node, writes = excluded.writes, update_value = excluded.update_value, "
+    f"goto = excluded.goto")
+SQL_GET_WRITES = (f"SELECT task_id, node, writes, update_value, goto FROM {WRITES} "
+                  f"WHERE thread = ? AND checkpoint_id = ? ORDER BY seq")
+SQL_PUT_JOURNAL = (f"INSERT INTO {JOURNAL} (thread, task_id, idx, value) VALUES (?, ?, ?, ?) "
+                   f"ON CONFLICT (thread, task_id, idx) DO UPDATE SET value = excluded.value")
+SQL_GET_JOURNAL = (f"SELECT idx, value FROM {JOURNAL} WHERE thread = ? AND task_id = ? "
+                   f"ORDER BY idx")
+SQL_DELETE_THREAD = tuple(
+    f"DELETE FROM {t} WHERE thread = ?" for t in (CHECKPOINTS, WRITES, JOURNAL))
+
+#: Sum of the lengths of every JSON column stored for a thread (what the storage tests measure).
+SQL_STORED_BYTES = (
+    f"SELECT (SELECT coalesce(sum(length(metadata) + length(next) + length(joins) + length(writes)"
+    f" + coalesce(length(snapshot), 0)), 0) FROM {CHECKPOINTS} WHERE thread = ?)"
+    f" + (SELECT coalesce(sum(length(writes) + length(update_value) + length(goto)), 0)"
+    f" FROM {WRITES} WHERE thread = ?)"
+    f" + (SELECT coalesce(sum(length(value)), 0) FROM {JOURNAL} WHERE thread = ?)")
+
+
+# -- the store ------------------------------------------------------------------------------------
+
+class SqlCheckpointer(Checkpointer):
+    """A :class:`Checkpointer` on SQL tables with delta storage (see the module docstring).
+
+    Subclasses provide :meth:`_write` (a transaction holding the write lock), :meth:`_read`
+    (a connection for reads), ``_ddl`` and :meth:`_table_columns`; optionally ``_placeholder``,
+    :meth:`_lock_thread` and :meth:`_encode_time`.
+
+    Args:
+        snapshot_every: also store a full snapshot whenever this many steps have passed since the
+            lineage's last one (None: only the adaptive size rule and forks decide).
+    """
+
+    _placeholder = "?"
+    _ddl: tuple[str, ...] = ()
+    _integrity_errors: tuple[type[BaseException], ...] = ()
+
+    def __init__(self, *, snapshot_every: int | None = None) -> None:
+        if snapshot_every is not None and (
+                isinstance(snapshot_every, bool) or not isinstance(snapshot_every, int)
+                or snapshot_every < 1):
+            raise ValueError(f"snapshot_every must be a positive int or None, "
+                             f"not {snapshot_every!r}")
+        self.snapshot_every = snapshot_every
+        self._sql_cache: dict[str, str] = {}
+
+    # -- what a store provides --------------------------------------------------------------------
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Connection]:
+        """A connection in a write transaction, committed when the block exits normally (and
+        rolled back otherwise) before the method returns."""
+
+    @abstractmethod
+    def _read(self) -> AbstractContextManager[Connection]:
+        """A connection for reads (each statement sees committed data)."""
+
+    def _write_one(self) -> AbstractContextManager[Connection]:
+        """A connection for ONE write statement, committed on its own before the block exits
+        (autocommit): saves a transaction's BEGIN/COMMIT round trips on the per-task writes."""
+        return self._write()
+
+    @abstractmethod
+    def _table_columns(self, conn: Connection, table: str) -> set[str]:
+        """The columns of ``table`` as it exists in the database (empty if it does not)."""
+
+    def _lock_thread(self, conn: Connection, thread: str) -> None:
+        """Serialize writers of ``thread`` until the transaction ends (if ``_write`` does not
+        already serialize all writers)."""
+
+    def _encode_time(self, value: datetime) -> Any:
+        return value.isoformat()
+
+    def _q(self, sql: str) -> str:
+        if self._placeholder == "?":
+            return sql
+        out = self._sql_cache.get(sql)
+        if out is None:
+            out = self._sql_cache[sql] = sql.replace("?", self._placeholder)
+        return out
+
+    def _create_schema(self, conn: Connection) -> None:
+        """Create the tables and indexes if missing, then check that tables found in the
+        database have the columns graphflow needs (a foreign table of the same name fails here,
+        clearly, rather than on some later query)."""
+        self._check_columns(conn, before=True)
+        for statement in self._ddl:
+            conn.execute(statement)
+        self._check_columns(conn, before=False)
+
+    def _check_columns(self, conn: Connection, *, before: bool) -> None:
+        for table, needed in TABLE_COLUMNS.items():
+            found = self._table_columns(conn, table)
+            missing = needed - found
+            if missing and (found or not before):
+                raise CorruptCheckpointError(
+                    f"table {table!r} lacks column(s) {sorted(missing)}: it was not created by "
+                    f"this version of graphflow; migrate or drop it, or use another database")
+
+    # -- conversion -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _decode_time(where: str, raw: Any) -> datetime:
+        if isinstance(raw, datetime):
+            return raw
+        try:
+            return datetime.fromisoformat(raw)
+        except (TypeError, ValueError) as exc:
+            raise CorruptCheckpointError(
+                f"{where}: column 'created_at' holds {raw!r}, not a timestamp") from exc
+
+    def _to_checkpoint(self, row: Sequence[Any]) -> Checkpoint:
+        try:
+            (_seq, thread, cid, parent_id, step, created_at, metadata, nxt, joins, writes,
+             snapshot) = row
+        except ValueError as exc:
+            raise CorruptCheckpointError(f"a row of {CHECKPOINTS!r} has {len(row)} columns, "
+                                         f"expected 11") from exc
+        where = _where(thread, cid)
+        if not isinstance(step, int) or isinstance(step, bool):
+            raise CorruptCheckpointError(f"{where}: column 'step' holds {step!r}, not an integer")
+        return Checkpoint(
+            id=cid, thread=thread, step=step,
+            values=_decode(where, "snapshot", snapshot, _shape_snapshot)
+            if snapshot is not None else None,  # type: ignore[arg-type]
+            next=_decode(where, "next", nxt, _shape_triples),
+            joins=_decode(where, "joins", joins, _shape_joins),
+            parent_id=parent_id,
+            created_at=self._decode_time(where, created_at),
+            metadata=_decode(where, "metadata", metadata, _shape_dict),
+            writes=_decode(where, "writes", writes, _shape_triples),
+        )
+
+    @staticmethod
+    def _to_pending_write(thread: str, checkpoint_id: str, row: Sequence[Any]) -> PendingWrite:
+        task_id, node, writes, update, goto = row
+        where = f"{_where(thread, checkpoint_id)} pending write of task {task_id!r}"
+        return PendingWrite(
+            task_id=task_id, node=node,
+            writes=_decode(where, "writes", writes, _shape_pairs),
+            update=_decode(where, "update_value", update, _any),
+            goto=_decode(where, "goto", goto, _shape_goto),
+        )
+
+    # -- checkpoints ------------------------------------------------------------------------------
+
+    def put(self, checkpoint: Checkpoint) -> None:
+        """Store ``checkpoint`` as the newest of its thread, committed before returning. Its
+        values are stored only when the storage policy asks for a snapshot."""
+        cp = checkpoint
+        where = _where(cp.thread, cp.id)
+        writes = _dumps_writes(where, cp.writes)
+        metadata = _dumps(where, "metadata", cp.metadata)
+        nxt = _dumps(where, "next", [[n, i, arg] for n, i, arg in cp.next])
+        joins = _dumps(where, "joins", {str(i): list(s) for i, s in cp.joins.items()})
+        created = self._encode_time(cp.created_at)
+        q = self._q
+        with self._write() as conn:
+            self._lock_thread(conn, cp.thread)
+            head = conn.execute(q(SQL_HEAD_LINEAGE), (cp.thread,)).fetchone()
+            parent_row = None
+            if cp.parent_id is not None and head is not None:
+                parent_row = head if head[0] == cp.parent_id else conn.execute(
+                    q(SQL_LINEAGE), (cp.thread, cp.parent_id)).fetchone()
+            parent = None if parent_row is None else Lineage(*parent_row[1:])
+            forked = parent_row is not None and parent_row is not head
+            snapshot = needs_snapshot(parent, forked=forked, step=cp.step,
+                                      write_bytes=len(writes), snapshot_every=self.snapshot_every)
+            if snapshot and cp.values is None:
+                if parent is None:
+                    raise ValueError(f"{where} has no values and no stored parent to rebuild "
+                                     f"them from")
+                snapshot = False  # a record read back without values: replaying still works
+            if snapshot:
+                values: str | None = _dumps_values(where, cp.values)
+                lineage = Lineage(cp.step, len(values), 0)  # type: ignore[arg-type]
+            else:
+                assert parent is not None
+                values = None
+                lineage = Lineage(parent.snapshot_step, parent.snapshot_bytes,
+                                  parent.delta_bytes + len(writes))
+            try:
+                conn.execute(q(SQL_INSERT), (
+                    cp.thread, cp.id, cp.parent_id, cp.step, created, metadata, nxt, joins,
+                    writes, values, lineage.snapshot_step, lineage.snapshot_bytes,
+                    lineage.delta_bytes))
+            except self._integrity_errors as exc:
+                raise ValueError(f"{where} is already stored; checkpoints are immutable") from exc
+
+    def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        """The newest checkpoint of ``thread`` (by insertion), or the one with ``checkpoint_id``;
+        as stored, so ``values`` is None for a delta row (use :meth:`chain` to rebuild)."""
+        with self._read() as conn:
+            if checkpoint_id is None:
+                row = conn.execute(self._q(SQL_GET_HEAD), (thread,)).fetchone()
+            else:
+                row = conn.execute(self._q(SQL_GET_ID), (thread, checkpoint_id)).fetchone()
+        return None if row is None else self._to_checkpoint(row)
+
+    def chain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+        """From the nearest ancestor with values to the checkpoint (newest if None), oldest
+        first, in one recursive query. Raises :class:`CorruptCheckpointError` if the lineage
+        breaks before a snapshot."""
+        with self._read() as conn:
+            if checkpoint_id is None:
+                rows = conn.execute(self._q(SQL_CHAIN_HEAD), (thread, thread)).fetchall()
+            else:
+                rows = conn.execute(self._q(SQL_CHAIN_ID), (thread, checkpoint_id)).fetchall()
+        out = [self._to_checkpoint(row) for row in rows]
+        if out and out[0].values is None:
+            first, target = out[0], out[-1]
+            raise CorruptCheckpointError(
+                f"{_where(thread, target.id)}: its lineage breaks at checkpoint {first.id!r}, "
+                f"whose parent {first.parent_id!r} is not stored (or not older), before any "
+                f"snapshot of the values; the thread's rows are incomplete or corrupted")
+        return out
+
+    def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
+        """The checkpoints of ``thread``, newest (last put) first, as stored."""
+        with self._read() as conn:
+            if limit is None:
+                rows = conn.execute(self._q(SQL_LIST), (thread,)).fetchall()
+            else:
+                rows = conn.execute(self._q(SQL_LIST_LIMIT), (thread, max(limit, 0))).fetchall()
+        return [self._to_checkpoint(row) for row in rows]
+
+    def delete_thread(self, thread: str) -> None:
+        """Delete the thread's checkpoints, pending writes and journal, in one transaction."""
+        with self._write() as conn:
+            self._lock_thread(conn, thread)
+            for sql in SQL_DELETE_THREAD:
+                conn.execute(self._q(sql), (thread,))
+
+    def threads(self) -> list[str]:
+        """The threads that have checkpoints, sorted (by code point, whatever the collation)."""
+        with self._read() as conn:
+            rows = conn.execute(self._q(SQL_THREADS)).fetchall()
+        return sorted(row[0] for row in rows)
+
+    # -- pending writes and journal ---------------------------------------------------------------
+
+    def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+        """Store (or replace, by task id) a finished task's outcome; committed on return."""
+        where = f"{_where(thread, checkpoint_id)} task {write.task_id!r}"
+        writes = _dumps(where, "writes", [[k, v] for k, v in write.writes])
+        update = _dumps(where, "update", write.update)
+        goto = _dumps(where, "goto", write.goto)
+        with self._write_one() as conn:
+            conn.execute(self._q(SQL_PUT_WRITES), (
+                thread, checkpoint_id, write.task_id, write.node, writes, update, goto))
+
+    def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+        """The outcomes stored against ``checkpoint_id``, by task id, in first-stored order."""
+        with self._read() as conn:
+            rows = conn.execute(self._q(SQL_GET_WRITES), (thread, checkpoint_id)).fetchall()
+        out = {}
+        for row in rows:
+            pw = self._to_pending_write(thread, checkpoint_id, row)
+            out[pw.task_id] = pw
+        return out
+
+    def put_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+        """Record (or replace) the ``index``-th journaled result of a task."""
+        text = _dumps(f"thread {thread!r} task {task_id!r}", f"journal entry {index}", value)
+        with self._write_one() as conn:
+            conn.execute(self._q(SQL_PUT_JOURNAL), (thread, task_id, index, text))
+
+    def get_journal(self, thread: str, task_id: str) -> list[Any]:
+        """A task's journaled results, by index."""
+        with self._read() as conn:
+            rows = conn.execute(self._q(SQL_GET_JOURNAL), (thread, task_id)).fetchall()
+        where = f"thread {thread!r} task {task_id!r}"
+        return [_decode(f"{where} journal entry {idx}", "value", value, _any)
+                for idx, value in rows]
+
+    def stored_bytes(self, thread: str) -> int:
+        """Characters of JSON stored for ``thread`` (all JSON columns of the three tables)."""
+        with self._read() as conn:
+            row = conn.execute(self._q(SQL_STORED_BYTES), (thread, thread, thread)).fetchone()
+        return int(row[0])
+
+    # -- async twins: the sync methods in a worker thread -----------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint) -> None:
+        await asyncio.to_thread(self.put, checkpoint)
+
+    async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+        return await asyncio.to_thread(self.get, thread, checkpoint_id)
+
+    async def aput_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+        await asyncio.to_thread(self.put_writes, thread, checkpoint_id, write)
+
+    async def aget_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+        return await asyncio.to_thread(self.get_writes, thread, checkpoint_id)
+
+    async def achain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+        return await asyncio.to_thread(self.chain, thread, checkpoint_id)
+
+    async def aput_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+        await asyncio.to_thread(self.put_journal, thread, task_id, index, value)
+
+    async def aget_journal(self, thread: str, task_id: str) -> list[Any]:
+        return await asyncio.to_thread(self.get_journal, thread, task_id)
+
+    async def athreads(self) -> list[str]:
+        return await asyncio.to_thread(self.threads)
+
+    async def alist(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
+        return await asyncio.to_thread(self.list, thread, limit=limit)
+
+    async def adelete_thread(self, thread: str) -> None:
+        await asyncio.to_thread(self.delete_thread, thread)

@@ -1,0 +1,182 @@
+"""A :class:`Checkpointer` in PostgreSQL (psycopg 3 with a connection pool).
+
+Needs the ``postgres`` extra: ``pip install "graphflow[postgres]"``.
+
+The JSON columns are TEXT, not JSONB: the stored text is exactly what ``serde.dumps`` wrote, so
+it loads back identically (JSONB re-orders object keys, which would change the key order of
+dicts in the state, and it drops duplicate keys), nothing is parsed twice on the way in or out,
+and the storage policy's byte accounting is the same as SQLite's. Ad-hoc queries can still cast,
+e.g. ``metadata::jsonb ->> 'source'``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
+
+# Advisory lock keys (the two-int4 key space, apart from applications' bigint keys): one for
+# creating the schema, one class for "a writer of this thread".
+_LOCK_CLASS_SCHEMA = 0x67660000
+_LOCK_CLASS_THREAD = 0x67660001
+
+_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        thread TEXT NOT NULL,
+        id TEXT NOT NULL,
+        parent_id TEXT,
+        step BIGINT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        metadata TEXT NOT NULL,
+        next TEXT NOT NULL,
+        joins TEXT NOT NULL,
+        writes TEXT NOT NULL,
+        snapshot TEXT,
+        snapshot_step BIGINT NOT NULL,
+        snapshot_bytes BIGINT NOT NULL,
+        delta_bytes BIGINT NOT NULL,
+        UNIQUE (thread, id))""",
+    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_thread_seq ON {CHECKPOINTS} (thread, seq)",
+    f"""CREATE TABLE IF NOT EXISTS {WRITES} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        thread TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        writes TEXT NOT NULL,
+        update_value TEXT NOT NULL,
+        goto TEXT NOT NULL,
+        UNIQUE (thread, checkpoint_id, task_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {JOURNAL} (
+        thread TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (thread, task_id, idx))""",
+)
+
+_INSTALL_HINT = 'pip install "graphflow[postgres]"'
+
+
+def _import_driver() -> tuple[Any, Any]:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError as exc:
+        raise ImportError(
+            f"PostgresCheckpointer needs psycopg 3 and psycopg-pool, which are not installed "
+            f"({exc}); install them with: {_INSTALL_HINT}") from exc
+    return psycopg, psycopg_pool
+
+
+class PostgresCheckpointer(SqlCheckpointer):
+    """Checkpoints in PostgreSQL, with delta storage (see ``docs/durability.md``).
+
+    Connections come from a ``psycopg_pool.ConnectionPool``, opened (and the tables created in
+    the connection's current schema) on first use. Every method is one transaction, committed
+    before it returns; writers of one thread are serialized with an advisory lock, so puts from
+    several processes keep each thread's insertion order. Safe from several threads; the async
+    methods run the sync ones in a worker thread. Use it as a context manager, or call
+    :meth:`close`.
+
+    Args:
+        dsn: a libpq connection string or URL, e.g. ``"postgresql://user@host:5432/db"``
+            (``options=-csearch_path=myschema`` puts the tables in another schema).
+        snapshot_every: also snapshot the full values every this many steps (default: only the
+            adaptive size rule and forks decide).
+        pool_size: the most connections the pool opens.
+        timeout: seconds to wait for the database (first connection) or a free connection.
+
+    Thread names cannot contain NUL characters (PostgreSQL text cannot hold them).
+    """
+
+    _placeholder = "%s"
+    _ddl = _DDL
+
+    def __init__(self, dsn: str, *, snapshot_every: int | None = None, pool_size: int = 4,
+                 timeout: float = 30.0) -> None:
+        psycopg, psycopg_pool = _import_driver()
+        super().__init__(snapshot_every=snapshot_every)
+        if pool_size < 1:
+            raise ValueError(f"pool_size must be >= 1, not {pool_size!r}")
+        self._integrity_errors = (psycopg.IntegrityError,)
+        self._timeout = timeout
+        self._pool: psycopg_pool.ConnectionPool = psycopg_pool.ConnectionPool(
+            dsn, min_size=1, max_size=pool_size, kwargs={"autocommit": True},
+            configure=self._configure, open=False, timeout=timeout,
+            name="graphflow-checkpoints")
+        self._setup_lock = threading.Lock()
+        self._ready = False
+        self._closed = False
+
+    @staticmethod
+    def _configure(conn: psycopg.Connection[Any]) -> None:
+        conn.execute("SET TIME ZONE 'UTC'")  # created_at comes back in UTC
+
+    def _ready_pool(self) -> psycopg_pool.ConnectionPool:
+        if self._ready:
+            return self._pool
+        with self._setup_lock:
+            if self._closed:
+                raise RuntimeError(f"{self!r} is closed")
+            if not self._ready:
+                self._pool.open(wait=True, timeout=self._timeout)
+                with self._pool.connection() as conn, conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_CLASS_SCHEMA,))
+                    self._create_schema(conn)
+                self._ready = True
+        return self._pool
+
+    def _table_columns(self, conn: Any, table: str) -> set[str]:
+        rows = conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s", (table,)).fetchall()
+        return {row[0] for row in rows}
+
+    def _encode_time(self, value: Any) -> Any:
+        return value
+
+    def _lock_thread(self, conn: Any, thread: str) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+                     (_LOCK_CLASS_THREAD, thread))
+
+    @contextmanager
+    def _write(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._ready_pool().connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def _write_one(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._ready_pool().connection() as conn:  # autocommit: one statement, one commit
+            yield conn
+
+    @contextmanager
+    def _read(self) -> Iterator[psycopg.Connection[Any]]:
+        with self._ready_pool().connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        """Close the pool (idempotent); further use raises an error."""
+        with self._setup_lock:
+            self._closed = True
+            self._ready = False
+            self._pool.close()
+
+    def __enter__(self) -> PostgresCheckpointer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresCheckpointer(snapshot_every={self.snapshot_every!r})"  # no DSN: secrets

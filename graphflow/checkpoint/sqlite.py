@@ -1,0 +1,155 @@
+"""A :class:`Checkpointer` in a SQLite file: durable, zero setup, safe from several threads."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+
+__all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
+
+_DDL = (
+    f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        thread TEXT NOT NULL,
+        id TEXT NOT NULL,
+        parent_id TEXT,
+        step INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        next TEXT NOT NULL,
+        joins TEXT NOT NULL,
+        writes TEXT NOT NULL,
+        snapshot TEXT,
+        snapshot_step INTEGER NOT NULL,
+        snapshot_bytes INTEGER NOT NULL,
+        delta_bytes INTEGER NOT NULL,
+        UNIQUE (thread, id))""",
+    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_thread_seq ON {CHECKPOINTS} (thread, seq)",
+    f"""CREATE TABLE IF NOT EXISTS {WRITES} (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        thread TEXT NOT NULL,
+        checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        node TEXT NOT NULL,
+        writes TEXT NOT NULL,
+        update_value TEXT NOT NULL,
+        goto TEXT NOT NULL,
+        UNIQUE (thread, checkpoint_id, task_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {JOURNAL} (
+        thread TEXT NOT NULL,
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (thread, task_id, idx)) WITHOUT ROWID""",
+)
+
+
+class SqliteCheckpointer(SqlCheckpointer):
+    """Checkpoints in a SQLite database file, with delta storage (see ``docs/durability.md``).
+
+    The file is opened in WAL mode with ``synchronous=NORMAL``: a ``put`` is committed before it
+    returns and a crash of the process loses nothing committed. The tables are created on first
+    use. Threads of this process share one connection under a lock (measured as fast as one
+    connection per thread: the work is bound by the GIL, and one connection has no lifecycle to
+    track); other processes may use the same file, waiting on SQLite's busy ``timeout``. Use it
+    as a context manager, or call :meth:`close`.
+
+    Args:
+        path: the database file (created if missing); ``":memory:"`` for a private, non-durable
+            in-memory database.
+        snapshot_every: also snapshot the full values every this many steps (default: only the
+            adaptive size rule and forks decide).
+        timeout: seconds to wait for another process's write lock.
+    """
+
+    _integrity_errors = (sqlite3.IntegrityError,)
+    _ddl = _DDL
+
+    def __init__(self, path: str | os.PathLike[str], *, snapshot_every: int | None = None,
+                 timeout: float = 30.0) -> None:
+        super().__init__(snapshot_every=snapshot_every)
+        self.path = os.fspath(path)
+        self._timeout = timeout
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- connection -------------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        """The connection, opened (and the schema created) on first use; call with the lock."""
+        if self._conn is not None:
+            return self._conn
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            if self.path != ":memory:":
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise sqlite3.OperationalError(f"{self.path!r}: cannot use WAL mode "
+                                                   f"(journal_mode is {mode!r})")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._create_schema(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.close()
+            raise
+        self._conn = conn
+        return conn
+
+    def _table_columns(self, conn: Any, table: str) -> set[str]:
+        return {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def _write_one(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:  # the connection is in autocommit mode: one statement, one commit
+            yield self._connection()
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            yield self._connection()
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the connection (idempotent); further use raises RuntimeError."""
+        with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                conn.close()
+
+    def __enter__(self) -> SqliteCheckpointer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteCheckpointer({self.path!r}, snapshot_every={self.snapshot_every!r})"
