@@ -115,6 +115,12 @@ class CompiledGraph(Drawable):
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r}: {len(self._program.specs)} nodes>"
 
+    def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
+        """The same graph (nodes, edges, breakpoints, name) on another checkpointer."""
+        return CompiledGraph(self.builder, self._nx.copy(), checkpointer=checkpointer,
+                             name=self.name, interrupt_before=self.interrupt_before,
+                             interrupt_after=self.interrupt_after)
+
     # -- running ---------------------------------------------------------------------------------
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
