@@ -1,0 +1,85 @@
+"""Shared fixtures: ``saver``, a fresh checkpointer of each backend (memory, sqlite, postgres).
+
+The SQL backends are skipped (with the reason shown by ``-ra``) when their module is not there
+yet or, for PostgreSQL, when no server answers. On CI (``CI=true``) a missing PostgreSQL backend
+or server fails the test instead, so that it cannot go silently untested.
+
+PostgreSQL: the DSN comes from ``GRAPHFLOW_PG_DSN`` (default
+``postgresql://postgres@127.0.0.1:5432/postgres``; ``.ci/postgres.sh`` brings one up). The
+database is shared between tests, so tests must use thread names of their own (uuids).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import NoReturn
+
+import pytest
+
+from graphflow.checkpoint import MemoryCheckpointer
+
+DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI") == "true"
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip (locally) or fail (on CI) a test whose backend cannot be used."""
+    if _on_ci():
+        pytest.fail(f"{reason} (CI=true: the PostgreSQL backend must be tested)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _pg_dsn() -> str:
+    return os.environ.get("GRAPHFLOW_PG_DSN") or DEFAULT_PG_DSN
+
+
+def _shown(dsn: str) -> str:
+    """The DSN without its password, for messages."""
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", dsn)
+
+
+def _make_sqlite(tmp_path):
+    try:
+        from graphflow.checkpoint.sqlite import SqliteCheckpointer
+    except ImportError as exc:
+        pytest.skip(f"sqlite backend: graphflow.checkpoint.sqlite cannot be imported ({exc})")
+    return SqliteCheckpointer(tmp_path / "runs.db")
+
+
+def _make_postgres():
+    try:
+        from graphflow.checkpoint.postgres import PostgresCheckpointer
+    except ImportError as exc:
+        _unavailable(f"postgres backend: graphflow.checkpoint.postgres cannot be imported ({exc})")
+    dsn = _pg_dsn()
+    try:
+        import psycopg
+
+        with psycopg.connect(dsn, connect_timeout=3):
+            pass
+    except ImportError as exc:
+        _unavailable(f"postgres backend: psycopg is not installed ({exc})")
+    except Exception as exc:  # psycopg.OperationalError and the like: no server there
+        _unavailable(f"postgres backend: no PostgreSQL server at {_shown(dsn)} "
+                     f"({type(exc).__name__}: {exc}); set GRAPHFLOW_PG_DSN or run "
+                     f".ci/postgres.sh")
+    return PostgresCheckpointer(dsn)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def saver(request, tmp_path):
+    """A fresh checkpointer of each backend; closed (if it can be) after the test."""
+    if request.param == "memory":
+        cp = MemoryCheckpointer()
+    elif request.param == "sqlite":
+        cp = _make_sqlite(tmp_path)
+    else:
+        cp = _make_postgres()
+    yield cp
+    close = getattr(cp, "close", None)
+    if callable(close):
+        close()
