@@ -134,7 +134,6 @@ class Run:
         self.skip_before = False  # resuming from a static breakpoint taken before this step
         self.paused = False
         self.interrupts: list[Interrupt] = []
-        self.breakpoint_pending: bool = False
         # static breakpoints belong to the graph being run, not to it as someone's subgraph
         self.before = frozenset() if nested else graph.interrupt_before
         self.after = frozenset() if nested else graph.interrupt_after
@@ -333,7 +332,6 @@ class Run:
         before = self.before
         if before and not self.skip_before and any(t.name in before for t in tasks):
             self.paused = True  # the checkpoint holding these tasks is already stored
-            self.breakpoint_pending = True
             self.emit("updates", {INTERRUPT_KEY: ()})
             return []
         self.skip_before = False
