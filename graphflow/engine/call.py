@@ -56,6 +56,17 @@ def _retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     }
 
 
+def _record(task: Task, out: Any) -> None:
+    """Turn what a node returned into the task's writes (a bad return becomes its error)."""
+    if type(out) is dict:
+        task.writes = task.update = out
+        return
+    try:
+        normalize(task, out)
+    except Exception as exc:
+        task.error = exc
+
+
 def _node_error(task: Task, exc: BaseException) -> NodeError:
     err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc
@@ -126,13 +137,7 @@ def execute_sync(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        if type(out) is dict:
-            task.writes = task.update = out
-        else:
-            try:
-                normalize(task, out)
-            except Exception as exc:
-                task.error = exc
+        _record(task, out)
     finally:
         SCOPE.reset(token)
     run.task_finished(task)
@@ -198,13 +203,7 @@ async def execute_async(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        if type(out) is dict:
-            task.writes = task.update = out
-        else:
-            try:
-                normalize(task, out)
-            except Exception as exc:
-                task.error = exc
+        _record(task, out)
     finally:
         SCOPE.reset(token)
     run.task_finished(task)
