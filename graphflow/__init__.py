@@ -15,26 +15,47 @@ from .errors import (
     InvalidUpdateError,
     NodeError,
     NodeTimeoutError,
+    TokenBudgetExceeded,
 )
 from .graph.state_graph import StateGraph
 from .types import Command, RetryPolicy, Send
 
 __all__ = [
+    "AIMessage",
+    "AnyMessage",
     "Command",
     "END",
     "GraphRecursionError",
     "GraphValidationError",
     "GraphValidationWarning",
     "GraphflowError",
+    "HumanMessage",
     "Interrupt",
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
+    "RemoveMessage",
     "RetryPolicy",
     "RunContext",
     "START",
     "Send",
     "StateGraph",
+    "SystemMessage",
+    "TokenBudgetExceeded",
+    "ToolCall",
+    "ToolMessage",
+    "add_messages",
     "interrupt",
 ]
 __version__ = "0.1.0"
+
+_MESSAGES = frozenset({"AIMessage", "AnyMessage", "HumanMessage", "RemoveMessage",
+                       "SystemMessage", "ToolCall", "ToolMessage", "add_messages"})
+
+
+def __getattr__(name: str) -> object:  # messages need pydantic: loaded on first use
+    if name in _MESSAGES:
+        from . import messages
+
+        return getattr(messages, name)
+    raise AttributeError(f"module 'graphflow' has no attribute {name!r}")

@@ -9,6 +9,7 @@ Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, s
      ├─ GraphRecursionError(GraphflowError, RecursionError) too many supersteps
      ├─ NodeError(GraphflowError)                           a node (or router) raised; see __cause__
      ├─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
+     ├─ TokenBudgetExceeded(GraphflowError)                 a run used more tokens than allowed
      ├─ SerializationError(GraphflowError, TypeError)       a value cannot be stored (names node,
      │                                                      key and path: ``messages[3].content``)
      └─ CorruptCheckpointError(GraphflowError, ValueError)  a stored row cannot be read back
@@ -31,6 +32,7 @@ __all__ = [
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
+    "TokenBudgetExceeded",
 ]
 
 
@@ -104,3 +106,25 @@ class NodeTimeoutError(GraphflowError, TimeoutError):
         super().__init__(f"node {node!r} timed out after {timeout:g}s")
         self.node = node
         self.timeout = timeout
+
+
+class TokenBudgetExceeded(GraphflowError):
+    """The run's model calls used more tokens than its ``token_budget``.
+
+    Raised as is (not wrapped in :class:`NodeError`) from the node whose call crossed the
+    budget; that call's answer is journaled, so resuming with a larger budget does not pay
+    for it again.
+
+    Attributes:
+        budget: the budget in tokens.
+        used: the tokens used by the run so far.
+        node: the node whose call crossed it.
+    """
+
+    def __init__(self, budget: int, used: int, node: str) -> None:
+        super().__init__(
+            f"the run used {used} tokens, over its token_budget of {budget} (crossed by a model "
+            f"call in node {node!r}); raise token_budget= or resume later with a larger one")
+        self.budget = budget
+        self.used = used
+        self.node = node

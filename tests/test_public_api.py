@@ -15,21 +15,30 @@ import pytest
 import graphflow
 
 EXPECTED_ALL = [
+    "AIMessage",
+    "AnyMessage",
     "Command",
     "END",
     "GraphRecursionError",
     "GraphValidationError",
     "GraphValidationWarning",
     "GraphflowError",
+    "HumanMessage",
     "Interrupt",
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
+    "RemoveMessage",
     "RetryPolicy",
     "RunContext",
     "START",
     "Send",
     "StateGraph",
+    "SystemMessage",
+    "TokenBudgetExceeded",
+    "ToolCall",
+    "ToolMessage",
+    "add_messages",
     "interrupt",
 ]
 

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NodeError, NodeTimeoutError
+from ..errors import NodeError, NodeTimeoutError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
 from .interrupts import SCOPE, GraphInterrupt
@@ -67,7 +67,9 @@ def _record(task: Task, out: Any) -> None:
         task.error = exc
 
 
-def _node_error(task: Task, exc: BaseException) -> NodeError:
+def _node_error(task: Task, exc: BaseException) -> BaseException:
+    if isinstance(exc, TokenBudgetExceeded):  # a limit of the run, not a failure of the node
+        return exc
     err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc
     return err

@@ -124,12 +124,14 @@ class CompiledGraph(Drawable):
     # -- running ---------------------------------------------------------------------------------
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
-             modes: StreamMode | None = None, checkpoint: str | None = None) -> Run:
+             modes: StreamMode | None = None, checkpoint: str | None = None,
+             token_budget: int | None = None) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes, checkpoint_id=checkpoint)
+                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
-               recursion_limit: int | None = None, checkpoint: str | None = None) -> Any:
+               recursion_limit: int | None = None, checkpoint: str | None = None,
+               token_budget: int | None = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -141,6 +143,9 @@ class CompiledGraph(Drawable):
             recursion_limit: the most supersteps this run may take (default 10,000).
             checkpoint: start from this checkpoint of ``thread`` instead of its newest (replay,
                 or a new branch of its history); the old history is left intact.
+            token_budget: the most tokens the run's model calls may use in all; crossing it
+                raises :class:`TokenBudgetExceeded`. Usage so far is in each checkpoint's
+                ``metadata["usage"]``.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -149,23 +154,26 @@ class CompiledGraph(Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint))
-        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint)
+                checkpoint=checkpoint, token_budget=token_budget))
+        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
+                        token_budget=token_budget)
         for _ in run_sync(run):
             pass
         return run.result()
 
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
-                      recursion_limit: int | None = None, checkpoint: str | None = None) -> Any:
+                      recursion_limit: int | None = None, checkpoint: str | None = None,
+                      token_budget: int | None = None) -> Any:
         """Async :meth:`invoke`."""
-        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint)
+        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
+                        token_budget=token_budget)
         async for _ in run_async(run):
             pass
         return run.result()
 
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
-               checkpoint: str | None = None) -> Iterator[Any]:
+               checkpoint: str | None = None, token_budget: int | None = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
@@ -173,16 +181,19 @@ class CompiledGraph(Drawable):
         ``"debug"`` (task start/result records), or a list of them, which yields
         ``(mode, payload)`` tuples.
         """
-        run = self._run(input, thread, context, recursion_limit, mode, checkpoint)  # checks now
+        run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
+                        token_budget)  # checks the arguments now, not at the first next()
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
 
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
-                checkpoint: str | None = None) -> AsyncIterator[Any]:
+                checkpoint: str | None = None,
+                token_budget: int | None = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
-        return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint))
+        return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
+                                   token_budget))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -250,7 +261,10 @@ class CompiledGraph(Drawable):
         else:
             given_input = given
         child = Run(self, given_input, thread=ns, checkpointer=saver, context=parent.context,
-                    recursion_limit=parent.limit, log_writes=True, nested=True)
+                    recursion_limit=parent.limit, log_writes=True, nested=True,
+                    token_budget=parent.token_budget)
+        child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
+        child.parent = parent  # tokens and custom events reach the parent's stream
         return given, child
 
     def _changes(self, parent: Run, task: Task, given: dict[str, Any],

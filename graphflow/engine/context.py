@@ -7,16 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphflowError
 from ..graph.nodes import is_async_callable
+from .journal import ajournaled, journaled
 
 if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
 __all__ = ["RunContext"]
-
-
-async def _ready(value: Any) -> Any:
-    return value
 
 
 class RunContext:
@@ -69,29 +66,9 @@ class RunContext:
         task = self._task
         if task is None:
             raise GraphflowError("ctx.step() is only available inside a node")
-        run = self._run
-        index = task.n_steps
-        task.n_steps += 1
-        key = self.task_id
-        done = run.journal(key)
-        if index < len(done):
-            entry = done[index]
-            if not isinstance(entry, dict) or entry.get("name") != name:
-                found = entry.get("name") if isinstance(entry, dict) else entry
-                raise GraphflowError(
-                    f"node {self.node!r}: ctx.step #{index} is {name!r} but the journal of this "
-                    f"task recorded {found!r}; the node's steps must run in the same order")
-            value = entry["value"]
-            return _ready(value) if is_async_callable(fn) else value
         if is_async_callable(fn):
-            async def call() -> Any:
-                value = await fn(*args, **kwargs)
-                run.record(key, index, {"name": name, "value": value})
-                return value
-            return call()
-        value = fn(*args, **kwargs)
-        run.record(key, index, {"name": name, "value": value})
-        return value
+            return ajournaled(self._run, task, name, lambda: fn(*args, **kwargs))
+        return journaled(self._run, task, name, lambda: fn(*args, **kwargs))
 
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "

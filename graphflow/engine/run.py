@@ -9,13 +9,20 @@ routers and checkpointer calls are made.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter, deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..constants import END, START
-from ..errors import GraphflowError, GraphRecursionError, InvalidUpdateError, NodeError
+from ..errors import (
+    GraphflowError,
+    GraphRecursionError,
+    InvalidUpdateError,
+    NodeError,
+    TokenBudgetExceeded,
+)
 from ..graph.nodes import Branch
 from ..types import Command, Send
 from .context import RunContext
@@ -80,6 +87,7 @@ class Run:
         checkpoint_id: str | None = None,
         checkpointer: Checkpointer | None = None,
         nested: bool = False,
+        token_budget: int | None = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -129,6 +137,10 @@ class Run:
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
         self._step_writes: list[tuple[str, str, Any]] = []
         self._journal: dict[str, list[Any]] = {}
+        self.token_budget = token_budget
+        self.parent: Run | None = None  # the run this one is a subgraph of
+        self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+        self._usage_lock = threading.Lock()
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
         self.skip_before = False  # resuming from a static breakpoint taken before this step
@@ -140,8 +152,15 @@ class Run:
 
     # -- events ----------------------------------------------------------------------------------
 
+    def wants(self, mode: str) -> bool:
+        """Whether ``mode`` events are streamed (by this run, or the run it is a subgraph of)."""
+        return mode in self.modes or (self.parent is not None and self.parent.wants(mode))
+
     def emit(self, mode: str, payload: Any) -> None:
         """Deliver a stream event, if that mode was asked for."""
+        if self.parent is not None and mode in ("messages", "custom"):
+            self.parent.emit(mode, payload)
+            return
         if mode in self.modes:
             item = (mode, payload) if self.tuples else payload
             sink = self.sink
@@ -182,6 +201,21 @@ class Run:
             entries.append(value)
         if self.checkpointer is not None:
             self.checkpointer.put_journal(self.thread or "", key, index, value)
+
+    # -- model usage ---------------------------------------------------------------------------
+
+    def add_usage(self, input_tokens: int, output_tokens: int, cost: float = 0.0) -> None:
+        """Count a model call's tokens (and cost) in this run's totals."""
+        with self._usage_lock:
+            self.usage["input_tokens"] += input_tokens
+            self.usage["output_tokens"] += output_tokens
+            self.usage["cost"] += cost
+
+    def check_budget(self, node: str) -> None:
+        """Raise :class:`TokenBudgetExceeded` once the run's tokens exceed its budget."""
+        used = self.usage["input_tokens"] + self.usage["output_tokens"]
+        if self.token_budget is not None and used > self.token_budget:
+            raise TokenBudgetExceeded(self.token_budget, used, node)
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -514,7 +548,9 @@ class Run:
                 joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
-                          "step": self.step, **({"branch": self.branch} if self.branch else {})},
+                          "step": self.step, **({"branch": self.branch} if self.branch else {}),
+                          **({"usage": dict(self.usage)} if self.usage["input_tokens"]
+                             or self.usage["output_tokens"] else {})},
                 writes=self._step_writes,
             )
             self._step_writes = []

@@ -1,0 +1,299 @@
+"""Provider-neutral chat messages and the ``add_messages`` reducer.
+
+``SystemMessage``, ``HumanMessage``, ``AIMessage`` (text, tool calls, usage) and ``ToolMessage``
+are pydantic models with a stable ``id``. ``to_message`` accepts ``("user", "hi")`` tuples, plain
+strings and ``{"role": ..., "content": ...}`` dicts. ``add_messages`` appends, replaces a message
+whose id already exists, and deletes on ``RemoveMessage(id)``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "REMOVE_ALL_MESSAGES",
+    "AIMessage",
+    "AIMessageChunk",
+    "AnyMessage",
+    "HumanMessage",
+    "Message",
+    "RemoveMessage",
+    "SystemMessage",
+    "ToolCall",
+    "ToolCallChunk",
+    "ToolMessage",
+    "Usage",
+    "add_messages",
+    "merge_chunks",
+    "repair_tool_calls",
+    "to_message",
+    "to_messages",
+]
+
+REMOVE_ALL_MESSAGES = "__remove_all__"
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Usage(BaseModel):
+    """Tokens a model call consumed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(input_tokens=self.input_tokens + other.input_tokens,
+                     output_tokens=self.output_tokens + other.output_tokens)
+
+
+class ToolCall(BaseModel):
+    """A tool the model asks to call, with its arguments."""
+
+    id: str = Field(default_factory=lambda: "call_" + uuid.uuid4().hex[:24])
+    name: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Message(BaseModel):
+    """Base of every chat message."""
+
+    id: str = Field(default_factory=_new_id)
+    content: str = ""
+    name: str | None = None
+
+    @property
+    def role(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def text(self) -> str:
+        return self.content
+
+
+class SystemMessage(Message):
+    """Instructions for the model."""
+
+    type: Literal["system"] = "system"
+
+    @property
+    def role(self) -> str:
+        return "system"
+
+
+class HumanMessage(Message):
+    """What the user said."""
+
+    type: Literal["human"] = "human"
+
+    @property
+    def role(self) -> str:
+        return "user"
+
+
+class AIMessage(Message):
+    """What the model answered: text and/or tool calls."""
+
+    type: Literal["ai"] = "ai"
+    tool_calls: list[ToolCall] = Field(default_factory=list)
+    usage: Usage | None = None
+    model: str | None = None
+    finish_reason: str | None = None
+    parsed: Any = None  # structured output, when a response_format was asked for
+
+    @property
+    def role(self) -> str:
+        return "assistant"
+
+
+class ToolMessage(Message):
+    """The result of one tool call, sent back to the model."""
+
+    type: Literal["tool"] = "tool"
+    tool_call_id: str
+    status: Literal["ok", "error"] = "ok"
+
+    @property
+    def role(self) -> str:
+        return "tool"
+
+
+AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage
+
+
+class RemoveMessage(BaseModel):
+    """Returned in an update, deletes the message with ``id`` (``REMOVE_ALL_MESSAGES``: all)."""
+
+    id: str
+
+
+class ToolCallChunk(BaseModel):
+    """A piece of a streamed tool call; ``args`` is a fragment of JSON text."""
+
+    index: int = 0
+    id: str | None = None
+    name: str | None = None
+    args: str = ""
+
+
+class AIMessageChunk(BaseModel):
+    """A piece of a streamed answer."""
+
+    id: str = ""
+    content: str = ""
+    tool_call_chunks: list[ToolCallChunk] = Field(default_factory=list)
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+def merge_chunks(chunks: Iterable[AIMessageChunk], *, model: str | None = None) -> AIMessage:
+    """The :class:`AIMessage` a stream of chunks adds up to."""
+    text: list[str] = []
+    calls: dict[int, dict[str, Any]] = {}
+    usage: Usage | None = None
+    finish: str | None = None
+    msg_id = ""
+    for chunk in chunks:
+        msg_id = msg_id or chunk.id
+        text.append(chunk.content)
+        for c in chunk.tool_call_chunks:
+            slot = calls.setdefault(c.index, {"id": None, "name": None, "args": []})
+            slot["id"] = slot["id"] or c.id
+            slot["name"] = slot["name"] or c.name
+            slot["args"].append(c.args)
+        if chunk.usage is not None:
+            usage = chunk.usage if usage is None else usage + chunk.usage
+        finish = chunk.finish_reason or finish
+    tool_calls = []
+    for index in sorted(calls):
+        slot = calls[index]
+        raw = "".join(slot["args"]) or "{}"
+        try:
+            args = json.loads(raw)
+        except json.JSONDecodeError:
+            args = {"__raw__": raw}  # the model sent broken JSON; the tool reports it
+        if not isinstance(args, dict):
+            args = {"__raw__": raw}
+        tool_calls.append(ToolCall(id=slot["id"] or ToolCall(name="x").id, name=slot["name"]
+                                   or "", args=args))
+    return AIMessage(id=msg_id or _new_id(), content="".join(text), tool_calls=tool_calls,
+                     usage=usage, model=model, finish_reason=finish)
+
+
+_ROLES: dict[str, type[Message]] = {
+    "user": HumanMessage,
+    "human": HumanMessage,
+    "assistant": AIMessage,
+    "ai": AIMessage,
+    "system": SystemMessage,
+    "tool": ToolMessage,
+}
+
+
+def to_message(value: Any) -> Message | RemoveMessage:
+    """A message from a message, a ``(role, text)`` tuple, a string or a ``{"role": ...}`` dict."""
+    if isinstance(value, (Message, RemoveMessage)):
+        return value
+    if isinstance(value, str):
+        return HumanMessage(content=value)
+    if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], str):
+        role, content = value
+        cls = _ROLES.get(role)
+        if cls is None or cls is ToolMessage:
+            raise ValueError(f"unknown message role {role!r} in {value!r}; use one of "
+                             f"user, assistant, system (tool messages need a tool_call_id)")
+        return cls(content=str(content))
+    if isinstance(value, dict):
+        data = dict(value)
+        role = data.pop("role", None) or data.pop("type", None)
+        cls = _ROLES.get(str(role))
+        if cls is None:
+            raise ValueError(f"message dict needs a known 'role', got {value!r}")
+        if "tool_call_id" in data and cls is not ToolMessage:
+            cls = ToolMessage
+        return cls.model_validate(data)
+    raise TypeError(f"cannot turn {type(value).__name__} {value!r:.60} into a message")
+
+
+def to_messages(values: Any) -> list[Message | RemoveMessage]:
+    """``to_message`` over one message-like value or a sequence of them."""
+    if isinstance(values, (str, tuple, dict, Message, RemoveMessage)):
+        return [to_message(values)]
+    return [to_message(v) for v in values]
+
+
+def add_messages(left: Sequence[Any] | None, right: Any) -> list[Message]:
+    """Reducer for a list of messages: append; same id replaces; ``RemoveMessage`` deletes.
+
+    Use it as ``messages: Annotated[list[AnyMessage], add_messages]``.
+    """
+    current = [to_message(m) for m in left or ()]
+    index = {m.id: i for i, m in enumerate(current)}
+    for item in to_messages(right):
+        if isinstance(item, RemoveMessage):
+            if item.id == REMOVE_ALL_MESSAGES:
+                current, index = [], {}
+                continue
+            at = index.get(item.id)
+            if at is None:
+                raise ValueError(f"RemoveMessage({item.id!r}): no message has that id")
+            current[at] = None  # type: ignore[call-overload]
+            del index[item.id]
+            continue
+        at = index.get(item.id)
+        if at is not None:
+            current[at] = item
+        else:
+            index[item.id] = len(current)
+            current.append(item)
+    return [m for m in current if m is not None]  # type: ignore[misc]
+
+
+def repair_tool_calls(history: Sequence[Message]) -> list[Message]:
+    """Give every assistant tool call a result, so the history is valid for any provider.
+
+    A call left without a ``ToolMessage`` (an error or an interrupt stopped the tools) gets an
+    error result saying so, placed right after the calls' other results.
+    """
+    out: list[Message] = []
+    pending: dict[str, ToolCall] = {}
+    for msg in history:
+        if pending and not isinstance(msg, ToolMessage):
+            out.extend(_missing(pending))
+            pending = {}
+        if isinstance(msg, ToolMessage):
+            pending.pop(msg.tool_call_id, None)
+        out.append(msg)
+        if isinstance(msg, AIMessage) and msg.tool_calls:
+            pending = {c.id: c for c in msg.tool_calls}
+    out.extend(_missing(pending))
+    return out
+
+
+def _missing(pending: dict[str, ToolCall]) -> list[ToolMessage]:
+    return [ToolMessage(tool_call_id=c.id, name=c.name, status="error",
+                        content=f"the call to {c.name!r} did not complete (interrupted or "
+                                f"failed before it returned)") for c in pending.values()]
+
+
+def _register() -> None:
+    from .checkpoint.serde import register_type
+
+    for cls in (SystemMessage, HumanMessage, AIMessage, ToolMessage, ToolCall, Usage,
+                RemoveMessage, AIMessageChunk, ToolCallChunk):
+        register_type(cls, name=f"graphflow.{cls.__name__}")
+
+
+_register()  # messages are the library's own: always allowed in checkpoints

@@ -1,0 +1,207 @@
+"""The :class:`ChatModel` base class: what every provider shares.
+
+A provider implements ``_generate`` (and, when it can, ``_stream`` and the async twins). The base
+class turns whatever the caller passed into messages, repairs tool-call histories, parses
+structured output, and — inside a graph node — journals the call (a resumed node never pays for
+a finished call twice), streams tokens on the run's ``"messages"`` mode as ``(chunk, node)``, and
+adds the call's usage and cost to the run's totals (enforcing its ``token_budget``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+from ..engine.interrupts import SCOPE
+from ..engine.journal import ajournaled, journaled
+from ..messages import (
+    AIMessage,
+    AIMessageChunk,
+    Message,
+    Usage,
+    merge_chunks,
+    repair_tool_calls,
+    to_messages,
+)
+
+__all__ = ["ChatModel", "StructuredOutputError"]
+
+
+class StructuredOutputError(ValueError):
+    """The model's answer did not parse into the requested ``response_format``."""
+
+
+class ChatModel:
+    """Base class of chat models. ``invoke``/``ainvoke``/``stream``/``astream`` are the API.
+
+    Args:
+        model: the provider's model name.
+        price: ``(input, output)`` price per million tokens, for the run's cost totals.
+    """
+
+    provider = "base"
+
+    def __init__(self, model: str, *, price: tuple[float, float] | None = None) -> None:
+        self.model = model
+        self.price = price
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.model!r})"
+
+    # -- to implement ----------------------------------------------------------------------------
+
+    def _generate(self, messages: list[Message], *, tools: list[Any] | None,
+                  tool_choice: Any, response_format: Any) -> AIMessage:
+        raise NotImplementedError
+
+    async def _agenerate(self, messages: list[Message], *, tools: list[Any] | None,
+                         tool_choice: Any, response_format: Any) -> AIMessage:
+        return await asyncio.to_thread(self._generate, messages, tools=tools,
+                                       tool_choice=tool_choice, response_format=response_format)
+
+    def _stream(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
+                response_format: Any) -> Iterator[AIMessageChunk]:
+        msg = self._generate(messages, tools=tools, tool_choice=tool_choice,
+                             response_format=response_format)
+        yield _as_chunk(msg)
+
+    async def _astream(self, messages: list[Message], *, tools: list[Any] | None,
+                       tool_choice: Any, response_format: Any) -> AsyncIterator[AIMessageChunk]:
+        msg = await self._agenerate(messages, tools=tools, tool_choice=tool_choice,
+                                    response_format=response_format)
+        yield _as_chunk(msg)
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    def cost(self, usage: Usage | None) -> float:
+        """The price of ``usage`` in the currency of :attr:`price` (0 when unknown)."""
+        if usage is None or self.price is None:
+            return 0.0
+        return (usage.input_tokens * self.price[0] + usage.output_tokens * self.price[1]) / 1e6
+
+    def _prepare(self, messages: Any) -> list[Message]:
+        msgs = [m for m in to_messages(messages) if isinstance(m, Message)]
+        return repair_tool_calls(msgs)
+
+    def _finish(self, msg: AIMessage, response_format: Any) -> AIMessage:
+        if msg.model is None:
+            msg = msg.model_copy(update={"model": self.model})
+        if response_format is not None and msg.parsed is None and not msg.tool_calls:
+            msg = msg.model_copy(update={"parsed": parse_structured(msg.content,
+                                                                    response_format)})
+        return msg
+
+    def _account(self, run: Any, node: str, msg: AIMessage) -> None:
+        usage = msg.usage
+        if usage is not None:
+            run.add_usage(usage.input_tokens, usage.output_tokens, self.cost(usage))
+
+    # -- the API ---------------------------------------------------------------------------------
+
+    def invoke(self, messages: Any, *, tools: Sequence[Any] | None = None,
+               tool_choice: Any = None, response_format: Any = None) -> AIMessage:
+        """Ask the model; returns its :class:`AIMessage` (text, tool calls, usage).
+
+        ``messages``: messages, ``(role, text)`` tuples, strings or dicts. ``tools``: graphflow
+        tools (or provider-format dicts). ``response_format``: a pydantic model class; its
+        parsed instance is on ``.parsed``.
+        """
+        msgs = self._prepare(messages)
+        kw = {"tools": list(tools) if tools else None, "tool_choice": tool_choice,
+              "response_format": response_format}
+        scope = SCOPE.get(None)
+        if scope is None:
+            return self._finish(self._generate(msgs, **kw), response_format)
+        run, task = scope
+
+        def call() -> AIMessage:
+            if run.wants("messages"):
+                chunks = []
+                for chunk in self._stream(msgs, **kw):
+                    run.emit("messages", (chunk, task.name))
+                    chunks.append(chunk)
+                msg = merge_chunks(chunks, model=self.model)
+            else:
+                msg = self._generate(msgs, **kw)
+            msg = self._finish(msg, response_format)
+            self._account(run, task.name, msg)
+            return msg
+
+        msg = journaled(run, task, f"model:{self.name}", call)
+        run.check_budget(task.name)
+        return msg
+
+    async def ainvoke(self, messages: Any, *, tools: Sequence[Any] | None = None,
+                      tool_choice: Any = None, response_format: Any = None) -> AIMessage:
+        """Async :meth:`invoke`."""
+        msgs = self._prepare(messages)
+        kw = {"tools": list(tools) if tools else None, "tool_choice": tool_choice,
+              "response_format": response_format}
+        scope = SCOPE.get(None)
+        if scope is None:
+            return self._finish(await self._agenerate(msgs, **kw), response_format)
+        run, task = scope
+
+        async def call() -> AIMessage:
+            if run.wants("messages"):
+                chunks = []
+                async for chunk in self._astream(msgs, **kw):
+                    run.emit("messages", (chunk, task.name))
+                    chunks.append(chunk)
+                msg = merge_chunks(chunks, model=self.model)
+            else:
+                msg = await self._agenerate(msgs, **kw)
+            msg = self._finish(msg, response_format)
+            self._account(run, task.name, msg)
+            return msg
+
+        msg = await ajournaled(run, task, f"model:{self.name}", call)
+        run.check_budget(task.name)
+        return msg
+
+    def stream(self, messages: Any, *, tools: Sequence[Any] | None = None,
+               tool_choice: Any = None, response_format: Any = None
+               ) -> Iterator[AIMessageChunk]:
+        """Yield the answer as it is produced. (Inside a node prefer :meth:`invoke`: it streams
+        on the graph's ``"messages"`` mode by itself and is journaled.)"""
+        msgs = self._prepare(messages)
+        yield from self._stream(msgs, tools=list(tools) if tools else None,
+                                tool_choice=tool_choice, response_format=response_format)
+
+    async def astream(self, messages: Any, *, tools: Sequence[Any] | None = None,
+                      tool_choice: Any = None, response_format: Any = None
+                      ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`stream`."""
+        msgs = self._prepare(messages)
+        async for chunk in self._astream(msgs, tools=list(tools) if tools else None,
+                                         tool_choice=tool_choice,
+                                         response_format=response_format):
+            yield chunk
+
+
+def _as_chunk(msg: AIMessage) -> AIMessageChunk:
+    from ..messages import ToolCallChunk
+
+    return AIMessageChunk(
+        id=msg.id, content=msg.content, usage=msg.usage, finish_reason=msg.finish_reason,
+        tool_call_chunks=[ToolCallChunk(index=i, id=c.id, name=c.name, args=json.dumps(c.args))
+                          for i, c in enumerate(msg.tool_calls)])
+
+
+def parse_structured(text: str, response_format: Any) -> Any:
+    """Parse a model's JSON answer into ``response_format`` (a pydantic model class)."""
+    body = text.strip()
+    if body.startswith("```"):  # models like to fence JSON
+        body = body.strip("`")
+        body = body[4:] if body.startswith("json") else body
+    try:
+        return response_format.model_validate_json(body)
+    except Exception as exc:
+        raise StructuredOutputError(
+            f"the model's answer does not parse as {response_format.__name__}: {exc}") from exc
