@@ -1,0 +1,141 @@
+"""Messages, conversions, the add_messages reducer and tool-call repair."""
+
+import operator
+from typing import Annotated, TypedDict
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from graphflow import (
+    END,
+    START,
+    AIMessage,
+    HumanMessage,
+    RemoveMessage,
+    StateGraph,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    add_messages,
+)
+from graphflow.checkpoint import MemoryCheckpointer, SqliteCheckpointer
+from graphflow.messages import (
+    REMOVE_ALL_MESSAGES,
+    AIMessageChunk,
+    ToolCallChunk,
+    merge_chunks,
+    repair_tool_calls,
+    to_message,
+)
+
+
+def test_to_message_converts_tuples_strings_and_dicts():
+    assert isinstance(to_message(("user", "hi")), HumanMessage)
+    assert isinstance(to_message(("human", "hi")), HumanMessage)
+    assert isinstance(to_message(("assistant", "yo")), AIMessage)
+    assert isinstance(to_message(("ai", "yo")), AIMessage)
+    assert to_message(("system", "be nice")).role == "system"
+    assert to_message("plain").content == "plain"
+    tool = to_message({"role": "tool", "content": "42", "tool_call_id": "c1"})
+    assert isinstance(tool, ToolMessage) and tool.tool_call_id == "c1"
+    with pytest.raises(ValueError, match="unknown message role"):
+        to_message(("wizard", "x"))
+    with pytest.raises(TypeError):
+        to_message(42)
+
+
+def test_roles_match_the_providers_vocabulary():
+    roles = [m.role for m in (SystemMessage(), HumanMessage(), AIMessage(),
+                              ToolMessage(tool_call_id="x"))]
+    assert roles == ["system", "user", "assistant", "tool"]
+
+
+def test_add_messages_appends_replaces_by_id_and_removes():
+    a, b = HumanMessage(content="a"), AIMessage(content="b")
+    history = add_messages([], [a, b])
+    assert [m.content for m in history] == ["a", "b"]
+    edited = AIMessage(id=b.id, content="b2")
+    history = add_messages(history, edited)
+    assert [m.content for m in history] == ["a", "b2"]  # replaced in place
+    history = add_messages(history, [RemoveMessage(id=a.id), ("user", "c")])
+    assert [m.content for m in history] == ["b2", "c"]
+    with pytest.raises(ValueError, match="no message has that id"):
+        add_messages(history, RemoveMessage(id="nope"))
+    assert add_messages(history, RemoveMessage(id=REMOVE_ALL_MESSAGES)) == []
+
+
+def test_add_messages_never_mutates_its_inputs():
+    left = [HumanMessage(content="a")]
+    add_messages(left, ("user", "b"))
+    assert len(left) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "edit", "remove"]), st.integers(0, 5)),
+                max_size=25))
+def test_add_messages_behaves_like_an_ordered_dict_of_ids(ops):
+    history: list = []
+    model: dict[str, str] = {}
+    for n, (op, k) in enumerate(ops):
+        ids = list(model)
+        if op == "add" or not ids:
+            msg = HumanMessage(content=f"m{n}")
+            history = add_messages(history, msg)
+            model[msg.id] = msg.content
+        elif op == "edit":
+            target = ids[k % len(ids)]
+            history = add_messages(history, AIMessage(id=target, content=f"e{n}"))
+            model[target] = f"e{n}"
+        else:
+            target = ids[k % len(ids)]
+            history = add_messages(history, RemoveMessage(id=target))
+            del model[target]
+    assert [(m.id, m.content) for m in history] == list(model.items())
+
+
+def test_repair_gives_every_tool_call_a_result():
+    calls = [ToolCall(id="c1", name="a"), ToolCall(id="c2", name="b")]
+    history = [HumanMessage(content="q"), AIMessage(tool_calls=calls),
+               ToolMessage(tool_call_id="c1", content="ok"), HumanMessage(content="next")]
+    repaired = repair_tool_calls(history)
+    assert [type(m).__name__ for m in repaired] == [
+        "HumanMessage", "AIMessage", "ToolMessage", "ToolMessage", "HumanMessage"]
+    added = repaired[3]
+    assert added.tool_call_id == "c2" and added.status == "error" and "'b'" in added.content
+    assert repair_tool_calls(repaired) == repaired  # already valid: unchanged
+
+
+def test_merge_chunks_rebuilds_text_tool_calls_and_usage():
+    from graphflow.messages import Usage
+
+    chunks = [
+        AIMessageChunk(id="m", content="Hel"), AIMessageChunk(content="lo"),
+        AIMessageChunk(tool_call_chunks=[ToolCallChunk(index=0, id="c", name="f", args='{"a"')]),
+        AIMessageChunk(tool_call_chunks=[ToolCallChunk(index=0, args=": 1}")]),
+        AIMessageChunk(usage=Usage(input_tokens=3, output_tokens=2), finish_reason="tool_calls"),
+    ]
+    msg = merge_chunks(chunks, model="x")
+    assert msg.content == "Hello" and msg.id == "m"
+    assert msg.tool_calls == [ToolCall(id="c", name="f", args={"a": 1})]
+    assert msg.usage.total_tokens == 5 and msg.finish_reason == "tool_calls"
+
+
+class Chat(TypedDict):
+    messages: Annotated[list, add_messages]
+    seen: Annotated[list, operator.add]
+
+
+@pytest.mark.parametrize("store", ["memory", "sqlite"])
+def test_messages_round_trip_through_checkpointers(store, tmp_path):
+    saver = MemoryCheckpointer() if store == "memory" else SqliteCheckpointer(tmp_path / "m.db")
+    g = StateGraph(Chat)
+    g.add_node("reply", lambda s: {"messages": [AIMessage(
+        content="hi", tool_calls=[ToolCall(id="c", name="t", args={"x": [1, 2]})])]})
+    g.add_edge(START, "reply")
+    g.add_edge("reply", END)
+    app = g.compile(checkpointer=saver)
+    app.invoke({"messages": [("user", "hello")]}, thread="t")
+    got = app.get_state("t").values["messages"]
+    assert [type(m) for m in got] == [HumanMessage, AIMessage]
+    assert got[1].tool_calls[0].args == {"x": [1, 2]}

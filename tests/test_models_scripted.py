@@ -1,0 +1,142 @@
+"""ScriptedModel and what every ChatModel does inside a graph: journaled calls, tokens on the
+"messages" stream, usage totals and the token budget."""
+
+import asyncio
+from typing import Annotated, TypedDict
+
+import pytest
+from pydantic import BaseModel
+
+from graphflow import (
+    END,
+    START,
+    AIMessage,
+    NodeError,
+    StateGraph,
+    TokenBudgetExceeded,
+    ToolCall,
+    add_messages,
+)
+from graphflow.checkpoint import MemoryCheckpointer
+from graphflow.models import ScriptedModel, StructuredOutputError, chat_model
+
+
+class Chat(TypedDict):
+    messages: Annotated[list, add_messages]
+
+
+def one_node_graph(model, *, fail_once=None, saver=None):
+    def agent(state):
+        answer = model.invoke(state["messages"])
+        if fail_once is not None and not fail_once["done"]:
+            fail_once["done"] = True
+            raise RuntimeError("crashed after the model answered")
+        return {"messages": [answer]}
+
+    g = StateGraph(Chat)
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent")
+    g.add_edge("agent", END)
+    return g.compile(checkpointer=saver)
+
+
+def test_scripted_replies_in_order_and_records_calls():
+    model = ScriptedModel(["one", [ToolCall(name="f", args={"a": 1})], {"content": "three"}])
+    assert model.invoke("hi").content == "one"
+    assert model.invoke([("user", "x")]).tool_calls[0].name == "f"
+    assert model.invoke("y").content == "three"
+    assert len(model.calls) == 3 and model.calls[0][0].content == "hi"
+    with pytest.raises(RuntimeError, match="ran out of replies"):
+        model.invoke("z")
+
+
+def test_scripted_function_of_the_messages_and_usage():
+    model = ScriptedModel(lambda msgs: f"echo {msgs[-1].content}")
+    msg = model.invoke("abcdefgh")
+    assert msg.content == "echo abcdefgh"
+    assert msg.usage.input_tokens == 2 and msg.usage.output_tokens > 0
+    assert msg.model == "scripted"
+
+
+def test_stream_outside_a_graph_adds_up_to_invoke():
+    from graphflow.messages import merge_chunks
+
+    text = "the  quick brown fox"
+    streamed = merge_chunks(ScriptedModel([text]).stream("q"))
+    assert streamed.content == text
+
+
+def test_structured_output_parses_into_the_model():
+    class Verdict(BaseModel):
+        route: str
+        score: int
+
+    model = ScriptedModel(['{"route": "billing", "score": 3}', "not json"])
+    assert model.invoke("q", response_format=Verdict).parsed == Verdict(route="billing", score=3)
+    with pytest.raises(StructuredOutputError, match="Verdict"):
+        model.invoke("q", response_format=Verdict)
+
+
+def test_tokens_stream_through_the_graph_as_chunk_node_pairs():
+    app = one_node_graph(ScriptedModel(["hello big world"]))
+    events = list(app.stream({"messages": [("user", "hi")]}, mode="messages"))
+    assert [c.content for c, node in events if c.content] == ["hello", " big", " world"]
+    assert {node for _, node in events} == {"agent"}
+
+
+def test_a_resumed_node_does_not_pay_for_a_finished_model_call_again():
+    model = ScriptedModel(["the answer"])
+    app = one_node_graph(model, fail_once={"done": False}, saver=MemoryCheckpointer())
+    with pytest.raises(NodeError, match="crashed after the model answered"):
+        app.invoke({"messages": [("user", "q")]}, thread="t")
+    out = app.invoke(None, thread="t")  # the script has one reply: a 2nd call would raise
+    assert out["messages"][-1].content == "the answer"
+    assert len(model.calls) == 1
+
+
+def test_usage_totals_are_in_checkpoint_metadata_and_cost_uses_the_price():
+    model = ScriptedModel([AIMessage(content="x", usage={"input_tokens": 1000,
+                                                         "output_tokens": 500})],
+                          price=(2.0, 10.0))
+    app = one_node_graph(model, saver=MemoryCheckpointer())
+    app.invoke({"messages": [("user", "q")]}, thread="t")
+    usage = app.get_state("t").metadata["usage"]
+    assert usage["input_tokens"] == 1000 and usage["output_tokens"] == 500
+    assert usage["cost"] == pytest.approx((1000 * 2 + 500 * 10) / 1e6)
+
+
+def test_token_budget_stops_the_run_with_a_clear_error_and_keeps_the_answer():
+    model = ScriptedModel([AIMessage(content="x", usage={"input_tokens": 80,
+                                                         "output_tokens": 40})])
+    saver = MemoryCheckpointer()
+    app = one_node_graph(model, saver=saver)
+    with pytest.raises(TokenBudgetExceeded, match="120 tokens, over its token_budget of 100") as e:
+        app.invoke({"messages": [("user", "q")]}, thread="t", token_budget=100)
+    assert e.value.node == "agent"
+    out = app.invoke(None, thread="t", token_budget=1000)  # journaled: no second call
+    assert out["messages"][-1].content == "x" and len(model.calls) == 1
+
+
+def test_async_invoke_inside_a_graph_is_journaled_and_streams():
+    model = ScriptedModel(["async works"])
+
+    async def agent(state):
+        return {"messages": [await model.ainvoke(state["messages"])]}
+
+    g = StateGraph(Chat)
+    g.add_node("agent", agent)
+    g.add_edge(START, "agent")
+    g.add_edge("agent", END)
+    app = g.compile()
+
+    async def collect():
+        return [e async for e in app.astream({"messages": ["hi"]}, mode="messages")]
+
+    events = asyncio.run(collect())
+    assert "".join(c.content for c, _ in events) == "async works"
+
+
+def test_chat_model_factory_knows_its_providers():
+    assert isinstance(chat_model("scripted", replies=["a"]), ScriptedModel)
+    with pytest.raises(ValueError, match="unknown model provider"):
+        chat_model("nope:model")
