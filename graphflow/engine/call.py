@@ -131,6 +131,8 @@ def execute_sync(run: Run, task: Task) -> None:
     """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
     spec = task.spec
     token = SCOPE.set((run, task))
+    if run.debug:  # from the task itself, so it reaches a live stream before the result
+        run.task_started(task)
     try:
         out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
             call_sync(run, task)
@@ -195,6 +197,8 @@ async def execute_async(run: Run, task: Task) -> None:
     """Async twin of :func:`execute_sync`."""
     spec = task.spec
     token = SCOPE.set((run, task))
+    if run.debug:  # from the task itself, so it reaches a live stream before the result
+        run.task_started(task)
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))

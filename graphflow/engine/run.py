@@ -378,9 +378,6 @@ class Run:
         if self.resuming:
             self.resuming = False
             tasks = [t for t in tasks if not t.done]
-        if self.debug:
-            for t in tasks:
-                self.task_started(t)
         return tasks
 
     def after_step(self) -> tuple[Branch, ...] | None:
