@@ -147,7 +147,8 @@ def build_scene(
     if legend:
         kinds = [k for k in NODE_KINDS if any(b.kind == k for b in L.nodes.values())]
         ekinds = [k for k in EDGE_KINDS if any(e.kind == k for e in L.edges)]
-        legend_group, lw, lh = _legend(kinds, ekinds, height, max(width, 320.0))
+        legend_group, lw, lh = _legend(kinds, ekinds, height, max(width, 320.0),
+                                       highlighted=bool(hi_nodes or hi_edges))
         width = max(width, lw)
         height += lh
     if width > L.width + 1.0:  # centre the drawing under a wider title or legend
@@ -279,14 +280,16 @@ def _arrowhead(tip: Point, direction: Point, length: float, half: float) -> list
 
 
 def _legend(
-    kinds: list[str], ekinds: list[str], y0: float, max_width: float
+    kinds: list[str], ekinds: list[str], y0: float, max_width: float, *, highlighted: bool = False
 ) -> tuple[Group, float, float]:
-    """Swatches for the node kinds and edge kinds present, wrapped into rows."""
+    """Swatches for the node kinds and edge kinds present (and the highlight), wrapped."""
     group = Group("legend", "legend")
     size = 11.0
     x, row = 16.0, 0
     widest = 0.0
     entries: list[tuple[str, str]] = [("node", k) for k in kinds] + [("edge", k) for k in ekinds]
+    if highlighted:
+        entries.append(("highlight", "highlighted path"))
     for what, kind in entries:
         w = 30.0 + text_width(kind, size) + 16.0
         if x + w > max_width - 8.0 and x > 16.0:
@@ -297,8 +300,8 @@ def _legend(
             radius = 7.0 if kind in ("start", "end") else 3.0
             group.items.append(Rect(x, cy - 7, 22, 14, radius, st.fill, st.stroke, 1.2))
         else:
-            color = EDGE_COLORS[kind]
-            width = 2.4 if kind == "join" else 1.4
+            color = HIGHLIGHT_COLOR if what == "highlight" else EDGE_COLORS[kind]
+            width = 3.0 if what == "highlight" else 2.4 if kind == "join" else 1.4
             group.items.append(Path((x, cy), [((x + 8, cy), (x + 14, cy), (x + 17, cy))], color,
                                     width, EDGE_DASH.get(kind)))
             group.items.append(Polygon(_arrowhead((x + 24, cy), (1.0, 0.0), 7.0, 3.5), color))

@@ -27,8 +27,13 @@ class Drawable:
     def get_graph(self, *, expand_subgraphs: bool | int = False) -> nx.MultiDiGraph:
         raise NotImplementedError
 
-    def run_path(self, thread: str) -> tuple[set[str], set[tuple[str, str]]]:
-        """The nodes and edges that ``thread`` executed, from its checkpoint history."""
+    def run_path(self, thread: str, *, expand: bool | int = False
+                 ) -> tuple[set[str], set[tuple[str, str]]]:
+        """The nodes and edges that ``thread`` executed, from its checkpoint history.
+
+        With ``expand`` (as for ``get_graph(expand_subgraphs=...)``) the nodes that ran inside
+        subgraphs are included too (as ``parent:child``), read from their own namespaces.
+        """
         if self.checkpointer is None:
             raise ValueError("drawing a run needs a checkpointer: compile(checkpointer=...)")
         history = self.checkpointer.list(thread)[::-1]  # oldest first
@@ -47,14 +52,43 @@ class Drawable:
         for u, v in graph.edges():  # a node's own loop counts when it ran twice in a row
             if u == v and any(u in step for step in ran[1:]):
                 edges.add((u, v))
-        return set().union(*ran), edges
+        nodes = set().union(*ran)
+        if not expand:
+            return nodes, edges
+        nodes |= self._ran_inside(thread, expand)
+        expanded = self.get_graph(expand_subgraphs=expand)
+        edges = {(u, v) for u, v in expanded.edges() if u in nodes and v in nodes}
+        return nodes, edges
+
+    def _ran_inside(self, thread: str, expand: bool | int) -> set[str]:
+        """Nodes that ran inside this graph's subgraphs, as ``parent:child`` names.
+
+        A subgraph task checkpoints in the namespace ``"<thread>:<step>:<node>[:<send>]"``.
+        """
+        deeper = True if expand is True else int(expand) - 1
+        specs = self._program.specs  # type: ignore[attr-defined]
+        out: set[str] = set()
+        for ns in self.checkpointer.threads() if self.checkpointer else ():
+            if not ns.startswith(thread + ":"):
+                continue
+            parts = ns[len(thread) + 1:].split("@")[0].split(":")
+            if not (2 <= len(parts) <= 3 and parts[0].isdigit() and all(
+                    p.isdigit() for p in parts[2:])):
+                continue  # not a direct child (a grandchild's namespace is longer)
+            spec = specs.get(parts[1])
+            if spec is None or spec.subgraph is None:
+                continue
+            child = spec.subgraph.with_checkpointer(self.checkpointer)
+            inner, _ = child.run_path(ns, expand=deeper) if deeper else child.run_path(ns)
+            out |= {f"{parts[1]}:{n}" for n in inner if n not in (START, END)}
+        return out
 
     def _node_names(self) -> set[str]:
         return set(self.get_graph().nodes)
 
     def _diagram(self, expand: bool | int, run: str | None, kw: dict[str, Any]) -> Any:
         if run is not None:
-            nodes, edges = self.run_path(run)
+            nodes, edges = self.run_path(run, expand=expand)
             kw.setdefault("highlight", nodes)
             kw.setdefault("highlight_edges", edges)
         return self.get_graph(expand_subgraphs=expand)
