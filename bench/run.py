@@ -36,6 +36,7 @@ WORKLOADS = {
     "W4": "w4_durable",
     "W5": "w5_concurrent",
     "W6": "w6_import",
+    "W7": "w7_react",
 }
 
 

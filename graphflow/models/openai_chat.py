@@ -1,0 +1,449 @@
+""":class:`OpenAIChat`: OpenAI's Chat Completions API on the official ``openai`` SDK.
+
+Works with OpenAI and with any OpenAI-compatible server (vLLM, Ollama, llama.cpp, LiteLLM, ...)
+through ``base_url``. Retries and the circuit breaker are graphflow's
+(:mod:`graphflow.models.resilience`); the SDK's own retries are off (``max_retries=0``).
+
+Structured output: ``invoke(..., response_format=SomePydanticModel)`` asks for
+``{"type": "json_schema", "json_schema": {"name", "schema", "strict": true}}`` with the model's
+JSON schema made strict (every property required, ``additionalProperties: false``, ``$ref``
+siblings inlined, ``oneOf`` as ``anyOf``). A model that strict mode cannot express (a free-form
+``dict[str, X]`` field) — or ``structured_output="json_object"``, for servers without
+``json_schema`` support — falls back to ``{"type": "json_object"}`` plus a system instruction
+carrying the schema. Either way the parsed instance is on ``AIMessage.parsed``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import uuid
+import weakref
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, Literal
+
+try:
+    import openai
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("OpenAIChat needs the openai SDK: pip install 'graphflow[llm]'") from exc
+
+from ..messages import (
+    AIMessage,
+    AIMessageChunk,
+    HumanMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolCallChunk,
+    ToolMessage,
+    Usage,
+)
+from .base import ChatModel, StructuredOutputError
+from .resilience import (
+    CircuitBreaker,
+    Resilience,
+    RetryConfig,
+    get_breaker,
+    resolve_api_key,
+    split_params,
+)
+
+__all__ = ["OpenAIChat", "strict_json_schema"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class OpenAIChat(ChatModel):
+    """A chat model on OpenAI's Chat Completions API.
+
+    Args:
+        model: the model name (``"gpt-4o-mini"``, or whatever an OpenAI-compatible server
+            serves).
+        api_key: default: ``$OPENAI_API_KEY``; neither -> :class:`MissingAPIKeyError`.
+        base_url: an OpenAI-compatible endpoint, e.g. ``"http://127.0.0.1:8000/v1"``
+            (default: the SDK's, i.e. ``$OPENAI_BASE_URL`` or api.openai.com).
+        timeout: seconds per HTTP attempt.
+        retry: :class:`RetryConfig` (429, 5xx, timeouts, connection errors; never other 4xx).
+        breaker: a :class:`CircuitBreaker`; ``None``: the one shared by every model on this
+            base URL; ``False``: none.
+        price: ``(input, output)`` per million tokens, for the run's cost totals.
+        client / async_client: ready-made ``openai.OpenAI`` / ``openai.AsyncOpenAI`` clients
+            (their own retries are turned off on a copy).
+        parallel_tool_calls: sent as ``parallel_tool_calls`` when tools are given (``None``:
+            the API's default, which allows them).
+        structured_output: ``"json_schema"`` (strict, default) or ``"json_object"``.
+        stream_usage: send ``stream_options={"include_usage": True}`` when streaming, so
+            streamed answers carry usage too (turn off for servers that reject it).
+        **params: more request parameters for every call (``temperature=0``, ``seed=1``,
+            ``max_completion_tokens=...``).
+    """
+
+    provider = "openai"
+
+    def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
+                 base_url: str | None = None, timeout: float = 60.0,
+                 retry: RetryConfig | None = None,
+                 breaker: CircuitBreaker | Literal[False] | None = None,
+                 price: tuple[float, float] | None = None, client: Any = None,
+                 async_client: Any = None, parallel_tool_calls: bool | None = None,
+                 structured_output: Literal["json_schema", "json_object"] = "json_schema",
+                 stream_usage: bool = True, **params: Any) -> None:
+        super().__init__(model, price=price)
+        if structured_output not in ("json_schema", "json_object"):
+            raise ValueError(f"structured_output must be 'json_schema' or 'json_object', got "
+                             f"{structured_output!r}")
+        self.retry = retry or RetryConfig()
+        self.parallel_tool_calls = parallel_tool_calls
+        self.structured_output = structured_output
+        self.stream_usage = stream_usage
+        self.params = params
+        if client is not None:
+            self._client = client.with_options(max_retries=0)
+        else:
+            key = resolve_api_key(api_key, "OPENAI_API_KEY", f"OpenAIChat({model!r})", base_url)
+            self._client_kwargs = {"api_key": key, "base_url": base_url, "timeout": timeout,
+                                   "max_retries": 0}
+            self._client = openai.OpenAI(**self._client_kwargs)
+        if client is not None and async_client is None:
+            c = client
+            self._client_kwargs = {"api_key": c.api_key, "base_url": str(c.base_url),
+                                   "timeout": c.timeout, "max_retries": 0,
+                                   "organization": c.organization, "project": c.project}
+        self._async_given = (async_client.with_options(max_retries=0)
+                             if async_client is not None else None)
+        self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+        self.base_url = str(self._client.base_url).rstrip("/")
+        self._params, extra = split_params(self._client.chat.completions.create, params)
+        if extra:
+            self._params["extra_body"] = extra
+        if breaker is None:
+            breaker = get_breaker(self.provider, self.base_url)
+        self.breaker = breaker or None
+        self._resilience = Resilience(self.retry, self.breaker,
+                                      describe=f"OpenAIChat({model!r}) at {self.base_url}")
+
+    # -- clients ---------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The sync ``openai.OpenAI`` client (SDK retries off)."""
+        return self._client
+
+    def _aclient(self) -> Any:
+        if self._async_given is not None:
+            return self._async_given
+        loop = asyncio.get_running_loop()  # an httpx async pool belongs to one event loop
+        client = self._async_clients.get(loop)
+        if client is None:
+            client = self._async_clients[loop] = openai.AsyncOpenAI(**self._client_kwargs)
+        return client
+
+    def close(self) -> None:
+        """Close the sync client's connections."""
+        self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the async client of the running event loop (and the given one)."""
+        if self._async_given is not None:
+            await self._async_given.close()
+        client = self._async_clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
+    def __enter__(self) -> OpenAIChat:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def _request(self, messages: list[Message], tools: list[Any] | None, tool_choice: Any,
+                 response_format: Any, *, stream: bool) -> dict[str, Any]:
+        wire = [_to_openai_message(m) for m in messages]
+        kw: dict[str, Any] = {"model": self.model, **self._params}
+        if tools:
+            kw["tools"] = [_openai_tool(t) for t in tools]
+            if self.parallel_tool_calls is not None:
+                kw["parallel_tool_calls"] = self.parallel_tool_calls
+        if tool_choice is not None:
+            kw["tool_choice"] = _openai_tool_choice(tool_choice)
+        if response_format is not None:
+            fmt, instruction = self._response_format(response_format)
+            kw["response_format"] = fmt
+            if instruction:
+                at = 0
+                while at < len(wire) and wire[at]["role"] in ("system", "developer"):
+                    at += 1
+                wire.insert(at, {"role": "system", "content": instruction})
+        kw["messages"] = wire
+        if stream:
+            kw["stream"] = True
+            if self.stream_usage:
+                kw["stream_options"] = {"include_usage": True}
+        return kw
+
+    def _response_format(self, response_format: Any) -> tuple[dict[str, Any], str | None]:
+        if not hasattr(response_format, "model_json_schema"):
+            raise TypeError(f"response_format must be a pydantic model class (its instance "
+                            f"lands on AIMessage.parsed), got {response_format!r:.80}")
+        name = re.sub(r"[^a-zA-Z0-9_-]", "_", response_format.__name__)[:64] or "answer"
+        if self.structured_output == "json_schema":
+            try:
+                schema = strict_json_schema(response_format)
+            except _NotStrict:
+                pass
+            else:
+                spec: dict[str, Any] = {"name": name, "schema": schema, "strict": True}
+                doc = (response_format.__doc__ or "").strip()
+                if doc and not doc.startswith(f"{response_format.__name__}("):
+                    spec["description"] = doc[:1000]
+                return {"type": "json_schema", "json_schema": spec}, None
+        schema_text = json.dumps(response_format.model_json_schema(), separators=(",", ":"))
+        return {"type": "json_object"}, (
+            f"Answer with a single JSON object (no prose, no code fence) that validates "
+            f"against this JSON schema for {name}: {schema_text}")
+
+    def _call(self, kw: dict[str, Any]) -> Any:
+        return self._resilience.call(lambda: self._client.chat.completions.create(**kw))
+
+    async def _acall(self, kw: dict[str, Any]) -> Any:
+        client = self._aclient()
+        return await self._resilience.acall(lambda: client.chat.completions.create(**kw))
+
+    # -- ChatModel -------------------------------------------------------------------------------
+
+    def _generate(self, messages: list[Message], *, tools: list[Any] | None,
+                  tool_choice: Any, response_format: Any) -> AIMessage:
+        kw = self._request(messages, tools, tool_choice, response_format, stream=False)
+        return self._from_completion(self._call(kw), response_format)
+
+    async def _agenerate(self, messages: list[Message], *, tools: list[Any] | None,
+                         tool_choice: Any, response_format: Any) -> AIMessage:
+        kw = self._request(messages, tools, tool_choice, response_format, stream=False)
+        return self._from_completion(await self._acall(kw), response_format)
+
+    def _stream(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
+                response_format: Any) -> Iterator[AIMessageChunk]:
+        kw = self._request(messages, tools, tool_choice, response_format, stream=True)
+        stream = self._call(kw)
+        state = _StreamState()
+        try:
+            with stream:
+                for event in stream:
+                    yield from state.feed(event)
+        except Exception as exc:
+            self._resilience.failed_midway(exc)
+            raise
+        yield from state.end()
+
+    async def _astream(self, messages: list[Message], *, tools: list[Any] | None,
+                       tool_choice: Any, response_format: Any) -> AsyncIterator[AIMessageChunk]:
+        kw = self._request(messages, tools, tool_choice, response_format, stream=True)
+        stream = await self._acall(kw)
+        state = _StreamState()
+        try:
+            async with stream:
+                async for event in stream:
+                    for chunk in state.feed(event):
+                        yield chunk
+        except Exception as exc:
+            self._resilience.failed_midway(exc)
+            raise
+        for chunk in state.end():
+            yield chunk
+
+    def _from_completion(self, resp: Any, response_format: Any) -> AIMessage:
+        if not resp.choices:
+            raise RuntimeError(f"{self!r}: the API answered with no choices")
+        choice = resp.choices[0]
+        m = choice.message
+        refusal = getattr(m, "refusal", None)
+        if refusal and response_format is not None:
+            raise StructuredOutputError(f"the model refused to answer in the "
+                                        f"{_format_name(response_format)} format: {refusal}")
+        calls = [ToolCall(id=c.id or ToolCall(name="x").id, name=c.function.name,
+                          args=_loads_args(c.function.arguments))
+                 for c in (m.tool_calls or []) if getattr(c, "function", None) is not None]
+        return AIMessage(id=uuid.uuid4().hex, content=m.content or refusal or "",
+                         tool_calls=calls, usage=_usage(resp.usage),
+                         model=resp.model or self.model, finish_reason=choice.finish_reason)
+
+
+class _StreamState:
+    """Turns ``ChatCompletionChunk`` events into :class:`AIMessageChunk` s."""
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex
+        self.usage: Usage | None = None
+
+    def feed(self, event: Any) -> Iterator[AIMessageChunk]:
+        if getattr(event, "usage", None) is not None:
+            self.usage = _usage(event.usage)  # the last one wins (some servers repeat it)
+        for choice in event.choices or ():
+            if choice.index != 0:
+                continue
+            delta = choice.delta
+            text = (delta.content or "") if delta is not None else ""
+            refusal = getattr(delta, "refusal", None) if delta is not None else None
+            calls = []
+            for c in (getattr(delta, "tool_calls", None) or []) if delta is not None else []:
+                fn = c.function
+                calls.append(ToolCallChunk(index=c.index, id=c.id,
+                                           name=fn.name if fn is not None else None,
+                                           args=(fn.arguments or "") if fn is not None else ""))
+            if text or refusal or calls or choice.finish_reason:
+                yield AIMessageChunk(id=self.id, content=text + (refusal or ""),
+                                     tool_call_chunks=calls,
+                                     finish_reason=choice.finish_reason)
+
+    def end(self) -> Iterator[AIMessageChunk]:
+        if self.usage is not None:
+            yield AIMessageChunk(id=self.id, usage=self.usage)
+
+
+# -- conversions ---------------------------------------------------------------------------------
+
+def _usage(u: Any) -> Usage | None:
+    if u is None:
+        return None
+    return Usage(input_tokens=u.prompt_tokens or 0, output_tokens=u.completion_tokens or 0)
+
+
+def _loads_args(text: str | None) -> dict[str, Any]:
+    raw = text or "{}"
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"__raw__": raw}  # broken JSON from the model: the tool layer reports it
+    return args if isinstance(args, dict) else {"__raw__": raw}
+
+
+def _dumps_args(args: dict[str, Any]) -> str:
+    if set(args) == {"__raw__"} and isinstance(args["__raw__"], str):
+        return args["__raw__"]  # send back what the model sent
+    return json.dumps(args)
+
+
+def _to_openai_message(m: Message) -> dict[str, Any]:
+    if isinstance(m, ToolMessage):
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    if isinstance(m, AIMessage):
+        out: dict[str, Any] = {"role": "assistant"}
+        if m.tool_calls:
+            out["content"] = m.content or None
+            out["tool_calls"] = [{"id": c.id, "type": "function", "function": {
+                "name": c.name, "arguments": _dumps_args(c.args)}} for c in m.tool_calls]
+        else:
+            out["content"] = m.content
+    elif isinstance(m, SystemMessage):
+        out = {"role": "system", "content": m.content}
+    elif isinstance(m, HumanMessage):
+        out = {"role": "user", "content": m.content}
+    else:
+        out = {"role": m.role, "content": m.content}
+    if m.name:
+        out["name"] = m.name
+    return out
+
+
+def _openai_tool(t: Any) -> dict[str, Any]:
+    if hasattr(t, "to_openai"):
+        return t.to_openai()
+    if isinstance(t, dict):
+        if t.get("type") == "function" and "function" in t:
+            return t
+        if "input_schema" in t:  # Anthropic's format
+            return {"type": "function", "function": {
+                "name": t["name"], "description": t.get("description", ""),
+                "parameters": t["input_schema"]}}
+        if "name" in t and "parameters" in t:  # a bare function spec
+            return {"type": "function", "function": t}
+        return t  # another tool type: the API decides
+    raise TypeError(f"a tool must be a graphflow Tool (with .to_openai()) or a dict in OpenAI's "
+                    f"format, got {type(t).__name__} {t!r:.60}")
+
+
+def _openai_tool_choice(choice: Any) -> Any:
+    if isinstance(choice, str):
+        if choice in ("auto", "none", "required"):
+            return choice
+        if choice == "any":
+            return "required"
+        return {"type": "function", "function": {"name": choice}}
+    if isinstance(choice, dict):
+        kind = choice.get("type")
+        if kind == "tool" and "name" in choice:  # Anthropic's format
+            return {"type": "function", "function": {"name": choice["name"]}}
+        if kind in ("auto", "none"):
+            return kind
+        if kind == "any":
+            return "required"
+        return choice
+    name = getattr(choice, "name", None)
+    if isinstance(name, str):
+        return {"type": "function", "function": {"name": name}}
+    raise TypeError(f"tool_choice must be 'auto', 'none', 'required', a tool name, a tool or a "
+                    f"dict, got {choice!r:.60}")
+
+
+def _format_name(fmt: Any) -> str:
+    return getattr(fmt, "__name__", None) or repr(fmt)
+
+
+# -- strict JSON schemas -------------------------------------------------------------------------
+
+class _NotStrict(Exception):
+    """The schema cannot be expressed in OpenAI's strict mode."""
+
+
+def strict_json_schema(model: Any) -> dict[str, Any]:
+    """``model``'s JSON schema in the form OpenAI's strict structured outputs accept.
+
+    Every object gets ``additionalProperties: false`` and all its properties in ``required``
+    (optional fields stay optional through their ``null`` alternative); ``$ref`` with sibling
+    keywords is inlined; ``oneOf`` becomes ``anyOf``; ``default: null`` is dropped. Raises
+    ``_NotStrict`` for free-form objects (``dict[str, X]``).
+    """
+    schema = model.model_json_schema()
+    defs = schema.get("$defs") or {}
+
+    def resolve(ref: str) -> dict[str, Any]:
+        prefix = "#/$defs/"
+        if not ref.startswith(prefix) or ref[len(prefix):] not in defs:
+            raise _NotStrict(f"unresolvable $ref {ref!r}")
+        return defs[ref[len(prefix):]]
+
+    def fix(node: Any, depth: int = 0) -> Any:
+        if depth > 64:
+            raise _NotStrict("schema too deep")
+        if isinstance(node, list):
+            return [fix(x, depth + 1) for x in node]
+        if not isinstance(node, dict):
+            return node
+        node = dict(node)
+        if "$ref" in node and len(node) > 1:
+            ref = node.pop("$ref")
+            node = {**resolve(ref), **node}
+        if "oneOf" in node:
+            node["anyOf"] = node.pop("oneOf")
+            node.pop("discriminator", None)
+        if "default" in node and node["default"] is None:
+            del node["default"]
+        if node.get("type") == "object" or "properties" in node:
+            extra = node.get("additionalProperties")
+            if extra not in (None, False):
+                raise _NotStrict("free-form object (dict) fields are not allowed in strict mode")
+            props = node.get("properties") or {}
+            node["properties"] = {k: fix(v, depth + 1) for k, v in props.items()}
+            node["required"] = list(props)
+            node["additionalProperties"] = False
+        for key in ("items", "anyOf", "allOf", "prefixItems"):
+            if key in node:
+                node[key] = fix(node[key], depth + 1)
+        if "$defs" in node:
+            node["$defs"] = {k: fix(v, depth + 1) for k, v in node["$defs"].items()}
+        return node
+
+    return fix(schema)
