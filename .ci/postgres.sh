@@ -2,10 +2,16 @@
 # Brings up a local PostgreSQL for the checkpointer tests on a Debian machine, as root.
 # Idempotent: installs the server if missing, creates a cluster if there is none, lets
 # 127.0.0.1 / ::1 connect with trust auth (test machines only), starts the cluster, waits until
-# it accepts connections and prints the DSN to use (e.g. as GRAPHFLOW_PG_DSN). Exports nothing.
+# it accepts connections and prints the DSN to use (e.g. as GRAPHFLOW_PG_DSN). The DSN is the
+# only line on stdout; everything else goes to stderr. Exports nothing.
 set -euo pipefail
+# Everything any command prints goes to stderr; fd 3 (the original stdout) carries only the DSN.
+exec 3>&1 1>&2
 
 log() { echo "postgres.sh: $*" >&2; }
+# Runs a command with its output on stderr and fd 3 closed: a server it starts must not hold the
+# caller's stdout open, or a `$(bash .ci/postgres.sh)` capture would never finish.
+quiet() { "$@" >&2 3>&-; }
 
 if [ "$(id -u)" != "0" ]; then
   log "must run as root"; exit 1
@@ -14,8 +20,8 @@ fi
 if ! command -v pg_lsclusters >/dev/null 2>&1 || ! ls /usr/lib/postgresql/*/bin/postgres \
     >/dev/null 2>&1; then
   log "installing postgresql"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  quiet apt-get update -qq
+  quiet env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql
 fi
 
 # The newest installed server version, and its cluster (created if the package made none).
@@ -24,7 +30,7 @@ cluster="main"
 if ! pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1==v && $2==c {f=1} END {exit !f}'
 then
   log "creating cluster $version/$cluster"
-  pg_createcluster "$version" "$cluster" >/dev/null
+  quiet pg_createcluster "$version" "$cluster"
 fi
 port="$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1==v && $2==c {print $3}')"
 conf_dir="/etc/postgresql/$version/$cluster"
@@ -51,14 +57,14 @@ fi
 status="$(pg_lsclusters -h | awk -v v="$version" -v c="$cluster" '$1==v && $2==c {print $4}')"
 if [ "$status" != "online" ]; then
   log "starting cluster $version/$cluster on port $port"
-  pg_ctlcluster "$version" "$cluster" start
+  quiet pg_ctlcluster "$version" "$cluster" start
 elif [ "$changed" = "1" ]; then
-  pg_ctlcluster "$version" "$cluster" reload
+  quiet pg_ctlcluster "$version" "$cluster" reload
 fi
 
 for _ in $(seq 1 60); do
   if pg_isready -q -h 127.0.0.1 -p "$port"; then
-    echo "postgresql://postgres@127.0.0.1:$port/postgres"
+    echo "postgresql://postgres@127.0.0.1:$port/postgres" >&3
     exit 0
   fi
   sleep 0.5
