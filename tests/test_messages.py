@@ -106,6 +106,62 @@ def test_repair_gives_every_tool_call_a_result():
     assert repair_tool_calls(repaired) == repaired  # already valid: unchanged
 
 
+def _reference_repair(history):
+    """The rule, written plainly: calls still open when a non-tool message (or the end)
+    arrives get an error result there (here a ("missing", call id) marker)."""
+    out, pending = [], {}
+    for msg in history:
+        if pending and not isinstance(msg, ToolMessage):
+            out += [("missing", c) for c in pending]
+            pending = {}
+        if isinstance(msg, ToolMessage):
+            pending.pop(msg.tool_call_id, None)
+        out.append(msg)
+        if isinstance(msg, AIMessage) and msg.tool_calls:
+            pending = {c.id: c for c in msg.tool_calls}
+    return out + [("missing", c) for c in pending]
+
+
+def _shape(repaired):
+    return [("missing", m.tool_call_id)
+            if isinstance(m, ToolMessage) and "did not complete" in m.content else m
+            for m in repaired]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["human", "ai", "ai2", "tool", "orphan"]),
+                          st.integers(0, 3)), max_size=14))
+def test_repair_matches_the_rule_as_a_history_grows(script):
+    """Histories that grow message by message (as in an agent loop, where a known-good prefix
+    is skipped) and histories whose earlier messages change must all be repaired exactly."""
+    history, open_ids = [], []
+    for n, (kind, pick) in enumerate(script):
+        if kind == "human":
+            history.append(HumanMessage(content=f"h{n}"))
+        elif kind in ("ai", "ai2"):
+            calls = [ToolCall(id=f"c{n}.{i}", name="f") for i in range(1 if kind == "ai" else 2)]
+            history.append(AIMessage(tool_calls=calls))
+            open_ids = [c.id for c in calls]
+        elif kind == "tool" and open_ids:
+            history.append(ToolMessage(tool_call_id=open_ids.pop(pick % len(open_ids)),
+                                       content="r"))
+        else:
+            history.append(ToolMessage(tool_call_id=f"nobody{n}", content="r"))
+        for candidate in (history, history[:pick] + history[pick + 1:]):
+            assert _shape(repair_tool_calls(candidate)) == _reference_repair(candidate)
+
+
+def test_repair_is_not_fooled_by_a_changed_message_in_a_known_history():
+    call = ToolCall(id="c1", name="f")
+    first = AIMessage(id="a", tool_calls=[call])
+    history = [HumanMessage(id="h", content="q"), first, ToolMessage(tool_call_id="c1")]
+    assert repair_tool_calls(history) == history
+    # the same ids, but the assistant message now asks for a second call with no result
+    second = AIMessage(id="a", tool_calls=[call, ToolCall(id="c2", name="g")])
+    repaired = repair_tool_calls([history[0], second, history[2]])
+    assert [m.tool_call_id for m in repaired if isinstance(m, ToolMessage)] == ["c1", "c2"]
+
+
 def test_merge_chunks_rebuilds_text_tool_calls_and_usage():
     from graphflow.messages import Usage
 

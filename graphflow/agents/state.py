@@ -5,7 +5,16 @@
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any, TypedDict
 
-from ..messages import AIMessage, AnyMessage, HumanMessage, Message, add_messages, to_message
+from ..messages import (
+    _KINDS,
+    AIMessage,
+    AnyMessage,
+    Message,
+    add_messages,
+    all_messages,
+    message_kind,
+    to_message,
+)
 
 __all__ = ["OBSERVATION", "AgentState", "as_tools", "limit_message", "messages_of",
            "model_calls_this_turn"]
@@ -27,7 +36,8 @@ class AgentState(TypedDict):
 
 def messages_of(state: Any, key: str = "messages") -> list[Message]:
     """The messages in ``state`` (a dict, an object with the attribute, or the list itself);
-    ``("user", "hi")`` tuples, strings and dicts are turned into messages."""
+    ``("user", "hi")`` tuples, strings and dicts are turned into messages. The result may be
+    the state's own list: treat it as read-only."""
     if isinstance(state, list):
         msgs = state
     elif isinstance(state, Mapping):
@@ -41,21 +51,21 @@ def messages_of(state: Any, key: str = "messages") -> list[Message]:
         if msgs is None:
             raise ValueError(f"the state ({type(state).__name__}) has no {key!r} attribute; "
                              f"pass messages_key=... to say where the messages are")
-    out = list(msgs or ())
-    for i, msg in enumerate(out):
-        if not isinstance(msg, Message):
-            out[i] = to_message(msg)
-    return out
+    if type(msgs) is list and all_messages(msgs):
+        return msgs  # the state's own list, not a copy: read it, never change it
+    return [m if isinstance(m, Message) else to_message(m) for m in msgs or ()]
 
 
 def model_calls_this_turn(messages: Sequence[Message]) -> int:
     """How many AI messages follow the last human message (ReAct feedback excluded): the
     model calls an agent has made to answer the current request."""
     n = 0
+    kinds = _KINDS
     for msg in reversed(messages):
-        if isinstance(msg, HumanMessage) and msg.name != OBSERVATION:
+        kind = kinds.get(type(msg)) or message_kind(msg)
+        if kind == "human" and msg.name != OBSERVATION:
             break
-        if isinstance(msg, AIMessage):
+        if kind == "ai":
             n += 1
     return n
 

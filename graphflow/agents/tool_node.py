@@ -33,7 +33,7 @@ from ..engine.context import RunContext
 from ..engine.interrupts import SCOPE, GraphInterrupt
 from ..engine.task import Task
 from ..errors import GraphflowError
-from ..messages import AIMessage, Message, ToolCall, ToolMessage
+from ..messages import AIMessage, Message, ToolCall, ToolMessage, message_kind
 from ..tools import (
     ToolArgumentError,
     ToolConfirmationError,
@@ -131,6 +131,8 @@ def tool_output_text(result: Any) -> str:
     kind = type(result)
     if kind is str:
         return result  # type: ignore[no-any-return]
+    if kind is int:
+        return str(result)  # what json.dumps writes, without the encoder's setup
     if kind in _JSON_SCALARS:
         return json.dumps(result)
     if isinstance(result, str):
@@ -159,10 +161,12 @@ def pending_tool_calls(messages: Sequence[Message]) -> tuple[AIMessage | None, l
     """The last AI message and those of its tool calls that have no ``ToolMessage`` yet."""
     done: set[str] = set()
     for msg in reversed(messages):
-        if isinstance(msg, ToolMessage):
-            done.add(msg.tool_call_id)
-        elif isinstance(msg, AIMessage):
-            return msg, [c for c in msg.tool_calls if c.id not in done]
+        kind = message_kind(msg)
+        if kind == "tool":
+            done.add(msg.tool_call_id)  # type: ignore[attr-defined]
+        elif kind == "ai":
+            calls = msg.tool_calls  # type: ignore[attr-defined]
+            return msg, [c for c in calls if c.id not in done] if done else list(calls)  # type: ignore[return-value]
     return None, []
 
 

@@ -21,6 +21,7 @@ from ..messages import (
     AIMessageChunk,
     Message,
     Usage,
+    all_messages,
     merge_chunks,
     repair_tool_calls,
     to_messages,
@@ -86,12 +87,14 @@ class ChatModel:
         return (usage.input_tokens * self.price[0] + usage.output_tokens * self.price[1]) / 1e6
 
     def _prepare(self, messages: Any) -> list[Message]:
-        msgs = [m for m in to_messages(messages) if isinstance(m, Message)]
+        msgs = to_messages(messages)
+        if not all_messages(msgs):  # drop RemoveMessages; keep subclasses of Message
+            msgs = [m for m in msgs if isinstance(m, Message)]
         return repair_tool_calls(msgs)
 
     def _finish(self, msg: AIMessage, response_format: Any) -> AIMessage:
         if msg.model is None:
-            msg = msg.model_copy(update={"model": self.model})
+            msg.model = self.model  # the provider built this message for this call: ours to fill
         if response_format is not None and msg.parsed is None and not msg.tool_calls:
             msg = msg.model_copy(update={"parsed": parse_structured(msg.content,
                                                                     response_format)})
