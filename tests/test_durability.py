@@ -854,6 +854,58 @@ def test_ctx_step_order_mismatch_is_an_error_naming_the_node(saver, thread):
     assert "ordered_steps" in str(excinfo.value)
 
 
+def test_a_step_that_calls_a_model_then_fails_keeps_the_journal_in_order(saver, thread):
+    """A model call made inside a step is journaled inside the step's slot: when the step's
+    function fails after that call, the node re-runs it with the answer replayed (the model is
+    not asked twice), and the node's later steps find their own slots."""
+    from graphflow.models import ScriptedModel
+
+    model = ScriptedModel(["plan A", "summary"])
+    calls = Counter()
+
+    def plan():
+        answer = model.invoke("make a plan").content
+        calls["plan"] += 1
+        if calls["plan"] == 1:
+            raise ConnectionError("fails after the model answered")
+        return answer
+
+    def node(state, ctx):
+        first = ctx.step("plan", plan)
+        second = ctx.step("summarize", lambda: model.invoke("summarize").content)
+        return {"answer": f"{first} / {second} / {interrupt('ok?')}"}
+
+    g = StateGraph(Log)
+    g.add_node("node", node,
+               retry=RetryPolicy(max_attempts=2, initial_interval=0.0, jitter=False))
+    g.add_edge(START, "node").add_edge("node", END)
+    app = g.compile(checkpointer=saver)
+
+    app.invoke({}, thread=thread)  # plan fails once, is retried, then the node pauses
+    assert app.invoke(Command(resume="yes"), thread=thread)["answer"] == "plan A / summary / yes"
+    assert len(model.calls) == 2 and calls["plan"] == 2
+
+
+def test_a_step_that_pauses_after_a_model_call_does_not_pay_it_twice(saver, thread):
+    from graphflow.models import ScriptedModel
+
+    model = ScriptedModel(["draft"])
+
+    def review():
+        draft = model.invoke("write").content
+        return f"{draft}+{interrupt({'review': draft})}"
+
+    def node(state, ctx):
+        return {"answer": ctx.step("review", review)}
+
+    app = single(saver, node)
+    app.invoke({}, thread=thread)
+    (pending,) = app.get_state(thread).interrupts
+    assert pending.value == {"review": "draft"}
+    assert app.invoke(Command(resume="ok"), thread=thread)["answer"] == "draft+ok"
+    assert len(model.calls) == 1
+
+
 # -- async -------------------------------------------------------------------------------------
 
 

@@ -17,6 +17,7 @@ send back to the model (it names the problem and, for an unknown tool, the valid
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -370,6 +371,7 @@ _INLINE_LABEL = re.compile(
 _CALL_FORM = re.compile(r"^(?P<name>[\w.-]+)\s*(?:\[(?P<br>.*)\]|\((?P<pa>.*)\))\s*$", re.S)
 
 
+@functools.lru_cache(maxsize=256)
 def _label_kind(label: str) -> str:
     key = re.sub(r"[ \t_-]+", "", label.lower())
     return {"actioninput": "input", "finalanswer": "final"}.get(key, key)
@@ -377,18 +379,23 @@ def _label_kind(label: str) -> str:
 
 def _segments(text: str) -> list[tuple[str, str, int]]:
     """``(kind, value, value_start)`` for each label, in order."""
-    found: dict[int, re.Match[str]] = {}
-    for m in _LINE_LABEL.finditer(text):
-        found[m.start()] = m
+    marks = list(_LINE_LABEL.finditer(text))
+    spans = [m.span() for m in marks]
     for m in _INLINE_LABEL.finditer(text):
-        if not any(s <= m.start() < f.end() for s, f in found.items()):
-            found.setdefault(m.start(), m)
-    marks = sorted(found.values(), key=lambda m: m.start())
+        at = m.start()
+        if not any(s <= at < e for s, e in spans):  # not inside a line label
+            marks.append(m)
+    if len(marks) > len(spans):
+        marks.sort(key=_start)
     out: list[tuple[str, str, int]] = []
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
         out.append((_label_kind(m.group("label")), text[m.end():end].strip(), m.end()))
     return out
+
+
+def _start(m: re.Match[str]) -> int:
+    return m.start()
 
 
 def _json_at(text: str) -> str | None:

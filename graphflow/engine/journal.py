@@ -2,11 +2,17 @@
 
 ``ctx.step(...)`` and model calls made through :mod:`graphflow.models` share it, so a node that
 runs again after a crash, an error, a retry or an interrupt gets back what it already paid for.
+
+Calls nest: a model call (or ``ctx.step``) made *inside* a step's function is journaled under
+that step's own slot (``<task id>/<slot>``), not in the task's sequence. So a finished step
+replays as one entry, and a step that failed or paused after an inner call re-runs its function
+with the inner call's result replayed; the task's slots keep their order either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import GraphflowError
@@ -21,11 +27,23 @@ T = TypeVar("T")
 _MISS = object()
 
 
+# The journaled call now running, per task: (task, its slot's key, the slot's next inner index).
+_ENCLOSING: ContextVar[tuple[Task, str, list[int]] | None] = ContextVar(
+    "graphflow_journal_scope", default=None)
+
+
 def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
-    """Claim the task's next journal slot; return its key, index and recorded value (or miss)."""
-    index = task.n_steps
-    task.n_steps += 1
-    key = run.task_id(run.step, task.name, task.index)
+    """Claim the task's next journal slot (or the enclosing call's next inner slot); return its
+    key, index and recorded value (or miss)."""
+    enclosing = _ENCLOSING.get()
+    if enclosing is not None and enclosing[0] is task:
+        _, key, counter = enclosing
+        index = counter[0]
+        counter[0] += 1
+    else:
+        index = task.n_steps
+        task.n_steps += 1
+        key = run.task_id(run.step, task.name, task.index)
     done = run.journal(key)
     if index >= len(done):
         return key, index, _MISS
@@ -44,7 +62,11 @@ def journaled(run: Run, task: Task, name: str, call: Callable[[], T]) -> T:
     key, index, value = _lookup(run, task, name)
     if value is not _MISS:
         return value  # type: ignore[no-any-return]
-    value = call()
+    token = _ENCLOSING.set((task, f"{key}/{index}", [0]))
+    try:
+        value = call()
+    finally:
+        _ENCLOSING.reset(token)
     run.record(key, index, {"name": name, "value": value})
     return value
 
@@ -54,6 +76,10 @@ async def ajournaled(run: Run, task: Task, name: str, call: Callable[[], Awaitab
     key, index, value = _lookup(run, task, name)
     if value is not _MISS:
         return value  # type: ignore[no-any-return]
-    value = await call()
+    token = _ENCLOSING.set((task, f"{key}/{index}", [0]))
+    try:
+        value = await call()
+    finally:
+        _ENCLOSING.reset(token)
     run.record(key, index, {"name": name, "value": value})
     return value
