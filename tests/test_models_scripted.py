@@ -140,3 +140,25 @@ def test_chat_model_factory_knows_its_providers():
     assert isinstance(chat_model("scripted", replies=["a"]), ScriptedModel)
     with pytest.raises(ValueError, match="unknown model provider"):
         chat_model("nope:model")
+
+
+def test_scripted_answers_are_the_same_streamed_or_not():
+    from graphflow.messages import merge_chunks
+
+    script = [[ToolCall(id="c1", name="f", args={"x": 1})], "all done"]
+    plain = ScriptedModel(script)
+    streamed = ScriptedModel(script)
+    for _ in script:
+        said = plain.invoke("hi")
+        chunks = list(streamed.stream("hi"))
+        heard = merge_chunks(chunks)
+        assert (heard.content, heard.tool_calls, heard.finish_reason) == (
+            said.content, said.tool_calls, said.finish_reason)
+        assert said.finish_reason == ("tool_calls" if said.tool_calls else "stop")
+        assert all(c.content or c.tool_call_chunks or c.finish_reason for c in chunks), \
+            "no empty chunks"
+
+
+def test_chat_model_factory_defaults():
+    assert chat_model("anthropic", api_key="k").model == "claude-haiku-4-5"
+    assert chat_model("openai", api_key="k").model == "gpt-4o-mini"

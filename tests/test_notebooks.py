@@ -59,6 +59,9 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("JUPYTER_PATH", str(root))
         mp.setenv("IPYTHONDIR", str(tmp_path_factory.mktemp("ipython")))
+        # offline means offline: the agents notebook calls a real provider only if a key is set
+        mp.delenv("OPENAI_API_KEY", raising=False)
+        mp.delenv("ANTHROPIC_API_KEY", raising=False)
         yield KERNEL
 
 

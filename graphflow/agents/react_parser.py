@@ -3,7 +3,8 @@
 Models that follow the text protocol rarely follow it exactly. :func:`parse_react` accepts
 label case and spacing variations (``ACTION :``, ``**Action Input:**``, ``Action_Input:``),
 labels run together on one line, a hallucinated ``Observation:`` (everything from it on is
-dropped), an action written as ``tool[input]`` / ``tool(input)``, a JSON blob
+dropped), an action written as ``tool[input]`` / ``tool(input)`` (the input is read like an
+``Action Input``: a JSON object, or a bare value for a tool with one argument), a JSON blob
 ``{"action": ..., "action_input": ...}``, and a missing ``Action:`` when there is one tool.
 
 :func:`loads_lenient` reads the ``Action Input`` as JSON, repairing what models get wrong:

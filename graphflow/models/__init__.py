@@ -42,7 +42,7 @@ def chat_model(spec: str, **kwargs: Any) -> ChatModel:
     if provider == "openai":
         return __getattr__("OpenAIChat")(model or "gpt-4o-mini", **kwargs)
     if provider == "anthropic":
-        return __getattr__("AnthropicChat")(model or "claude-3-5-haiku-latest", **kwargs)
+        return __getattr__("AnthropicChat")(model or "claude-haiku-4-5", **kwargs)
     if provider == "scripted":
         return ScriptedModel(kwargs.pop("replies", []), **kwargs)
     raise ValueError(f"unknown model provider {provider!r} in {spec!r}: use 'openai:MODEL', "

@@ -76,6 +76,9 @@ class ScriptedModel(ChatModel):
             said = _tokens(msg.content) + sum(_tokens(json.dumps(c.args)) + 1
                                               for c in msg.tool_calls)
             msg = msg.model_copy(update={"usage": Usage(input_tokens=asked, output_tokens=said)})
+        if msg.finish_reason is None:  # as a provider says it, streamed or not
+            msg = msg.model_copy(update={"finish_reason": "tool_calls" if msg.tool_calls
+                                         else "stop"})
         return msg
 
     def _generate(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
@@ -85,7 +88,7 @@ class ScriptedModel(ChatModel):
     def _stream(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
                 response_format: Any) -> Iterator[AIMessageChunk]:
         msg = self._next(messages)
-        words = msg.content.split(" ")
+        words = msg.content.split(" ") if msg.content else []
         for i, word in enumerate(words):
             yield AIMessageChunk(id=msg.id, content=word if i == 0 else " " + word)
         for index, call in enumerate(msg.tool_calls):
@@ -95,5 +98,4 @@ class ScriptedModel(ChatModel):
                 ToolCallChunk(index=index, id=call.id, name=call.name, args=args[:half])])
             yield AIMessageChunk(id=msg.id, tool_call_chunks=[
                 ToolCallChunk(index=index, args=args[half:])])
-        yield AIMessageChunk(id=msg.id, usage=msg.usage, finish_reason="tool_calls"
-                             if msg.tool_calls else "stop")
+        yield AIMessageChunk(id=msg.id, usage=msg.usage, finish_reason=msg.finish_reason)
