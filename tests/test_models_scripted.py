@@ -162,3 +162,56 @@ def test_scripted_answers_are_the_same_streamed_or_not():
 def test_chat_model_factory_defaults():
     assert chat_model("anthropic", api_key="k").model == "claude-haiku-4-5"
     assert chat_model("openai", api_key="k").model == "gpt-4o-mini"
+
+
+def _usage_of(app, thread):
+    usage = app.get_state(thread).metadata.get("usage", {})
+    return usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+
+
+def test_thread_usage_adds_up_over_runs():
+    reply = AIMessage(content="x", usage={"input_tokens": 10, "output_tokens": 5})
+    model = ScriptedModel([reply, reply])
+    app = one_node_graph(model, saver=MemoryCheckpointer())
+    app.invoke({"messages": [("user", "q1")]}, thread="t")
+    assert _usage_of(app, "t") == (10, 5)
+    app.invoke({"messages": [("user", "q2")]}, thread="t")
+    assert _usage_of(app, "t") == (20, 10)
+
+
+@pytest.mark.parametrize("how", ["error", "interrupt", "retry"])
+def test_a_call_paid_before_a_failure_or_pause_is_counted_exactly_once(how):
+    """The model answers, then the node fails (and the run is resumed), pauses for a human,
+    or is retried: the call is replayed from the journal, and the thread's totals hold its
+    tokens once."""
+    from graphflow import Command, RetryPolicy, interrupt
+
+    model = ScriptedModel([AIMessage(content="x", usage={"input_tokens": 100,
+                                                         "output_tokens": 50})])
+    fails = {"left": 1}
+
+    def agent(state):
+        answer = model.invoke(state["messages"])
+        if how == "interrupt":
+            interrupt("go on?")
+        elif fails["left"]:
+            fails["left"] -= 1
+            raise ConnectionError("after the model answered")
+        return {"messages": [answer]}
+
+    g = StateGraph(Chat)
+    g.add_node("agent", agent, retry=RetryPolicy(max_attempts=2, initial_interval=0.0)
+               if how == "retry" else None)
+    g.add_edge(START, "agent").add_edge("agent", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    if how == "error":
+        with pytest.raises(NodeError):
+            app.invoke({"messages": [("user", "q")]}, thread="t")
+        app.invoke(None, thread="t")
+    elif how == "interrupt":
+        app.invoke({"messages": [("user", "q")]}, thread="t")
+        app.invoke(Command(resume="yes"), thread="t")
+    else:
+        app.invoke({"messages": [("user", "q")]}, thread="t")
+    assert len(model.calls) == 1
+    assert _usage_of(app, "t") == (100, 50)

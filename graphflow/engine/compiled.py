@@ -143,8 +143,9 @@ class CompiledGraph(Threads, Drawable):
             checkpoint: start from this checkpoint of ``thread`` instead of its newest (replay,
                 or a new branch of its history); the old history is left intact.
             token_budget: the most tokens the run's model calls may use in all; crossing it
-                raises :class:`TokenBudgetExceeded`. Usage so far is in each checkpoint's
-                ``metadata["usage"]``.
+                raises :class:`TokenBudgetExceeded`. A checkpoint's ``metadata["usage"]``
+                holds the thread's totals so far (``input_tokens``, ``output_tokens``,
+                ``cost``), every run's calls counted once.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -263,6 +264,7 @@ class CompiledGraph(Threads, Drawable):
                     recursion_limit=parent.limit, log_writes=True, nested=True,
                     token_budget=parent.token_budget)
         child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
+        child.usage_base = parent.usage_base
         child.parent = parent  # tokens and custom events reach the parent's stream
         return given, child
 

@@ -34,7 +34,7 @@ _ENCLOSING: ContextVar[tuple[Task, str, list[int]] | None] = ContextVar(
 
 def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
     """Claim the task's next journal slot (or the enclosing call's next inner slot); return its
-    key, index and recorded value (or miss)."""
+    key, index and recorded entry (or miss)."""
     enclosing = _ENCLOSING.get()
     if enclosing is not None and enclosing[0] is task:
         _, key, counter = enclosing
@@ -54,32 +54,54 @@ def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
             f"node {task.name!r}: journaled call #{index} is {name!r} but this task's journal "
             f"recorded {found!r}; a node's steps and model calls must run in the same order "
             f"each time")
-    return key, index, entry["value"]
+    return key, index, entry
 
 
-def journaled(run: Run, task: Task, name: str, call: Callable[[], T]) -> T:
-    """``call()`` once per task slot; its recorded result on later runs of the task."""
-    key, index, value = _lookup(run, task, name)
-    if value is not _MISS:
-        return value  # type: ignore[no-any-return]
+def _replayed(run: Run, entry: dict[str, Any], on_replay: Callable[[Any], None] | None) -> Any:
+    """An entry's value; ``on_replay(value)`` first when no checkpoint or earlier part of this
+    run has accounted for it: it was recorded by another run in the step this run resumes
+    (that run crashed or failed before the step's checkpoint was written)."""
+    value = entry["value"]
+    if (on_replay is not None and entry.get("run") != run.run_id
+            and entry.get("at") == run.checkpoint_id):
+        on_replay(value)
+    return value
+
+
+def _record(run: Run, key: str, index: int, name: str, value: Any) -> None:
+    run.record(key, index, {"name": name, "value": value, "run": run.run_id,
+                            "at": run.checkpoint_id})
+
+
+def journaled(run: Run, task: Task, name: str, call: Callable[[], T],
+              on_replay: Callable[[T], None] | None = None) -> T:
+    """``call()`` once per task slot; its recorded result on later runs of the task.
+
+    ``on_replay`` is called with a recorded result the run's totals have not seen yet (see
+    :func:`_replayed`): model calls use it to count tokens paid by a run that crashed.
+    """
+    key, index, entry = _lookup(run, task, name)
+    if entry is not _MISS:
+        return _replayed(run, entry, on_replay)  # type: ignore[no-any-return]
     token = _ENCLOSING.set((task, f"{key}/{index}", [0]))
     try:
         value = call()
     finally:
         _ENCLOSING.reset(token)
-    run.record(key, index, {"name": name, "value": value})
+    _record(run, key, index, name, value)
     return value
 
 
-async def ajournaled(run: Run, task: Task, name: str, call: Callable[[], Awaitable[T]]) -> T:
+async def ajournaled(run: Run, task: Task, name: str, call: Callable[[], Awaitable[T]],
+                     on_replay: Callable[[T], None] | None = None) -> T:
     """Async :func:`journaled`."""
-    key, index, value = _lookup(run, task, name)
-    if value is not _MISS:
-        return value  # type: ignore[no-any-return]
+    key, index, entry = _lookup(run, task, name)
+    if entry is not _MISS:
+        return _replayed(run, entry, on_replay)  # type: ignore[no-any-return]
     token = _ENCLOSING.set((task, f"{key}/{index}", [0]))
     try:
         value = await call()
     finally:
         _ENCLOSING.reset(token)
-    run.record(key, index, {"name": name, "value": value})
+    _record(run, key, index, name, value)
     return value

@@ -9,6 +9,7 @@ routers and checkpointer calls are made.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable
@@ -139,8 +140,12 @@ class Run:
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
         self.parent: Run | None = None  # the run this one is a subgraph of
+        # tokens this run paid for (the token budget's measure), and the thread's totals before
+        # it (from the checkpoint it continues): checkpoints store the sum of the two
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
+        self.usage_base = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self._usage_lock = threading.Lock()
+        self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
         self.skip_before = False  # resuming from a static breakpoint taken before this step
@@ -204,12 +209,24 @@ class Run:
 
     # -- model usage ---------------------------------------------------------------------------
 
-    def add_usage(self, input_tokens: int, output_tokens: int, cost: float = 0.0) -> None:
-        """Count a model call's tokens (and cost) in this run's totals."""
+    def add_usage(self, input_tokens: int, output_tokens: int, cost: float = 0.0, *,
+                  earlier: bool = False) -> None:
+        """Count a model call's tokens (and cost) in this run's totals; ``earlier``: a call an
+        earlier run paid for and no checkpoint counted (it crashed), which goes to the thread's
+        totals but not to this run's token budget."""
         with self._usage_lock:
-            self.usage["input_tokens"] += input_tokens
-            self.usage["output_tokens"] += output_tokens
-            self.usage["cost"] += cost
+            totals = self.usage_base if earlier else self.usage
+            totals["input_tokens"] = totals.get("input_tokens", 0) + input_tokens
+            totals["output_tokens"] = totals.get("output_tokens", 0) + output_tokens
+            totals["cost"] = totals.get("cost", 0.0) + cost
+
+    def _usage_metadata(self) -> dict[str, Any]:
+        """``{"usage": the thread's totals}`` for a checkpoint (nothing before any usage)."""
+        run, base = self.usage, self.usage_base
+        if not (run["input_tokens"] or run["output_tokens"] or base["input_tokens"]
+                or base["output_tokens"]):
+            return {}
+        return {"usage": {k: base.get(k, 0) + run[k] for k in run}}
 
     def check_budget(self, node: str) -> None:
         """Raise :class:`TokenBudgetExceeded` once the run's tokens exceed its budget."""
@@ -274,6 +291,8 @@ class Run:
             self.step = cp.step
             self.joins_seen = {int(i): set(s) for i, s in cp.joins.items()}
             self.branch = cp.metadata.get("branch", "")
+            if self.parent is None:
+                self.usage_base.update(cp.metadata.get("usage") or {})
             if self.start_from is not None and not isinstance(self.input, Command):
                 cp = self._fork(cp, rebuild_values(self.graph, chain))
                 chain = [cp]
@@ -318,7 +337,9 @@ class Run:
         cp = Checkpoint(
             id=new_checkpoint_id(), thread=base.thread, step=base.step, values=values,
             next=list(base.next), joins=dict(base.joins), parent_id=base.id, created_at=now(),
-            metadata={"source": "fork", "step": base.step, "branch": self.branch}, writes=[])
+            metadata={"source": "fork", "step": base.step, "branch": self.branch,
+                      **({"usage": base.metadata["usage"]} if "usage" in base.metadata else {})},
+            writes=[])
         self.checkpointer.put(cp)
         self.checkpoint_id = cp.id
         return cp
@@ -546,8 +567,7 @@ class Run:
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
                           "step": self.step, **({"branch": self.branch} if self.branch else {}),
-                          **({"usage": dict(self.usage)} if self.usage["input_tokens"]
-                             or self.usage["output_tokens"] else {})},
+                          **self._usage_metadata()},
                 writes=self._step_writes,
             )
             self._step_writes = []

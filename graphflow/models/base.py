@@ -100,10 +100,11 @@ class ChatModel:
                                                                     response_format)})
         return msg
 
-    def _account(self, run: Any, node: str, msg: AIMessage) -> None:
+    def _account(self, run: Any, node: str, msg: AIMessage, *, earlier: bool = False) -> None:
         usage = msg.usage
         if usage is not None:
-            run.add_usage(usage.input_tokens, usage.output_tokens, self.cost(usage))
+            run.add_usage(usage.input_tokens, usage.output_tokens, self.cost(usage),
+                          earlier=earlier)
 
     # -- the API ---------------------------------------------------------------------------------
 
@@ -136,7 +137,8 @@ class ChatModel:
             self._account(run, task.name, msg)
             return msg
 
-        msg = journaled(run, task, f"model:{self.name}", call)
+        msg = journaled(run, task, f"model:{self.name}", call,
+                        lambda paid: self._account(run, task.name, paid, earlier=True))
         run.check_budget(task.name)
         return msg
 
@@ -164,7 +166,8 @@ class ChatModel:
             self._account(run, task.name, msg)
             return msg
 
-        msg = await ajournaled(run, task, f"model:{self.name}", call)
+        msg = await ajournaled(run, task, f"model:{self.name}", call,
+                               lambda paid: self._account(run, task.name, paid, earlier=True))
         run.check_budget(task.name)
         return msg
 
