@@ -22,11 +22,9 @@ pieces). Not combinable with extended thinking, which forbids forced tool use.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -47,22 +45,19 @@ from ..messages import (
     ToolMessage,
     Usage,
 )
-from .base import ChatModel, parse_structured
+from .base import parse_structured
 from .resilience import (
     CircuitBreaker,
-    Resilience,
     RetryConfig,
-    get_breaker,
-    resolve_api_key,
-    split_params,
 )
+from .sdk_model import SDKChatModel
 
 __all__ = ["AnthropicChat"]
 
 DEFAULT_MAX_TOKENS = 4096
 
 
-class AnthropicChat(ChatModel):
+class AnthropicChat(SDKChatModel):
     """A chat model on Anthropic's Messages API.
 
     Args:
@@ -83,6 +78,7 @@ class AnthropicChat(ChatModel):
     """
 
     provider = "anthropic"
+    env_key = "ANTHROPIC_API_KEY"
 
     def __init__(self, model: str = "claude-haiku-4-5", *, api_key: str | None = None,
                  base_url: str | None = None, timeout: float = 60.0,
@@ -92,67 +88,16 @@ class AnthropicChat(ChatModel):
                  async_client: Any = None, max_tokens: int = DEFAULT_MAX_TOKENS,
                  parallel_tool_calls: bool | None = None, **params: Any) -> None:
         super().__init__(model, price=price)
-        self.retry = retry or RetryConfig()
         self.max_tokens = max_tokens
         self.parallel_tool_calls = parallel_tool_calls
-        self.params = params
-        if client is not None:
-            self._client = client.with_options(max_retries=0)
-            self._client_kwargs: dict[str, Any] = {
-                "api_key": client.api_key, "base_url": str(client.base_url),
-                "timeout": client.timeout, "max_retries": 0}
-        else:
-            key = resolve_api_key(api_key, "ANTHROPIC_API_KEY", f"AnthropicChat({model!r})",
-                                  base_url)
-            self._client_kwargs = {"api_key": key, "base_url": base_url, "timeout": timeout,
-                                   "max_retries": 0}
-            self._client = anthropic.Anthropic(**self._client_kwargs)
-        self._async_given = (async_client.with_options(max_retries=0)
-                             if async_client is not None else None)
-        self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        self.base_url = str(self._client.base_url).rstrip("/")
-        self._params, extra = split_params(self._client.messages.create, params)
-        if extra:
-            self._params["extra_body"] = extra
-        if breaker is None:
-            breaker = get_breaker(self.provider, self.base_url)
-        self.breaker = breaker or None
-        self._resilience = Resilience(self.retry, self.breaker,
-                                      describe=f"AnthropicChat({model!r}) at {self.base_url}")
+        self._connect(api_key=api_key, base_url=base_url, timeout=timeout, retry=retry,
+                      breaker=breaker, client=client, async_client=async_client, params=params)
 
-    # -- clients ---------------------------------------------------------------------------------
+    def _sdk(self) -> tuple[type, type]:
+        return anthropic.Anthropic, anthropic.AsyncAnthropic
 
-    @property
-    def client(self) -> Any:
-        """The sync ``anthropic.Anthropic`` client (SDK retries off)."""
-        return self._client
-
-    def _aclient(self) -> Any:
-        if self._async_given is not None:
-            return self._async_given
-        loop = asyncio.get_running_loop()  # an httpx async pool belongs to one event loop
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = anthropic.AsyncAnthropic(**self._client_kwargs)
-        return client
-
-    def close(self) -> None:
-        """Close the sync client's connections."""
-        self._client.close()
-
-    async def aclose(self) -> None:
-        """Close the async client of the running event loop (and the given one)."""
-        if self._async_given is not None:
-            await self._async_given.close()
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
-
-    def __enter__(self) -> AnthropicChat:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def _create(self, client: Any) -> Any:
+        return client.messages.create
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -187,13 +132,6 @@ class AnthropicChat(ChatModel):
         if stream:
             kw["stream"] = True
         return kw, (answer["name"] if answer else None)
-
-    def _call(self, kw: dict[str, Any]) -> Any:
-        return self._resilience.call(lambda: self._client.messages.create(**kw))
-
-    async def _acall(self, kw: dict[str, Any]) -> Any:
-        client = self._aclient()
-        return await self._resilience.acall(lambda: client.messages.create(**kw))
 
     # -- ChatModel -------------------------------------------------------------------------------
 

@@ -15,11 +15,9 @@ carrying the schema. Either way the parsed instance is on ``AIMessage.parsed``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
-import weakref
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -39,22 +37,19 @@ from ..messages import (
     ToolMessage,
     Usage,
 )
-from .base import ChatModel, StructuredOutputError
+from .base import StructuredOutputError
 from .resilience import (
     CircuitBreaker,
-    Resilience,
     RetryConfig,
-    get_breaker,
-    resolve_api_key,
-    split_params,
 )
+from .sdk_model import SDKChatModel
 
 __all__ = ["OpenAIChat", "strict_json_schema"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class OpenAIChat(ChatModel):
+class OpenAIChat(SDKChatModel):
     """A chat model on OpenAI's Chat Completions API.
 
     Args:
@@ -80,6 +75,7 @@ class OpenAIChat(ChatModel):
     """
 
     provider = "openai"
+    env_key = "OPENAI_API_KEY"
 
     def __init__(self, model: str = "gpt-4o-mini", *, api_key: str | None = None,
                  base_url: str | None = None, timeout: float = 60.0,
@@ -93,69 +89,21 @@ class OpenAIChat(ChatModel):
         if structured_output not in ("json_schema", "json_object"):
             raise ValueError(f"structured_output must be 'json_schema' or 'json_object', got "
                              f"{structured_output!r}")
-        self.retry = retry or RetryConfig()
         self.parallel_tool_calls = parallel_tool_calls
         self.structured_output = structured_output
         self.stream_usage = stream_usage
-        self.params = params
-        if client is not None:
-            self._client = client.with_options(max_retries=0)
-        else:
-            key = resolve_api_key(api_key, "OPENAI_API_KEY", f"OpenAIChat({model!r})", base_url)
-            self._client_kwargs = {"api_key": key, "base_url": base_url, "timeout": timeout,
-                                   "max_retries": 0}
-            self._client = openai.OpenAI(**self._client_kwargs)
-        if client is not None and async_client is None:
-            c = client
-            self._client_kwargs = {"api_key": c.api_key, "base_url": str(c.base_url),
-                                   "timeout": c.timeout, "max_retries": 0,
-                                   "organization": c.organization, "project": c.project}
-        self._async_given = (async_client.with_options(max_retries=0)
-                             if async_client is not None else None)
-        self._async_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-        self.base_url = str(self._client.base_url).rstrip("/")
-        self._params, extra = split_params(self._client.chat.completions.create, params)
-        if extra:
-            self._params["extra_body"] = extra
-        if breaker is None:
-            breaker = get_breaker(self.provider, self.base_url)
-        self.breaker = breaker or None
-        self._resilience = Resilience(self.retry, self.breaker,
-                                      describe=f"OpenAIChat({model!r}) at {self.base_url}")
+        self._connect(api_key=api_key, base_url=base_url, timeout=timeout, retry=retry,
+                      breaker=breaker, client=client, async_client=async_client, params=params)
 
-    # -- clients ---------------------------------------------------------------------------------
+    def _sdk(self) -> tuple[type, type]:
+        return openai.OpenAI, openai.AsyncOpenAI
 
-    @property
-    def client(self) -> Any:
-        """The sync ``openai.OpenAI`` client (SDK retries off)."""
-        return self._client
+    def _create(self, client: Any) -> Any:
+        return client.chat.completions.create
 
-    def _aclient(self) -> Any:
-        if self._async_given is not None:
-            return self._async_given
-        loop = asyncio.get_running_loop()  # an httpx async pool belongs to one event loop
-        client = self._async_clients.get(loop)
-        if client is None:
-            client = self._async_clients[loop] = openai.AsyncOpenAI(**self._client_kwargs)
-        return client
-
-    def close(self) -> None:
-        """Close the sync client's connections."""
-        self._client.close()
-
-    async def aclose(self) -> None:
-        """Close the async client of the running event loop (and the given one)."""
-        if self._async_given is not None:
-            await self._async_given.close()
-        client = self._async_clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
-
-    def __enter__(self) -> OpenAIChat:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+    def _settings_of(self, client: Any) -> dict[str, Any]:
+        return {**super()._settings_of(client), "organization": client.organization,
+                "project": client.project}
 
     # -- requests --------------------------------------------------------------------------------
 
@@ -204,13 +152,6 @@ class OpenAIChat(ChatModel):
         return {"type": "json_object"}, (
             f"Answer with a single JSON object (no prose, no code fence) that validates "
             f"against this JSON schema for {name}: {schema_text}")
-
-    def _call(self, kw: dict[str, Any]) -> Any:
-        return self._resilience.call(lambda: self._client.chat.completions.create(**kw))
-
-    async def _acall(self, kw: dict[str, Any]) -> Any:
-        client = self._aclient()
-        return await self._resilience.acall(lambda: client.chat.completions.create(**kw))
 
     # -- ChatModel -------------------------------------------------------------------------------
 
