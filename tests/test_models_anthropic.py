@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Annotated, TypedDict
 
 import anthropic
 import pytest
 from pydantic import BaseModel
+from support.chat_graph import one_node_graph
 
-from graphflow import END, START, AIMessage, NodeError, StateGraph, ToolMessage, add_messages
+from graphflow import AIMessage, NodeError, ToolMessage
 from graphflow.checkpoint import MemoryCheckpointer
 from graphflow.messages import Usage, merge_chunks
 from graphflow.models import AnthropicChat, chat_model
@@ -303,25 +303,6 @@ def test_ainvoke_and_astream(server):
     assert merged.content == "streaming async"
     assert merged.tool_calls[0].args == {"city": "Nice"}
     assert three.content == "after 500" and len(server.requests) == 4
-
-
-class Chat(TypedDict):
-    messages: Annotated[list, add_messages]
-
-
-def one_node_graph(model, *, fail_once=None, saver=None):
-    def agent(state):
-        answer = model.invoke(state["messages"])
-        if fail_once is not None and not fail_once["done"]:
-            fail_once["done"] = True
-            raise RuntimeError("crashed after the model answered")
-        return {"messages": [answer]}
-
-    g = StateGraph(Chat)
-    g.add_node("agent", agent)
-    g.add_edge(START, "agent")
-    g.add_edge("agent", END)
-    return g.compile(checkpointer=saver)
 
 
 def test_graph_messages_mode_streams_sdk_events_as_chunk_node_pairs(server):

@@ -7,13 +7,14 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from typing import Annotated, Literal, TypedDict
+from typing import Literal
 
 import openai
 import pytest
 from pydantic import BaseModel
+from support.chat_graph import one_node_graph
 
-from graphflow import END, START, AIMessage, NodeError, StateGraph, ToolMessage, add_messages
+from graphflow import AIMessage, NodeError, ToolMessage
 from graphflow.checkpoint import MemoryCheckpointer
 from graphflow.messages import merge_chunks
 from graphflow.models import OpenAIChat, StructuredOutputError, chat_model
@@ -389,25 +390,6 @@ def test_ainvoke_and_astream(server):
 
 
 # -- inside a graph ------------------------------------------------------------------------------
-
-class Chat(TypedDict):
-    messages: Annotated[list, add_messages]
-
-
-def one_node_graph(model, *, fail_once=None, saver=None):
-    def agent(state):
-        answer = model.invoke(state["messages"])
-        if fail_once is not None and not fail_once["done"]:
-            fail_once["done"] = True
-            raise RuntimeError("crashed after the model answered")
-        return {"messages": [answer]}
-
-    g = StateGraph(Chat)
-    g.add_node("agent", agent)
-    g.add_edge(START, "agent")
-    g.add_edge("agent", END)
-    return g.compile(checkpointer=saver)
-
 
 def test_messages_stream_mode_yields_chunks_from_the_real_sdk_stream(server):
     server.push(Reply("tokens from the wire", usage=(8, 4)))

@@ -2,10 +2,10 @@
 "messages" stream, usage totals and the token budget."""
 
 import asyncio
-from typing import Annotated, TypedDict
 
 import pytest
 from pydantic import BaseModel
+from support.chat_graph import Chat, one_node_graph
 
 from graphflow import (
     END,
@@ -15,29 +15,9 @@ from graphflow import (
     StateGraph,
     TokenBudgetExceeded,
     ToolCall,
-    add_messages,
 )
 from graphflow.checkpoint import MemoryCheckpointer
 from graphflow.models import ScriptedModel, StructuredOutputError, chat_model
-
-
-class Chat(TypedDict):
-    messages: Annotated[list, add_messages]
-
-
-def one_node_graph(model, *, fail_once=None, saver=None):
-    def agent(state):
-        answer = model.invoke(state["messages"])
-        if fail_once is not None and not fail_once["done"]:
-            fail_once["done"] = True
-            raise RuntimeError("crashed after the model answered")
-        return {"messages": [answer]}
-
-    g = StateGraph(Chat)
-    g.add_node("agent", agent)
-    g.add_edge(START, "agent")
-    g.add_edge("agent", END)
-    return g.compile(checkpointer=saver)
 
 
 def test_scripted_replies_in_order_and_records_calls():
