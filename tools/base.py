@@ -286,10 +286,20 @@ class Tool:
         return {fields[f]: getattr(model, f) for f in fields}
 
     def _validated(self, args: Any) -> BaseModel:
-        sig = self._sig()
+        if type(args) is not dict:  # models send dicts; the rest is turned into one first
+            args = self._as_dict(args)
+        try:
+            return self._sig().model.model_validate(args)
+        except ValidationError as exc:
+            errors = exc.errors(include_url=False)
+            raise ToolArgumentError(self.name, _format_errors(self.name, errors),
+                                    errors) from None
+
+    def _as_dict(self, args: Any) -> dict[str, Any]:
+        """``args`` given as None, JSON text, a pydantic model or any mapping, as a dict."""
         if args is None:
-            args = {}
-        elif isinstance(args, str | bytes):
+            return {}
+        if isinstance(args, str | bytes):
             try:
                 args = json.loads(args or "{}")
             except ValueError as exc:
@@ -302,12 +312,7 @@ class Tool:
             raise ToolArgumentError(
                 self.name, f"tool {self.name!r}: the arguments must be a JSON object "
                            f"(a dict), got {type(args).__name__}")
-        try:
-            return sig.model.model_validate(dict(args))
-        except ValidationError as exc:
-            errors = exc.errors(include_url=False)
-            raise ToolArgumentError(self.name, _format_errors(self.name, errors),
-                                    errors) from None
+        return dict(args)
 
     def _bind(self, values: dict[str, Any], state: Any, ctx: Any,
               ) -> tuple[list[Any], dict[str, Any]]:
