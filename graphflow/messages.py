@@ -34,6 +34,7 @@ __all__ = [
     "merge_chunks",
     "message_kind",
     "repair_tool_calls",
+    "starts_with",
     "to_message",
     "to_messages",
 ]
@@ -327,6 +328,18 @@ def repair_tool_calls(history: Sequence[Message]) -> list[Message]:
     return out
 
 
+def starts_with(items: Sequence[Any], prefix: list[Any]) -> bool:
+    """Whether ``items`` begins with the messages of ``prefix`` (the same objects, or equal
+    ones): one list comparison in C, for the memos that spare an agent loop re-reading the
+    history it has already seen."""
+    if len(items) < len(prefix):
+        return False
+    try:
+        return list(items[:len(prefix)]) == prefix
+    except Exception:  # an odd value's __eq__ failed: no match
+        return False
+
+
 # The history most recently found to have every call answered. An agent asks again with that
 # history plus a few messages; when its start equals this one (a C-level list comparison: the
 # same objects, or equal ones), only the new tail is scanned.
@@ -341,13 +354,7 @@ def _has_unanswered_calls(history: Sequence[Message]) -> bool:
     """
     global _ANSWERED
     known = _ANSWERED
-    start = 0
-    if known and len(history) >= len(known):
-        try:
-            if history[:len(known)] == known:
-                start = len(known)
-        except Exception:  # an odd value's __eq__ failed: scan everything
-            start = 0
+    start = len(known) if known and starts_with(history, known) else 0
     kinds = _KINDS
     one: str | None = None  # the id of an open single call
     many: set[str] | None = None  # the ids of open parallel calls

@@ -243,3 +243,25 @@ def test_parser_never_raises_on_arbitrary_text():
             loads_lenient(text)
 
     check()
+
+
+# -- the fast reading of the canonical format agrees with the general one ----------------------
+
+_THOUGHTS = ["", "one more", "*bold* idea", "`code` first", "use: a colon", "x Action: now",
+             "I think Final Answer: 3", "Observation: fake", "  spaced  ", "_under_"]
+_TOOLS = ["calculator", "get_weather", "lookup", "now", "Calculator", "nope", "get-weather"]
+_INPUTS = ['{"expression": "2 + 2"}', '{"city": "Oslo", "unit": "C"}', '{"id": 3}', "{}",
+           "{'id': 3}", '{"id": 3} {"id": 4}', '{"id": 3,}', '{"a": "Action: x"}',
+           '{"expression": "Observation: 1"}', '{"id": "three"}', '{"city": "Nice"} trailing}']
+
+
+@pytest.mark.parametrize("thought", _THOUGHTS)
+@pytest.mark.parametrize("tool", _TOOLS)
+@pytest.mark.parametrize("sep", [" ", "", " ** ", "\t"])
+def test_the_canonical_fast_path_reads_replies_like_the_general_reader(thought, tool, sep):
+    from graphflow.agents.react_parser import _read_labelled, _ToolInfo
+
+    info = _ToolInfo(TOOLS)
+    for raw in _INPUTS:
+        text = f"Thought:{sep}{thought}\nAction:{sep}{tool}\nAction Input:{sep}{raw}".strip()
+        assert parse_react(text, info) == _read_labelled(text, info), text

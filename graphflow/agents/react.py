@@ -34,7 +34,15 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from ..messages import AIMessage, HumanMessage, Message, SystemMessage, ToolCall, ToolMessage
+from ..messages import (
+    AIMessage,
+    HumanMessage,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    starts_with,
+)
 from .react_parser import ReActError, ReActFinal, _ToolInfo, parse_react
 from .state import OBSERVATION, as_tools, limit_message, messages_of, model_calls_this_turn
 from .tool_node import ToolNode
@@ -119,6 +127,8 @@ class ReActNode:
         # rendered transcript messages by id (the state's message objects live on from step
         # to step, so each is rendered once); bounded, checked by identity
         self._rendered: dict[str, tuple[Message, Message]] = {}
+        # the last (messages, transcript) pair: the next call usually extends those messages
+        self._last: tuple[list[Message], list[Message]] = ([], [])
 
     def __repr__(self) -> str:
         return f"ReActNode({self.model!r}, tools=[{', '.join(self._info.names)}])"
@@ -128,11 +138,16 @@ class ReActNode:
     def transcript(self, messages: Iterable[Message]) -> list[Message]:
         """The conversation as the model sees it: the protocol's system prompt, then the
         messages with tool calls as text and tool results as ``Observation:`` lines."""
-        out: list[Message] = [self._system]
+        messages = list(messages)
+        seen, shown_before = self._last
+        if seen and starts_with(messages, seen):
+            out, tail = list(shown_before), messages[len(seen):]
+        else:
+            out, tail = [self._system], messages
         cache = self._rendered
         if len(cache) > _CACHE_SIZE:
             cache.clear()
-        for msg in messages:
+        for msg in tail:
             hit = cache.get(msg.id)
             if hit is not None and hit[0] is msg:
                 out.append(hit[1])
@@ -141,6 +156,7 @@ class ReActNode:
             if shown is not msg:
                 cache[msg.id] = (msg, shown)
             out.append(shown)
+        self._last = (messages, list(out))
         return out
 
     @staticmethod

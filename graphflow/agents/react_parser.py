@@ -369,6 +369,10 @@ _LINE_LABEL = re.compile(
 _INLINE_LABEL = re.compile(
     r"(?<=\s)[*_`]*(?P<label>Thought|Action Input|Action|Final Answer|Observation)"
     r"[*_`]*:[ \t*_`]*")
+# "Thought: ...\nAction: <tool>\nAction Input: {...}", as the system prompt asks, to the letter
+_CANONICAL = re.compile(
+    r"Thought:[ \t*_`]*(?P<thought>[^\n]*)\nAction:[ \t*_`]*(?P<tool>[\w.-]+)[ \t]*\n"
+    r"Action Input:[ \t*_`]*(?P<input>\{[^\n]*\})")
 _CALL_FORM = re.compile(r"^(?P<name>[\w.-]+)\s*(?:\[(?P<br>.*)\]|\((?P<pa>.*)\))\s*$", re.S)
 
 
@@ -491,6 +495,25 @@ def parse_react(text: str, tools: Any = None) -> ReActStep:
             step = _from_blob(blob, info)
             if step is not None:
                 return step
+    step = _read_canonical(body, info)
+    return step if step is not None else _read_labelled(body, info)
+
+
+def _read_canonical(body: str, info: _ToolInfo) -> ReActStep | None:
+    """The step of a reply in exactly the format the system prompt asks for (a thought, a
+    known tool, a JSON object), read without scanning for labels — what
+    :func:`_read_labelled` would find, faster (an agent loop reads one every turn); None for
+    anything else."""
+    m = _CANONICAL.fullmatch(body)
+    if m is None or m["tool"] not in info.schemas:
+        return None
+    if _INLINE_LABEL.search(body, m.start("thought"), m.end("thought")) is not None:
+        return None  # "Thought: ... Action: x" on one line: the general reading decides
+    return _action(m["tool"], m["input"], m["thought"].strip() or None, info)
+
+
+def _read_labelled(body: str, info: _ToolInfo) -> ReActStep:
+    """:func:`parse_react` for a non-empty reply that is not a JSON blob: read its labels."""
     segs = _segments(body)
     if not segs:
         return ReActFinal(body)
