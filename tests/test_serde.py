@@ -56,12 +56,14 @@ except Exception:  # no time zone database
 @contextlib.contextmanager
 def json_backend(name: str):
     """Run with the pydantic_core backend ("fast") or the stdlib json module only ("stdlib")."""
-    saved = serde._PC
-    serde._PC = serde._UNSET if name == "fast" else None
+    from graphflow.checkpoint.serde import json_format
+
+    saved = json_format._PC
+    json_format._PC = json_format._UNSET if name == "fast" else None
     try:
         yield
     finally:
-        serde._PC = saved
+        json_format._PC = saved
 
 
 @pytest.fixture(params=["fast", "stdlib"])

@@ -39,12 +39,9 @@ directions use) and :mod:`.errors` (:class:`SerializationError`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from .decode import loads, loads_bytes
 from .encode import dumps, dumps_bytes
 from .errors import SerializationError
-from .json_format import _UNSET as _UNSET
 from .json_format import TAG as TAG
 from .registry import _BY_TYPE as _BY_TYPE
 from .registry import register_schema_types, register_type, registered
@@ -59,7 +56,3 @@ __all__ = [
     "register_type",
     "registered",
 ]
-
-# The JSON library in use, switched here by tests (see json_format._pydantic_core): the
-# pydantic_core module, None (use the stdlib json module only), or _UNSET until the first use.
-_PC: Any = _UNSET

@@ -7,25 +7,25 @@ fallback; :func:`_pydantic_core` says which.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 TAG = "__gf__"
 
 _UNSET: Any = object()
 
-# The choice is cached once, in the package (``graphflow.checkpoint.serde._PC``), where tests
-# switch it; the package is initialized before this module runs.
-_package = sys.modules[__package__]
+# The JSON library in use: the pydantic_core module, None (the stdlib json module only), or
+# _UNSET until the first use. Tests switch it to run both ways.
+_PC: Any = _UNSET
 
 
 def _pydantic_core() -> Any:
     """pydantic_core (a dependency of pydantic) for its fast JSON, imported on first use."""
-    pc = _package._PC
+    global _PC
+    pc = _PC
     if pc is _UNSET:
         try:
             import pydantic_core
         except ImportError:  # pragma: no cover - pydantic is a dependency of graphflow
             pydantic_core = None
-        pc = _package._PC = pydantic_core if hasattr(pydantic_core, "from_json") else None
+        pc = _PC = pydantic_core if hasattr(pydantic_core, "from_json") else None
     return pc
