@@ -299,6 +299,41 @@ def test_resume_after_error_reruns_only_the_failed_parallel_node(saver, thread):
     assert app.get_state(thread).next == ()
 
 
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_lone_node_whose_router_fails_is_not_rerun_on_resume(saver, thread, driver):
+    """A step's lone task has its outcome stored with the step's checkpoint, in one commit;
+    when the step fails after the task (here its router), the outcome is stored on its own,
+    so resuming does not run the finished node again."""
+    calls = Counter()
+    broken = {"on": True}
+
+    def work(state):
+        calls["work"] += 1
+        return {"log": ["worked"]}
+
+    def route(state) -> Literal["__end__"]:
+        if broken["on"]:
+            raise RuntimeError("router bug")
+        return END
+
+    g = StateGraph(Log)
+    g.add_node("work", work)
+    g.add_edge(START, "work")
+    g.add_conditional_edges("work", route)
+    app = g.compile(checkpointer=saver)
+
+    def run(inp):
+        if driver == "sync":
+            return app.invoke(inp, thread=thread)
+        return asyncio.run(app.ainvoke(inp, thread=thread))
+
+    with pytest.raises(GraphflowError, match="router bug"):
+        run({"log": []})
+    broken["on"] = False
+    assert run(None)["log"] == ["worked"]
+    assert calls["work"] == 1
+
+
 def test_invoke_none_on_unknown_thread_is_an_error(saver, thread):
     app = linear(saver, Counter())
     with pytest.raises(GraphflowError):

@@ -384,10 +384,13 @@ class SqlCheckpointer(Checkpointer):
 
     # -- checkpoints ------------------------------------------------------------------------------
 
-    def put(self, checkpoint: Checkpoint) -> None:
-        """Store ``checkpoint`` as the newest of its thread, committed before returning. Its
-        values are stored only when the storage policy asks for a snapshot."""
+    def put(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
+        """Store ``checkpoint`` as the newest of its thread (and ``pending`` against its
+        parent), committed before returning. Its values are stored only when the storage
+        policy asks for a snapshot."""
         cp = checkpoint
+        pending_row = None if pending is None else \
+            self._pending_row(cp.thread, cp.parent_id or "", pending)
         where = _where(cp.thread, cp.id)
         writes = _dumps_writes(where, cp.writes)
         metadata = _dumps(where, "metadata", cp.metadata)
@@ -397,6 +400,8 @@ class SqlCheckpointer(Checkpointer):
         q = self._q
         with self._write() as conn:
             self._lock_thread(conn, cp.thread)
+            if pending_row is not None:
+                conn.execute(q(SQL_PUT_WRITES), pending_row)
             head = conn.execute(q(SQL_HEAD_LINEAGE), (cp.thread,)).fetchone()
             parent_row = None
             if cp.parent_id is not None and head is not None:
@@ -481,13 +486,16 @@ class SqlCheckpointer(Checkpointer):
 
     def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
         """Store (or replace, by task id) a finished task's outcome; committed on return."""
-        where = f"{_where(thread, checkpoint_id)} task {write.task_id!r}"
-        writes = _dumps(where, "writes", [[k, v] for k, v in write.writes])
-        update = _dumps(where, "update", write.update)
-        goto = _dumps(where, "goto", write.goto)
+        row = self._pending_row(thread, checkpoint_id, write)
         with self._write_one() as conn:
-            conn.execute(self._q(SQL_PUT_WRITES), (
-                thread, checkpoint_id, write.task_id, write.node, writes, update, goto))
+            conn.execute(self._q(SQL_PUT_WRITES), row)
+
+    @staticmethod
+    def _pending_row(thread: str, checkpoint_id: str, write: PendingWrite) -> tuple[Any, ...]:
+        where = f"{_where(thread, checkpoint_id)} task {write.task_id!r}"
+        return (thread, checkpoint_id, write.task_id, write.node,
+                _dumps(where, "writes", [[k, v] for k, v in write.writes]),
+                _dumps(where, "update", write.update), _dumps(where, "goto", write.goto))
 
     def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
         """The outcomes stored against ``checkpoint_id``, by task id, in first-stored order."""
@@ -521,8 +529,8 @@ class SqlCheckpointer(Checkpointer):
 
     # -- async twins: the sync methods in a worker thread -----------------------------------------
 
-    async def aput(self, checkpoint: Checkpoint) -> None:
-        await asyncio.to_thread(self.put, checkpoint)
+    async def aput(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
+        await asyncio.to_thread(self.put, checkpoint, pending=pending)
 
     async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         return await asyncio.to_thread(self.get, thread, checkpoint_id)

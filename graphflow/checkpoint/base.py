@@ -91,8 +91,11 @@ class Checkpointer(ABC):
     """Where a compiled graph keeps its threads' checkpoints."""
 
     @abstractmethod
-    def put(self, checkpoint: Checkpoint) -> None:
-        """Store ``checkpoint`` as the newest of its thread."""
+    def put(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
+        """Store ``checkpoint`` as the newest of its thread. ``pending``: the outcome of the
+        lone task of the step the checkpoint ends, stored against the checkpoint's parent (as
+        :meth:`put_writes` would) in the same transaction: one commit per step instead of
+        two."""
 
     @abstractmethod
     def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
@@ -131,8 +134,8 @@ class Checkpointer(ABC):
     def threads(self) -> list[str]:
         """The threads that have checkpoints."""
 
-    async def aput(self, checkpoint: Checkpoint) -> None:
-        self.put(checkpoint)
+    async def aput(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
+        self.put(checkpoint, pending=pending)
 
     async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
         return self.get(thread, checkpoint_id)

@@ -23,8 +23,11 @@ class MemoryCheckpointer(Checkpointer):
         self._journal: dict[tuple[str, str], dict[int, Any]] = {}
         self._lock = threading.Lock()
 
-    def put(self, checkpoint: Checkpoint) -> None:
+    def put(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
         with self._lock:
+            if pending is not None:
+                self._writes.setdefault((checkpoint.thread, checkpoint.parent_id or ""),
+                                        {})[pending.task_id] = pending
             self._threads.setdefault(checkpoint.thread, []).append(checkpoint)
 
     def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:

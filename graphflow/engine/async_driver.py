@@ -26,6 +26,17 @@ _DONE = object()
 async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     if branches is None:  # resuming: the due tasks were loaded, not planned
         return
+    try:
+        await _plan(run, branches)
+    except BaseException:
+        await run.astore_deferred()  # a router failed: the finished task's outcome still counts
+        raise
+    cp, pending = run.take_checkpoint()
+    if cp is not None:
+        await run.checkpointer.aput(cp, pending=pending)
+
+
+async def _plan(run: Run, branches: tuple[Branch, ...]) -> None:
     if branches:
         view = run.schema.view(run.values)
         for b in branches:
@@ -37,9 +48,6 @@ async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
                     raise run.router_error(b, exc) from exc
             run.resolve(b, result)
     run.plan()
-    cp = run.take_checkpoint()
-    if cp is not None:
-        await run.checkpointer.aput(cp)
 
 
 def _jobs(run: Run, tasks: list[Task]) -> list[Callable[[], Awaitable[None]]]:
@@ -117,7 +125,11 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
         # the tasks' events come out even when the step then fails
         for event in run.flush() if run.events else ():
             yield event
-        branches = run.after_step()
+        try:
+            branches = run.after_step()
+        except BaseException:
+            await run.astore_deferred()
+            raise
         if branches or run.checkpointer is not None:
             await _route(run, branches)
         elif branches is not None:

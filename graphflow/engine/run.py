@@ -148,6 +148,10 @@ class Run:
         self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
+        # the outcome of a step's lone task, stored with the step's checkpoint in one commit
+        # (see task_finished); None when there is none to store
+        self.lone = False
+        self.deferred: tuple[str, PendingWrite] | None = None  # (step's checkpoint, outcome)
         self.skip_before = False  # resuming from a static breakpoint taken before this step
         self.paused = False
         self.interrupts: list[Interrupt] = []
@@ -254,7 +258,14 @@ class Run:
                             "task_id": self.task_id(self.step, task.name, task.index)})
 
     def task_finished(self, task: Task) -> None:
-        """Store a finished task's outcome at once (pending write) and stream it."""
+        """Store a finished task's outcome at once (pending write) and stream it.
+
+        The outcome of a step's lone task is stored in the same transaction as the checkpoint
+        that ends the step, moments later (the driver passes :attr:`deferred` to ``put``), or
+        by :meth:`store_deferred` if the step fails before that checkpoint: one commit per step
+        instead of two, and an outcome is never lost. (A crash in between re-runs the task, as
+        a crash just before a separate commit would.)
+        """
         if self.checkpointer is None and not self.streaming:
             return
         if self.checkpointer is not None and self.checkpoint_id is not None:
@@ -263,8 +274,12 @@ class Run:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
                     task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]))
             elif task.error is None:
-                self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
-                    task_id, task.name, list(items_of(task.writes)), task.update, task.goto))
+                write = PendingWrite(task_id, task.name, list(items_of(task.writes)),
+                                     task.update, task.goto)
+                if self.lone:
+                    self.deferred = (self.checkpoint_id, write)
+                else:
+                    self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, write)
         if task.error is None and not task.interrupts:
             self.emit("updates", {task.name: task.update})
         if self.debug:
@@ -399,6 +414,7 @@ class Run:
         if self.resuming:
             self.resuming = False
             tasks = [t for t in tasks if not t.done]
+        self.lone = len(tasks) == 1
         return tasks
 
     def after_step(self) -> tuple[Branch, ...] | None:
@@ -574,9 +590,32 @@ class Run:
             self.checkpoint_id = cp.id
             self.pending_checkpoint = cp
 
-    def take_checkpoint(self) -> Checkpoint | None:
+    def take_checkpoint(self) -> tuple[Checkpoint | None, PendingWrite | None]:
+        """The checkpoint the last plan made (to store), with the deferred outcome of the
+        step's lone task (to store in the same transaction)."""
         cp, self.pending_checkpoint = self.pending_checkpoint, None
-        return cp
+        if self.deferred is not None and (cp is None or cp.parent_id != self.deferred[0]):
+            self.store_deferred()  # no checkpoint of this step to carry it: store it alone
+        deferred, self.deferred = self.deferred, None
+        return cp, None if deferred is None else deferred[1]
+
+    def _take_deferred(self) -> tuple[str, str, PendingWrite] | None:
+        deferred, self.deferred = self.deferred, None
+        if deferred is None or self.checkpointer is None:
+            return None
+        return self.thread or "", deferred[0], deferred[1]
+
+    def store_deferred(self) -> None:
+        """Store the lone task's outcome now: the step failed before its checkpoint."""
+        args = self._take_deferred()
+        if args is not None:
+            self.checkpointer.put_writes(*args)
+
+    async def astore_deferred(self) -> None:
+        """Async :meth:`store_deferred`."""
+        args = self._take_deferred()
+        if args is not None:
+            await self.checkpointer.aput_writes(*args)
 
     def breakpoint_write(self) -> PendingWrite:
         """The marker stored when pausing before a step, so resuming runs that step."""

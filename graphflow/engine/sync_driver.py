@@ -35,10 +35,14 @@ def plan_sync(run: Run, branches: tuple[Branch, ...], source: str | None = None)
 def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     if branches is None:  # resuming or paused: nothing to plan
         return
-    plan_sync(run, branches)
-    cp = run.take_checkpoint()
+    try:
+        plan_sync(run, branches)
+    except BaseException:
+        run.store_deferred()  # a router failed: the finished task's outcome still counts
+        raise
+    cp, pending = run.take_checkpoint()
     if cp is not None:
-        run.checkpointer.put(cp)
+        run.checkpointer.put(cp, pending=pending)
 
 
 def _run_all(run: Run, tasks: list[Task]) -> None:
@@ -125,7 +129,12 @@ def run_sync(run: Run) -> Iterator[Any]:
             _run_all(run, tasks)
         if run.events:  # the tasks' events come out even when the step then fails
             yield from run.flush()
-        _route(run, run.after_step())
+        try:
+            branches = run.after_step()
+        except BaseException:
+            run.store_deferred()
+            raise
+        _route(run, branches)
         if run.events:
             yield from run.flush()
     if run.events:  # a breakpoint's or an interrupt's event

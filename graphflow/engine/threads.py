@@ -88,7 +88,7 @@ class Threads:
             # the same step, the same due tasks: what they stored (finished writes, interrupts,
             # a breakpoint) still stands, unless this starts a new branch
             run.plan(source=source)
-            cp = run.take_checkpoint()
+            cp, _ = run.take_checkpoint()  # no task ran: nothing deferred
             assert cp is not None
             cp.next = list(base.next)
             carried = saver.get_writes(thread, base.id) if checkpoint is None else {}
@@ -105,7 +105,7 @@ class Threads:
                 raise GraphflowError("update_state(as_node=...) cannot call async routers")
             run.tasks = []
             plan_sync(run, branches, source)
-            cp = run.take_checkpoint()
+            cp, _ = run.take_checkpoint()  # no task ran: nothing deferred
             assert cp is not None
         saver.put(cp)
         return cp.id

@@ -50,12 +50,15 @@ def wrap_checkpointer(saver: Checkpointer, tally: Tally) -> None:
                          ("put", "checkpoint")):
         original = getattr(saver, method)
 
-        def stored(*args: Any, _original: Any = original, _kind: str = kind) -> Any:
-            result = _original(*args)
-            if _kind == "writes":
-                write = args[-1]
+        def stored(*args: Any, _original: Any = original, _kind: str = kind, **kw: Any) -> Any:
+            result = _original(*args, **kw)
+            # a checkpoint may carry the outcome of its step's lone task: stored with it
+            write = args[-1] if _kind == "writes" else kw.get("pending")
+            if write is not None:
                 if not any(key == "__interrupt__" for key, _ in write.writes):
                     tally.completed(write.task_id, write.node)
+                if _kind != "writes":
+                    tally.hit("writes")
             tally.hit(_kind)
             return result
 
