@@ -33,6 +33,7 @@ __all__ = [
     "all_messages",
     "merge_chunks",
     "message_kind",
+    "new_id",
     "repair_tool_calls",
     "starts_with",
     "to_message",
@@ -42,8 +43,8 @@ __all__ = [
 REMOVE_ALL_MESSAGES = "__remove_all__"
 
 
-def _new_id() -> str:
-    # 128 random bits, like a uuid4 but a quarter of the cost (ids are made on every message)
+def new_id() -> str:
+    """A new message id: 128 random bits in hex, like a uuid4's but a quarter of the cost."""
     return os.urandom(16).hex()
 
 
@@ -75,7 +76,7 @@ class ToolCall(BaseModel):
 class Message(BaseModel):
     """Base of every chat message."""
 
-    id: str = Field(default_factory=_new_id)
+    id: str = Field(default_factory=new_id)
     content: str = ""
     name: str | None = None
 
@@ -193,7 +194,7 @@ def merge_chunks(chunks: Iterable[AIMessageChunk], *, model: str | None = None) 
             args = {"__raw__": raw}
         tool_calls.append(ToolCall(id=slot["id"] or ToolCall(name="x").id, name=slot["name"]
                                    or "", args=args))
-    return AIMessage(id=msg_id or _new_id(), content="".join(text), tool_calls=tool_calls,
+    return AIMessage(id=msg_id or new_id(), content="".join(text), tool_calls=tool_calls,
                      usage=usage, model=model, finish_reason=finish)
 
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -44,6 +43,7 @@ from ..messages import (
     ToolCallChunk,
     ToolMessage,
     Usage,
+    new_id,
 )
 from .base import parse_structured
 from .resilience import (
@@ -192,7 +192,7 @@ class AnthropicChat(SDKChatModel):
                 content = json.dumps(given[0].args)
                 parsed = parse_structured(content, response_format)
                 calls = []
-        return AIMessage(id=uuid.uuid4().hex, content=content, tool_calls=calls,
+        return AIMessage(content=content, tool_calls=calls,
                          usage=_usage(resp.usage), model=resp.model or self.model,
                          finish_reason=resp.stop_reason, parsed=parsed)
 
@@ -208,7 +208,7 @@ class _StreamState:
     """
 
     def __init__(self, answer: str | None) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = new_id()
         self.answer = answer
         self.answered = False
         self.answer_blocks: set[int] = set()

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
@@ -36,6 +35,7 @@ from ..messages import (
     ToolCallChunk,
     ToolMessage,
     Usage,
+    new_id,
 )
 from .base import StructuredOutputError
 from .resilience import (
@@ -207,7 +207,7 @@ class OpenAIChat(SDKChatModel):
         calls = [ToolCall(id=c.id or ToolCall(name="x").id, name=c.function.name,
                           args=_loads_args(c.function.arguments))
                  for c in (m.tool_calls or []) if getattr(c, "function", None) is not None]
-        return AIMessage(id=uuid.uuid4().hex, content=m.content or refusal or "",
+        return AIMessage(content=m.content or refusal or "",
                          tool_calls=calls, usage=_usage(resp.usage),
                          model=resp.model or self.model, finish_reason=choice.finish_reason)
 
@@ -216,7 +216,7 @@ class _StreamState:
     """Turns ``ChatCompletionChunk`` events into :class:`AIMessageChunk` s."""
 
     def __init__(self) -> None:
-        self.id = uuid.uuid4().hex
+        self.id = new_id()
         self.usage: Usage | None = None
 
     def feed(self, event: Any) -> Iterator[AIMessageChunk]:
