@@ -252,24 +252,39 @@ def all_messages(items: Sequence[Any]) -> bool:
     return _EXACT.issuperset(map(type, items))
 
 
+# The list add_messages returned last and its ids: in a conversation each merge's ``left`` is
+# the previous merge's result, so its ids need not be gathered again (checked by comparing the
+# lists, in C: the same objects, or equal ones).
+_MERGED: tuple[list[Message], set[str]] = ([], set())
+
+
 def add_messages(left: Sequence[Any] | None, right: Any) -> list[Message]:
     """Reducer for a list of messages: append; same id replaces; ``RemoveMessage`` deletes.
 
     Use it as ``messages: Annotated[list[AnyMessage], add_messages]``.
     """
+    global _MERGED
     if type(right) is list and _EXACT.issuperset(map(type, right)):
         new: list[Any] = right
     else:
         new = to_messages(right)
     current: list[Any] = list(left) if left else []
+    if new is right or all_messages(new):  # no RemoveMessage: usually new ids, appended
+        merged, merged_ids = _MERGED
+        if merged and len(current) == len(merged) and starts_with(current, merged):
+            ids = set(merged_ids)  # ``left`` is the list this reducer returned last time
+        else:
+            if not _EXACT.issuperset(map(type, current)):
+                current = [to_message(m) for m in current]
+            ids = set(map(_ID, current))
+        if len(ids) == len(current):
+            ids.update(map(_ID, new))
+            if len(ids) == len(current) + len(new):
+                current.extend(new)
+                _MERGED = (list(current), ids)
+                return current
     if not _EXACT.issuperset(map(type, current)):
         current = [to_message(m) for m in current]
-    if new is right or all_messages(new):  # no RemoveMessage: usually new ids, appended
-        ids = set(map(_ID, current))
-        ids.update(map(_ID, new))
-        if len(ids) == len(current) + len(new):
-            current.extend(new)
-            return current
     index = {m.id: i for i, m in enumerate(current)}
     for item in new:
         if isinstance(item, RemoveMessage):

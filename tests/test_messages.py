@@ -106,6 +106,35 @@ def test_repair_gives_every_tool_call_a_result():
     assert repair_tool_calls(repaired) == repaired  # already valid: unchanged
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from(["add", "add2", "edit", "remove"]),
+                          st.integers(0, 5)), max_size=30))
+def test_add_messages_on_any_earlier_history_like_an_ordered_dict(ops):
+    """Merging into the latest result (the agent loop) and into older or rebuilt histories (forks,
+    replays), in any order, always gives the ordered-dict answer."""
+    branches: list[tuple[list, dict[str, str]]] = [([], {})]
+    for n, (pick, op, k) in enumerate(ops):
+        history, model = branches[pick % len(branches)]
+        if pick % 3 == 2:
+            history = [m.model_copy() for m in history]  # equal messages, other objects
+        model = dict(model)
+        ids = list(model)
+        if op.startswith("add") or not ids:
+            new = [HumanMessage(content=f"m{n}.{i}") for i in range(2 if op == "add2" else 1)]
+            history = add_messages(history, new)
+            model.update((m.id, m.content) for m in new)
+        elif op == "edit":
+            target = ids[k % len(ids)]
+            history = add_messages(history, [AIMessage(id=target, content=f"e{n}")])
+            model[target] = f"e{n}"
+        else:
+            target = ids[k % len(ids)]
+            history = add_messages(history, RemoveMessage(id=target))
+            del model[target]
+        assert [(m.id, m.content) for m in history] == list(model.items())
+        branches.append((history, model))
+
+
 def _reference_repair(history):
     """The rule, written plainly: calls still open when a non-tool message (or the end)
     arrives get an error result there (here a ("missing", call id) marker)."""
