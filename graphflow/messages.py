@@ -264,27 +264,24 @@ def add_messages(left: Sequence[Any] | None, right: Any) -> list[Message]:
     Use it as ``messages: Annotated[list[AnyMessage], add_messages]``.
     """
     global _MERGED
-    if type(right) is list and _EXACT.issuperset(map(type, right)):
+    if type(right) is list and all_messages(right):
         new: list[Any] = right
     else:
         new = to_messages(right)
     current: list[Any] = list(left) if left else []
+    merged, merged_ids = _MERGED
+    # ``left`` is the list this reducer returned last time: its messages and ids are known
+    known = bool(merged) and len(current) == len(merged) and starts_with(current, merged)
+    if not known and not all_messages(current):
+        current = [to_message(m) for m in current]
     if new is right or all_messages(new):  # no RemoveMessage: usually new ids, appended
-        merged, merged_ids = _MERGED
-        if merged and len(current) == len(merged) and starts_with(current, merged):
-            ids = set(merged_ids)  # ``left`` is the list this reducer returned last time
-        else:
-            if not _EXACT.issuperset(map(type, current)):
-                current = [to_message(m) for m in current]
-            ids = set(map(_ID, current))
+        ids = set(merged_ids) if known else set(map(_ID, current))
         if len(ids) == len(current):
             ids.update(map(_ID, new))
             if len(ids) == len(current) + len(new):
                 current.extend(new)
                 _MERGED = (list(current), ids)
                 return current
-    if not _EXACT.issuperset(map(type, current)):
-        current = [to_message(m) for m in current]
     index = {m.id: i for i, m in enumerate(current)}
     for item in new:
         if isinstance(item, RemoveMessage):
@@ -350,8 +347,9 @@ def starts_with(items: Sequence[Any], prefix: list[Any]) -> bool:
     history it has already seen."""
     if len(items) < len(prefix):
         return False
+    head = items[:len(prefix)]
     try:
-        return list(items[:len(prefix)]) == prefix
+        return (head if type(head) is list else list(head)) == prefix
     except Exception:  # an odd value's __eq__ failed: no match
         return False
 
