@@ -71,6 +71,23 @@ def test_add_messages_never_mutates_its_inputs():
     assert len(left) == 1
 
 
+def _apply(history, model, n, op, k, wrap):
+    """One add_messages call for ``op`` ("add", "add2", "edit", "remove"), mirrored on
+    ``model`` (an ordered dict id -> text); ``wrap`` makes the update passed from the new
+    messages (one message, or a list)."""
+    ids = list(model)
+    if op.startswith("add") or not ids:
+        new = [HumanMessage(content=f"m{n}.{i}") for i in range(2 if op == "add2" else 1)]
+        model.update((m.id, m.content) for m in new)
+        return add_messages(history, wrap(new))
+    target = ids[k % len(ids)]
+    if op == "edit":
+        model[target] = f"e{n}"
+        return add_messages(history, wrap([AIMessage(id=target, content=f"e{n}")]))
+    del model[target]
+    return add_messages(history, RemoveMessage(id=target))
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["add", "edit", "remove"]), st.integers(0, 5)),
                 max_size=25))
@@ -78,19 +95,7 @@ def test_add_messages_behaves_like_an_ordered_dict_of_ids(ops):
     history: list = []
     model: dict[str, str] = {}
     for n, (op, k) in enumerate(ops):
-        ids = list(model)
-        if op == "add" or not ids:
-            msg = HumanMessage(content=f"m{n}")
-            history = add_messages(history, msg)
-            model[msg.id] = msg.content
-        elif op == "edit":
-            target = ids[k % len(ids)]
-            history = add_messages(history, AIMessage(id=target, content=f"e{n}"))
-            model[target] = f"e{n}"
-        else:
-            target = ids[k % len(ids)]
-            history = add_messages(history, RemoveMessage(id=target))
-            del model[target]
+        history = _apply(history, model, n, op, k, wrap=lambda msgs: msgs[0])
     assert [(m.id, m.content) for m in history] == list(model.items())
 
 
@@ -118,19 +123,7 @@ def test_add_messages_on_any_earlier_history_like_an_ordered_dict(ops):
         if pick % 3 == 2:
             history = [m.model_copy() for m in history]  # equal messages, other objects
         model = dict(model)
-        ids = list(model)
-        if op.startswith("add") or not ids:
-            new = [HumanMessage(content=f"m{n}.{i}") for i in range(2 if op == "add2" else 1)]
-            history = add_messages(history, new)
-            model.update((m.id, m.content) for m in new)
-        elif op == "edit":
-            target = ids[k % len(ids)]
-            history = add_messages(history, [AIMessage(id=target, content=f"e{n}")])
-            model[target] = f"e{n}"
-        else:
-            target = ids[k % len(ids)]
-            history = add_messages(history, RemoveMessage(id=target))
-            del model[target]
+        history = _apply(history, model, n, op, k, wrap=list)
         assert [(m.id, m.content) for m in history] == list(model.items())
         branches.append((history, model))
 
