@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+from ._sql import (
+    CHECKPOINTS,
+    JOURNAL,
+    WRITES,
+    CorruptCheckpointError,
+    SqlCheckpointer,
+    UndecodableText,
+)
 
 __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
@@ -90,6 +97,9 @@ class SqliteCheckpointer(SqlCheckpointer):
             raise RuntimeError(f"{self!r} is closed")
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False)
+        # Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead of
+        # failing the whole query, so that the error names the thread, checkpoint and column.
+        conn.text_factory = UndecodableText.decode_text
         try:
             if self.path != ":memory:":
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
