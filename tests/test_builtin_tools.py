@@ -118,7 +118,7 @@ def test_calculator_refuses_huge_results_quickly(expression):
     start = time.perf_counter()
     with pytest.raises(CalculatorError, match=r"too large|must be an integer|failed"):
         calc(expression)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5  # computing any of them would take minutes or forever
 
 
 @pytest.mark.parametrize("terms", [101, 500, 1_999])
@@ -147,7 +147,7 @@ def test_calculator_refuses_long_and_deep_input_quickly():
         calc("-" * 900 + "1")
     with pytest.raises(CalculatorError, match=r"nested too deeply|not a valid"):
         calc("(" * 300 + "1" + ")" * 300)
-    assert time.perf_counter() - start < 1
+    assert time.perf_counter() - start < 5  # generous: the machine may be loaded
 
 
 @pytest.mark.parametrize("expression", ["1 / 0", "1 // 0", "5 % 0", "0 ** -1", "1 / (2 - 2)",
@@ -559,7 +559,7 @@ def test_http_get_caps_the_body(server):
     t = http_get(["127.0.0.1"], max_bytes=1_000, allow_private=LOCAL)
     start = time.perf_counter()
     text = get(t, url(server, "/big"))
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 15  # generous: the point is that 50 MB are not read
     body, _, note = text.partition("\n[... truncated")
     assert body == "y" * 1_000
     assert "after 1000 bytes of 50000000" in note
@@ -571,7 +571,7 @@ def test_http_get_times_out(server):
         start = time.perf_counter()
         with pytest.raises(TimeoutError, match=r"timed out after 0\.5s"):
             get(t, url(server, path))
-        assert time.perf_counter() - start < 2.5
+        assert time.perf_counter() - start < 4  # /slow answers after 5 s
 
 
 def test_http_get_timeout_is_one_deadline_for_the_whole_call(server):
@@ -811,7 +811,7 @@ def test_sql_query_interrupts_long_queries(db):
     with pytest.raises(TimeoutError, match=r"longer than 0\.3s"):
         t.invoke({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                            "SELECT count(*) FROM c"})
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10  # the query never ends unless interrupted
     with pytest.raises(ValueError, match="too big"):
         t.invoke({"query": "SELECT zeroblob(500000000)"})
 

@@ -248,7 +248,7 @@ def test_postgres_sql_ascii_database_works_and_reports_bytes_that_are_not_utf8(
                   "WHERE id = 'c1'", (b'["a\xff"]',))
         with pytest.raises(CorruptCheckpointError,
                            match=r"thread 'ünï 日本' checkpoint 'c1': column 'writes' holds "
-                                 r"data that is not valid UTF-8"):
+                                 r"text that is not valid UTF-8"):
             store.get("ünï 日本")
         backend.q("UPDATE graphflow_journal SET value = convert_from(?, 'SQL_ASCII')",
                   (b"\xfe",))

@@ -190,12 +190,12 @@ def _text(where: str, column: str, raw: Any) -> str:
         try:
             return raw.decode("utf-8")  # fails: the drivers only wrap what does not decode
         except UnicodeDecodeError as exc:
-            problem = f"is not valid UTF-8 ({exc})"
+            problem = f"text that is not valid UTF-8 ({exc})"
     else:
-        problem = f"is a {type(raw).__name__}, not text"
+        problem = f"a value of type {type(raw).__name__}, not text"
     raise CorruptCheckpointError(
-        f"{where}: column {column!r} holds data that {problem}; the row is corrupted or was "
-        f"not written by graphflow")
+        f"{where}: column {column!r} holds {problem}; the row is corrupted or was not written "
+        f"by graphflow")
 
 
 def _decode(where: str, column: str, raw: Any, shape: Callable[[Any], Any]) -> Any:
