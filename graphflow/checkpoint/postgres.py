@@ -16,14 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ._sql import (
-    CHECKPOINTS,
-    JOURNAL,
-    WRITES,
-    CorruptCheckpointError,
-    SqlCheckpointer,
-    UndecodableText,
-)
+from . import _sql
+from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
 
 if TYPE_CHECKING:
     import psycopg
@@ -93,7 +87,8 @@ def _configure_text(conn: psycopg.Connection[Any]) -> None:
     invalid UTF-8: the client encoding is set to UTF8 and psycopg's own loaders are kept. An
     ``SQL_ASCII`` database stores bytes unchecked and psycopg would return every text value as
     bytes: there text is decoded as UTF-8 here, and a value that is not valid UTF-8 (a tampered
-    row) comes back as :class:`UndecodableText`, which the reader reports as a corrupted column.
+    row) comes back as :class:`~._sql.UndecodableText`, which the reader reports as a corrupted
+    column.
     """
     if conn.info.parameter_status("server_encoding") != "SQL_ASCII":
         conn.execute("SET client_encoding TO 'UTF8'")
@@ -101,8 +96,8 @@ def _configure_text(conn: psycopg.Connection[Any]) -> None:
     from psycopg.adapt import Loader
 
     class TextLoader(Loader):
-        def load(self, data: Any) -> str | UndecodableText:
-            return UndecodableText.decode_text(bytes(data))
+        def load(self, data: Any) -> str | _sql.UndecodableText:
+            return _sql.UndecodableText.decode_text(bytes(data))
 
     for type_name in ("text", "varchar", "name"):
         conn.adapters.register_loader(type_name, TextLoader)

@@ -9,14 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._sql import (
-    CHECKPOINTS,
-    JOURNAL,
-    WRITES,
-    CorruptCheckpointError,
-    SqlCheckpointer,
-    UndecodableText,
-)
+from . import _sql
+from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
 
 __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
@@ -99,7 +93,7 @@ class SqliteCheckpointer(SqlCheckpointer):
                                check_same_thread=False)
         # Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead of
         # failing the whole query, so that the error names the thread, checkpoint and column.
-        conn.text_factory = UndecodableText.decode_text
+        conn.text_factory = _sql.UndecodableText.decode_text
         try:
             if self.path != ":memory:":
                 mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
