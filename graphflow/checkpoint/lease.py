@@ -14,6 +14,7 @@ once when the holder was a process on the same machine that no longer exists.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -204,6 +205,7 @@ class _Keeper:
                 self._thread = threading.Thread(target=self._loop, name="graphflow-leases",
                                                 daemon=True)
                 self._thread.start()
+        self._wake.set()
 
     def discard(self, lease: Lease) -> None:
         with self._lock:
@@ -214,19 +216,18 @@ class _Keeper:
         while True:
             with self._lock:
                 leases = list(self._leases)
-            if not leases:
-                self._wake.wait(1.0)
+            if not leases:  # asleep until a lease is added
+                self._wake.wait()
                 self._wake.clear()
                 continue
             now = time.monotonic()
             nap = min(lease.ttl for lease in leases) / 3
             for lease in leases:
-                due = last.get(id(lease), now - lease.ttl) + lease.ttl / 3
+                due = last.setdefault(id(lease), now) + lease.ttl / 3  # fresh: just acquired
                 if now >= due and not lease.lost:
-                    try:
+                    # a closed store or a lost connection: the fence decides what happens
+                    with contextlib.suppress(Exception):
                         lease.renew()
-                    except Exception:  # a closed store or a lost connection: the fence decides
-                        pass
                     last[id(lease)] = now
             live = {id(lease) for lease in leases}
             last = {k: v for k, v in last.items() if k in live}

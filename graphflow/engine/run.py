@@ -9,6 +9,7 @@ routers and checkpointer calls are made.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter, deque
@@ -217,10 +218,9 @@ class Run:
         """Give the thread's lease back (a run that holds one, at its end, however it ends)."""
         lease, self.lease = self.lease, None
         if lease is not None and self.parent is None:
-            try:
+            # a closed store or a lost connection: the lease expires by itself then
+            with contextlib.suppress(Exception):
                 lease.release()
-            except Exception:  # a closed store or a lost connection: the lease expires anyway
-                pass
 
     # -- journal ---------------------------------------------------------------------------------
 
