@@ -21,7 +21,7 @@ from graphflow import END, START, RunContext, StateGraph, ThreadBusyError
 from graphflow.checkpoint.lease import Lease, Owner
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
-from waiting import wait_until  # noqa: E402
+from waiting import wait_until
 
 SUPPORT = Path(__file__).parent / "support"
 
@@ -299,7 +299,7 @@ def test_a_thread_busy_in_another_process_fails_fast(saver, tmp_path):
         assert info.value.holder.owner.pid == proc.pid
         assert gate.effects == []
         (tmp_path / "go").write_text("1")
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert app.get_state(thread).values["by"] == "writer process"
     finally:

@@ -102,7 +102,7 @@ def test_a_failing_reducer_in_a_parallel_step_reruns_only_that_task(saver):
     g.add_edge(["good", "bad"], END)
     app = g.compile(checkpointer=saver)
     thread = _thread()
-    with pytest.raises(InvalidUpdateError, match="reducer 'strict_add'.*'bad'"):
+    with pytest.raises(InvalidUpdateError, match=r"reducer 'strict_add'.*'bad'"):
         app.invoke({"count": 0, "items": []}, thread=thread)
     c.bad = False
     out = app.invoke(None, thread=thread)

@@ -49,7 +49,9 @@ class RunContext:
 
     @property
     def task_id(self) -> str:
-        """A deterministic id of this task: the same for the same thread, step, node and Send."""
+        """A deterministic id of this task within its thread: the same for the same step, node,
+        ``Send`` and branch (``"3:work:1"``; see ``graphflow.engine.ids``). For a key that is
+        unique across threads, to hand to an external API, use :meth:`idempotency_key`."""
         return self._run.task_id(self.superstep, self.node, self._index)
 
     def idempotency_key(self) -> str:
