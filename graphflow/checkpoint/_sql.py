@@ -471,7 +471,8 @@ class SqlCheckpointer(Checkpointer):
         row = [cp.thread, cp.ns, cp.id, cp.parent_id, cp.step, self._encode_time(cp.created_at),
                _dumps(where, "metadata", cp.metadata),
                _dumps(where, "next", [[n, i, arg] for n, i, arg in cp.next]),
-               _dumps(where, "joins", {str(i): list(s) for i, s in cp.joins.items()}), writes]
+               _dumps(where, "joins", {str(i): list(s) for i, s in cp.joins.items()})
+               if cp.joins else "{}", writes]
         q = self._q
         if lease is None:
             with self._write() as conn:

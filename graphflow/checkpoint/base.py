@@ -8,9 +8,9 @@ checkpointer doing real I/O overrides them.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +28,8 @@ _TABLE_LOCK = threading.Lock()  # guards the in-process lease tables (short crit
 
 
 def new_checkpoint_id() -> str:
-    return uuid.uuid4().hex
+    """A new random id: 32 hex digits (128 random bits)."""
+    return os.urandom(16).hex()
 
 
 def now() -> datetime:
