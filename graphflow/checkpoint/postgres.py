@@ -17,7 +17,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from . import _sql
-from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+from ._sql import (
+    CHECKPOINTS,
+    JOURNAL,
+    LEASES,
+    WRITES,
+    CorruptCheckpointError,
+    SqlCheckpointer,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -30,10 +37,19 @@ __all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
 _LOCK_CLASS_SCHEMA = 0x67660000
 _LOCK_CLASS_THREAD = 0x67660001
 
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
+        task_id TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (thread, ns, task_id, idx))"""
+
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         id TEXT NOT NULL,
         parent_id TEXT,
         step BIGINT NOT NULL,
@@ -45,25 +61,37 @@ _DDL = (
         snapshot TEXT,
         snapshot_step BIGINT NOT NULL,
         snapshot_bytes BIGINT NOT NULL,
-        delta_bytes BIGINT NOT NULL,
-        UNIQUE (thread, id))""",
-    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_thread_seq ON {CHECKPOINTS} (thread, seq)",
+        delta_bytes BIGINT NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {WRITES} (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         checkpoint_id TEXT NOT NULL,
         task_id TEXT NOT NULL,
         node TEXT NOT NULL,
         writes TEXT NOT NULL,
         update_value TEXT NOT NULL,
-        goto TEXT NOT NULL,
-        UNIQUE (thread, checkpoint_id, task_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {JOURNAL} (
-        thread TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        idx BIGINT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (thread, task_id, idx))""",
+        goto TEXT NOT NULL)""",
+    _JOURNAL_DDL.format(table=JOURNAL),
+    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
+        thread TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)""",
+)
+
+# The layout before namespaces: add the column; rebuild the journal, whose key gains it.
+_MIGRATE = (
+    f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    _JOURNAL_DDL.format(table=JOURNAL + "_v2"),
+    f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
+    f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
+    f"DROP TABLE {JOURNAL}",
+    f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
 )
 
 _INSTALL_HINT = 'pip install "graphflow[postgres]"'
@@ -126,6 +154,8 @@ class PostgresCheckpointer(SqlCheckpointer):
 
     _placeholder = "%s"
     _ddl = _DDL
+    _migrate_ddl = _MIGRATE
+    _now = "extract(epoch from clock_timestamp())::float8"
 
     def __init__(self, dsn: str, *, snapshot_every: int | None = None, pool_size: int = 4,
                  timeout: float = 30.0) -> None:
