@@ -36,17 +36,19 @@ from __future__ import annotations
 
 import asyncio
 from abc import abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
 from ..errors import GraphflowError, ThreadBusyError
+from ..types import Send
 from .base import Checkpoint, Checkpointer, PendingWrite
 from .lease import Holder, Lease, Owner
 from .serde import SerializationError, dumps, loads
 
-__all__ = ["CorruptCheckpointError", "Lineage", "SqlCheckpointer", "needs_snapshot"]
+__all__ = ["CorruptCheckpointError", "Lineage", "SqlCheckpointer", "UndecodableText",
+           "needs_snapshot"]
 
 CHECKPOINTS = "graphflow_checkpoints"
 WRITES = "graphflow_writes"
@@ -81,6 +83,23 @@ class CorruptCheckpointError(GraphflowError, ValueError):
     the checkpoint; nothing is skipped silently."""
 
 
+class UndecodableText(bytes):
+    """The bytes of a stored text value that are not valid UTF-8, as a store's driver hands them
+    over instead of failing the whole query (SQLite's ``text_factory``; psycopg's text loader on
+    an ``SQL_ASCII`` database): reading the row then raises :class:`CorruptCheckpointError`
+    naming the thread, the checkpoint and the column."""
+
+    __slots__ = ()
+
+    @classmethod
+    def decode_text(cls, data: bytes | memoryview) -> str | UndecodableText:
+        """``data`` decoded as UTF-8, or kept as :class:`UndecodableText` if it is not valid."""
+        try:
+            return str(data, "utf-8")
+        except UnicodeDecodeError:
+            return cls(data)
+
+
 class Connection(Protocol):
     """What the shared code needs of a DB-API connection (sqlite3 and psycopg both fit)."""
 
@@ -96,6 +115,18 @@ class Lineage(NamedTuple):
     snapshot_step: int
     snapshot_bytes: int
     delta_bytes: int
+
+
+def _lineage(thread: str, row: Sequence[Any]) -> Lineage:
+    """The bookkeeping columns of a stored row (``id, snapshot_step, snapshot_bytes,
+    delta_bytes``), checked: a tampered row must not make a later put fail obscurely."""
+    for column, value in zip(("snapshot_step", "snapshot_bytes", "delta_bytes"), row[1:],
+                             strict=True):
+        if type(value) is not int:
+            raise CorruptCheckpointError(
+                f"thread {thread!r} checkpoint {row[0]!r}: column {column!r} holds {value!r}, "
+                f"not an integer")
+    return Lineage(*row[1:])
 
 
 def needs_snapshot(parent: Lineage | None, *, forked: bool, step: int, write_bytes: int,
@@ -122,46 +153,83 @@ def _where(thread: str, checkpoint_id: str | None, ns: str = "") -> str:
     return f"{_in(thread, ns)} checkpoint {checkpoint_id!r}"
 
 
-def _dumps_writes(where: str, writes: Sequence[tuple[str, str, Any]]) -> str:
-    rows = [[node, key, value] for node, key, value in writes]
+def _dumps_parts(where: str, data: Any, parts: Iterable[tuple[str, str, Any]]) -> str:
+    """``dumps(data)``. If that fails, the error names the first of ``parts`` that cannot be
+    stored: each is ``(what, label, value)``, e.g. ``("node 'put' wrote key 'blob'", "blob",
+    value)``, and the error's path starts at ``label`` (``blob[3].content``). ``parts`` is only
+    walked on failure."""
     try:
-        return dumps(rows)
-    except SerializationError:
-        for node, key, value in rows:  # find the culprit, to say where it is
+        return dumps(data)
+    except SerializationError as exc:
+        for what, label, value in parts:
             try:
-                dumps(value)
-            except SerializationError as exc:
-                raise SerializationError(f"{where}: node {node!r} key {key!r}: {exc}",
-                                         path=exc.path) from exc
-        raise
-
-
-def _dumps_values(where: str, values: dict[str, Any]) -> str:
-    try:
-        return dumps(values)
-    except SerializationError:
-        for key, value in values.items():
-            try:
-                dumps(value)
-            except SerializationError as exc:
-                raise SerializationError(f"{where}: key {key!r}: {exc}",
-                                         path=exc.path) from exc
-        raise
+                dumps({label: value})
+            except SerializationError as inner:
+                raise SerializationError(f"{where}: {what}: {inner}", path=inner.path) from None
+        raise SerializationError(f"{where}: {exc}", path=exc.path) from None
 
 
 def _dumps(where: str, what: str, value: Any) -> str:
-    try:
-        return dumps(value)
-    except SerializationError as exc:
-        raise SerializationError(f"{where}: {what}: {exc}", path=exc.path) from exc
+    return _dumps_parts(where, value, ((what, what, value),))
+
+
+def _dumps_values(where: str, values: dict[str, Any]) -> str:
+    return _dumps_parts(where, values, ((f"state key {k!r}", k, v) for k, v in values.items()))
+
+
+def _dumps_writes(where: str, writes: Sequence[tuple[str, str, Any]]) -> str:
+    return _dumps_parts(where, [[node, key, value] for node, key, value in writes],
+                        (part for node, key, value in writes
+                         for part in _write_parts(node, ((key, value),))))
+
+
+def _write_parts(node: str, pairs: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, str, Any]]:
+    """What a node's writes are called in an error: the key it wrote, or its interrupt."""
+    from ..constants import START  # on the error path only
+    from ..engine.run import INTERRUPT_KEY
+
+    writer = "the run's input" if node == START else f"node {node!r}"
+    for key, value in pairs:
+        if key == INTERRUPT_KEY and isinstance(value, list | tuple):
+            for intr in value:
+                yield (f"{writer} called interrupt() with a value that cannot be stored",
+                       "value", getattr(intr, "value", intr))
+        yield f"{writer} wrote key {key!r}", key, value
+
+
+def _journal_part(task_id: str, index: int, value: Any) -> tuple[str, str, Any]:
+    """What a journal entry is called in an error: the step (or model call) whose result it
+    is, or the ``Command(resume=...)`` answer."""
+    if task_id.endswith("#resume"):
+        return f"the Command(resume=...) value for interrupt #{index}", "resume", value
+    if isinstance(value, dict) and isinstance(value.get("name"), str) and "value" in value:
+        return (f"the result of journaled step {value['name']!r} (journal entry {index})",
+                "result", value["value"])
+    return f"journal entry {index}", "value", value
+
+
+def _text(where: str, column: str, raw: Any) -> str:
+    """A text column's value as a str: the drivers hand over text they could not decode as
+    UTF-8 as :class:`UndecodableText`, so that the error names the column."""
+    if type(raw) is str:
+        return raw
+    if isinstance(raw, UndecodableText):
+        try:
+            return raw.decode("utf-8")  # fails: the drivers only wrap what does not decode
+        except UnicodeDecodeError as exc:
+            problem = f"text that is not valid UTF-8 ({exc})"
+    else:
+        problem = f"a value of type {type(raw).__name__}, not text"
+    raise CorruptCheckpointError(
+        f"{where}: column {column!r} holds {problem}; the row is corrupted or was not written "
+        f"by graphflow")
 
 
 def _decode(where: str, column: str, raw: Any, shape: Callable[[Any], Any]) -> Any:
     """``shape(loads(raw))``, any failure turned into a :class:`CorruptCheckpointError`."""
+    text = _text(where, column, raw)
     try:
-        if not isinstance(raw, str):
-            raise TypeError(f"expected JSON text, found {type(raw).__name__}")
-        return shape(loads(raw))
+        return shape(loads(text))
     except Exception as exc:
         raise CorruptCheckpointError(
             f"{where}: column {column!r} holds data that is not a valid checkpoint record "
@@ -179,14 +247,31 @@ def _shape_dict(value: Any) -> dict[str, Any]:
     return value
 
 
-def _shape_triples(value: Any) -> list[tuple[Any, Any, Any]]:
+def _shape_writes(value: Any) -> list[tuple[str, str, Any]]:
     _expect(isinstance(value, list), f"expected a list, found {type(value).__name__}")
     out = []
     for item in value:
-        _expect(isinstance(item, list | tuple) and len(item) == 3
-                and isinstance(item[0], str), f"expected [name, key, value] items, found {item!r}")
+        _expect(isinstance(item, list | tuple) and len(item) == 3 and isinstance(item[0], str)
+                and isinstance(item[1], str),
+                f"expected [node, key, value] items, found {_short(item)}")
         out.append(tuple(item))
     return out
+
+
+def _shape_next(value: Any) -> list[tuple[str, int, Any]]:
+    _expect(isinstance(value, list), f"expected a list, found {type(value).__name__}")
+    out = []
+    for item in value:
+        _expect(isinstance(item, list | tuple) and len(item) == 3 and isinstance(item[0], str)
+                and type(item[1]) is int,
+                f"expected [node, send index, argument] items, found {_short(item)}")
+        out.append(tuple(item))
+    return out
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _shape_pairs(value: Any) -> list[tuple[str, Any]]:
@@ -194,7 +279,7 @@ def _shape_pairs(value: Any) -> list[tuple[str, Any]]:
     out = []
     for item in value:
         _expect(isinstance(item, list | tuple) and len(item) == 2 and isinstance(item[0], str),
-                f"expected [key, value] items, found {item!r}")
+                f"expected [key, value] items, found {_short(item)}")
         out.append(tuple(item))
     return out
 
@@ -203,7 +288,8 @@ def _shape_joins(value: Any) -> dict[int, list[str]]:
     _expect(isinstance(value, dict), f"expected an object, found {type(value).__name__}")
     out = {}
     for index, sources in value.items():
-        _expect(isinstance(sources, list), f"join {index!r}: expected a list of sources")
+        _expect(isinstance(sources, list) and all(isinstance(x, str) for x in sources),
+                f"join {_short(index)}: expected a list of node names")
         out[int(index)] = sources
     return out
 
@@ -213,7 +299,8 @@ def _shape_snapshot(value: Any) -> dict[str, Any] | None:
 
 
 def _shape_goto(value: Any) -> list[Any] | None:
-    _expect(value is None or isinstance(value, list), "expected a list or null")
+    _expect(value is None or (isinstance(value, list) and all(
+        isinstance(x, str | Send) for x in value)), "expected a list of nodes and Sends, or null")
     return value
 
 
@@ -428,19 +515,25 @@ class SqlCheckpointer(Checkpointer):
         except ValueError as exc:
             raise CorruptCheckpointError(f"a row of {CHECKPOINTS!r} has {len(row)} columns, "
                                          f"expected 12") from exc
+        thread = _text(f"a row of {CHECKPOINTS!r}", "thread", thread)
+        ns = _text(f"a row of {CHECKPOINTS!r} of thread {thread!r}", "ns", ns)
         where = _where(thread, cid, ns)
+        if type(cid) is not str:
+            cid = _text(where, "id", cid)
+        if parent_id is not None and type(parent_id) is not str:
+            parent_id = _text(where, "parent_id", parent_id)
         if not isinstance(step, int) or isinstance(step, bool):
             raise CorruptCheckpointError(f"{where}: column 'step' holds {step!r}, not an integer")
         return Checkpoint(
             id=cid, thread=thread, step=step,
             values=_decode(where, "snapshot", snapshot, _shape_snapshot)
             if snapshot is not None else None,  # type: ignore[arg-type]
-            next=_decode(where, "next", nxt, _shape_triples),
+            next=_decode(where, "next", nxt, _shape_next),
             joins=_decode(where, "joins", joins, _shape_joins),
             parent_id=parent_id,
             created_at=self._decode_time(where, created_at),
             metadata=_decode(where, "metadata", metadata, _shape_dict),
-            writes=_decode(where, "writes", writes, _shape_triples),
+            writes=_decode(where, "writes", writes, _shape_writes),
             ns=ns,
         )
 
@@ -450,7 +543,7 @@ class SqlCheckpointer(Checkpointer):
         task_id, node, writes, update, goto = row
         where = f"{_where(thread, checkpoint_id, ns)} pending write of task {task_id!r}"
         return PendingWrite(
-            task_id=task_id, node=node,
+            task_id=_text(where, "task_id", task_id), node=_text(where, "node", node),
             writes=_decode(where, "writes", writes, _shape_pairs),
             update=_decode(where, "update_value", update, _any),
             goto=_decode(where, "goto", goto, _shape_goto),
@@ -470,7 +563,9 @@ class SqlCheckpointer(Checkpointer):
         writes = _dumps_writes(where, cp.writes)
         row = [cp.thread, cp.ns, cp.id, cp.parent_id, cp.step, self._encode_time(cp.created_at),
                _dumps(where, "metadata", cp.metadata),
-               _dumps(where, "next", [[n, i, arg] for n, i, arg in cp.next]),
+               _dumps_parts(where, [[n, i, arg] for n, i, arg in cp.next], (
+                   (f"the Send to node {n!r} (task #{i} of the next step) carries an argument "
+                    f"that cannot be stored", "arg", arg) for n, i, arg in cp.next)),
                _dumps(where, "joins", {str(i): list(s) for i, s in cp.joins.items()})
                if cp.joins else "{}", writes]
         q = self._q
@@ -508,9 +603,9 @@ class SqlCheckpointer(Checkpointer):
         if head is None:
             return None, False
         if head[0] == cp.parent_id:
-            return Lineage(*head[1:]), False
+            return _lineage(cp.thread, head), False
         row = conn.execute(q(SQL_LINEAGE), (cp.thread, cp.ns, cp.parent_id)).fetchone()
-        return (None, False) if row is None else (Lineage(*row[1:]), True)
+        return (None, False) if row is None else (_lineage(cp.thread, row), True)
 
     def _lineage_columns(self, cp: Checkpoint, where: str, row: list[Any],
                          parent: Lineage | None, forked: bool) -> Lineage:
@@ -594,13 +689,14 @@ class SqlCheckpointer(Checkpointer):
         """The threads that have checkpoints, sorted (by code point, whatever the collation)."""
         with self._read() as conn:
             rows = conn.execute(self._q(SQL_THREADS)).fetchall()
-        return sorted(row[0] for row in rows)
+        return sorted(_text(f"a row of {CHECKPOINTS!r}", "thread", row[0]) for row in rows)
 
     def namespaces(self, thread: str) -> list[str]:
         """The subgraph namespaces of ``thread`` that have checkpoints, sorted."""
         with self._read() as conn:
             rows = conn.execute(self._q(SQL_NAMESPACES), (thread,)).fetchall()
-        return sorted(row[0] for row in rows)
+        return sorted(_text(f"a row of {CHECKPOINTS!r} of thread {thread!r}", "ns", row[0])
+                      for row in rows)
 
     # -- pending writes and journal ---------------------------------------------------------------
 
@@ -608,9 +704,13 @@ class SqlCheckpointer(Checkpointer):
                    ns: str = "") -> None:
         """Store (or replace, by task id) a finished task's outcome; committed on return."""
         where = f"{_where(thread, checkpoint_id, ns)} task {write.task_id!r}"
-        row = (thread, ns, checkpoint_id, write.task_id, write.node,
-               _dumps(where, "writes", [[k, v] for k, v in write.writes]),
-               _dumps(where, "update", write.update), _dumps(where, "goto", write.goto))
+        node = write.node
+        row = (thread, ns, checkpoint_id, write.task_id, node,
+               _dumps_parts(where, [[k, v] for k, v in write.writes],
+                            _write_parts(node, write.writes)),
+               _dumps(where, f"node {node!r} returned an update that cannot be stored",
+                      write.update),
+               _dumps(where, f"node {node!r} chose a goto that cannot be stored", write.goto))
         with self._write_one() as conn:
             conn.execute(self._q(SQL_PUT_WRITES), row)
 
@@ -628,7 +728,8 @@ class SqlCheckpointer(Checkpointer):
     def put_journal(self, thread: str, task_id: str, index: int, value: Any, *,
                     ns: str = "") -> None:
         """Record (or replace) the ``index``-th journaled result of a task."""
-        text = _dumps(f"{_in(thread, ns)} task {task_id!r}", f"journal entry {index}", value)
+        text = _dumps_parts(f"{_in(thread, ns)} task {task_id!r}", value,
+                            (_journal_part(task_id, index, value),))
         with self._write_one() as conn:
             conn.execute(self._q(SQL_PUT_JOURNAL), (thread, ns, task_id, index, text))
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from . import _sql
 from ._sql import (
     CHECKPOINTS,
     JOURNAL,
@@ -107,6 +108,29 @@ def _import_driver() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
+def _configure_text(conn: psycopg.Connection[Any]) -> None:
+    """Make text come back as str, whatever the database's encoding.
+
+    A UTF8 (or other real encoding) database validates text on the way in, so it cannot hold
+    invalid UTF-8: the client encoding is set to UTF8 and psycopg's own loaders are kept. An
+    ``SQL_ASCII`` database stores bytes unchecked and psycopg would return every text value as
+    bytes: there text is decoded as UTF-8 here, and a value that is not valid UTF-8 (a tampered
+    row) comes back as :class:`~._sql.UndecodableText`, which the reader reports as a corrupted
+    column.
+    """
+    if conn.info.parameter_status("server_encoding") != "SQL_ASCII":
+        conn.execute("SET client_encoding TO 'UTF8'")
+        return
+    from psycopg.adapt import Loader
+
+    class TextLoader(Loader):
+        def load(self, data: Any) -> str | _sql.UndecodableText:
+            return _sql.UndecodableText.decode_text(bytes(data))
+
+    for type_name in ("text", "varchar", "name"):
+        conn.adapters.register_loader(type_name, TextLoader)
+
+
 class PostgresCheckpointer(SqlCheckpointer):
     """Checkpoints in PostgreSQL, with delta storage (see ``docs/durability.md``).
 
@@ -152,6 +176,7 @@ class PostgresCheckpointer(SqlCheckpointer):
     @staticmethod
     def _configure(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SET TIME ZONE 'UTC'")  # created_at comes back in UTC
+        _configure_text(conn)
 
     def _ready_pool(self) -> psycopg_pool.ConnectionPool:
         if self._ready:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from . import _sql
 from ._sql import (
     CHECKPOINTS,
     JOURNAL,
@@ -124,6 +125,9 @@ class SqliteCheckpointer(SqlCheckpointer):
             raise RuntimeError(f"{self!r} is closed")
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False)
+        # Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead of
+        # failing the whole query, so that the error names the thread, checkpoint and column.
+        conn.text_factory = _sql.UndecodableText.decode_text
         try:
             deadline = time.monotonic() + self._timeout
             if self.path != ":memory:":
