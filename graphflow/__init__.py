@@ -5,7 +5,8 @@ Build a :class:`StateGraph` over a typed state, add nodes and edges, ``compile()
 """
 
 from .constants import END, START
-from .engine.context import RunContext
+from .engine.config import RunnableConfig
+from .engine.context import RunContext, Runtime
 from .engine.interrupts import Interrupt, interrupt
 from .errors import (
     GraphflowError,
@@ -19,12 +20,14 @@ from .errors import (
     ThreadBusyError,
     TokenBudgetExceeded,
 )
+from .graph.managed import IsLastStep, RemainingSteps
 from .graph.state_graph import StateGraph
-from .types import Command, RetryPolicy, Send
+from .types import CachePolicy, Command, RetryPolicy, Send
 
 __all__ = [
     "AIMessage",
     "AnyMessage",
+    "CachePolicy",
     "Command",
     "END",
     "GraphRecursionError",
@@ -35,11 +38,16 @@ __all__ = [
     "Interrupt",
     "InvalidThreadIdError",
     "InvalidUpdateError",
+    "IsLastStep",
+    "MessagesState",
     "NodeError",
     "NodeTimeoutError",
+    "RemainingSteps",
     "RemoveMessage",
     "RetryPolicy",
     "RunContext",
+    "RunnableConfig",
+    "Runtime",
     "START",
     "Send",
     "StateGraph",
@@ -53,8 +61,9 @@ __all__ = [
 ]
 __version__ = "0.1.0"
 
-_MESSAGES = frozenset({"AIMessage", "AnyMessage", "HumanMessage", "RemoveMessage",
-                       "SystemMessage", "ToolCall", "ToolMessage", "add_messages"})
+_MESSAGES = frozenset({"AIMessage", "AnyMessage", "HumanMessage", "MessagesState",
+                       "RemoveMessage", "SystemMessage", "ToolCall", "ToolMessage",
+                       "add_messages"})
 
 
 def __getattr__(name: str) -> object:  # messages need pydantic: loaded on first use

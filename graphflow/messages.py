@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ __all__ = [
     "AnyMessage",
     "HumanMessage",
     "Message",
+    "MessagesState",
     "RemoveMessage",
     "SystemMessage",
     "ToolCall",
@@ -66,19 +67,50 @@ class Usage(BaseModel):
 
 
 class ToolCall(BaseModel):
-    """A tool the model asks to call, with its arguments."""
+    """A tool the model asks to call, with its arguments.
+
+    Readable as a dict too, as LangChain's tool calls are: ``call["name"]``, ``call["args"]``,
+    ``call["id"]`` (and ``call["type"] == "tool_call"``).
+    """
 
     id: str = Field(default_factory=lambda: "call_" + os.urandom(12).hex())
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            return "tool_call"
+        if key in ("id", "name", "args"):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``call[key]``, or ``default`` for a key a tool call does not have."""
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the dict form (``dict(call)``, ``{**call}``)."""
+        return ("name", "args", "id", "type")
+
 
 class Message(BaseModel):
-    """Base of every chat message."""
+    """Base of every chat message. The content may be given by position, as LangChain's
+    messages take it: ``SystemMessage("You are terse.")``."""
 
     id: str = Field(default_factory=new_id)
     content: str = ""
     name: str | None = None
+
+    def __init__(self, content: Any = None, /, **data: Any) -> None:
+        if content is not None:
+            if "content" in data:
+                raise TypeError(f"{type(self).__name__} got its content twice, by position "
+                                f"and as content=")
+            data["content"] = content
+        super().__init__(**data)
 
     @property
     def role(self) -> str:
@@ -137,6 +169,17 @@ class ToolMessage(Message):
 
 
 AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage
+
+
+class MessagesState(TypedDict):
+    """A state of one key, ``messages``, merged with :func:`add_messages` (LangGraph's
+    ``MessagesState``). Extend it with keys of your own::
+
+        class State(MessagesState):
+            user_id: str
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
 
 
 class RemoveMessage(BaseModel):
@@ -230,6 +273,10 @@ def to_message(value: Any) -> Message | RemoveMessage:
         if "tool_call_id" in data and cls is not ToolMessage:
             cls = ToolMessage
         return cls.model_validate(data)
+    if type(value).__module__.startswith("langchain_core."):  # a LangChain message
+        from .langchain import from_langchain_message
+
+        return from_langchain_message(value)
     raise TypeError(f"cannot turn {type(value).__name__} {value!r:.60} into a message")
 
 

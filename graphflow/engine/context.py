@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import GraphflowError
 from ..graph.nodes import is_async_callable
@@ -14,7 +15,31 @@ if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "Runtime"]
+
+C = TypeVar("C")
+
+
+def _no_writer(value: Any) -> None:  # a Runtime made outside a node
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime(Generic[C]):
+    """LangGraph's runtime object: what a node declaring ``runtime: Runtime[Context]`` gets.
+
+    Attributes:
+        context: the run's ``context=`` (a dict given to a graph with a ``context_schema``
+            arrives as that type).
+        store: the run's store, if any.
+        stream_writer: emits a value on the ``"custom"`` stream (``ctx.write``).
+        previous: always None (LangGraph's functional API; graphflow has none).
+    """
+
+    context: C = None  # type: ignore[assignment]
+    store: Any = None
+    stream_writer: Callable[[Any], None] = _no_writer
+    previous: Any = None
 
 
 class RunContext:
@@ -41,6 +66,27 @@ class RunContext:
     def context(self) -> Any:
         """The ``context=`` object passed to ``invoke``/``stream`` (None if none was)."""
         return self._run.context
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config as LangGraph hands it to nodes: ``configurable`` holds the
+        ``thread_id``, ``checkpoint_ns`` and the values the caller put there, beside
+        ``recursion_limit`` and the other keys the call's config had."""
+        run = self._run
+        config = dict(run.config or {})
+        configurable = dict(config.get("configurable") or {})
+        if run.thread is not None:
+            configurable["thread_id"] = run.thread
+        configurable["checkpoint_ns"] = run.ns
+        config["configurable"] = configurable
+        config["recursion_limit"] = run.limit
+        return config
+
+    @property
+    def runtime(self) -> Runtime[Any]:
+        """LangGraph's :class:`Runtime` view of this context."""
+        return Runtime(context=self.context, store=getattr(self._run, "store", None),
+                       stream_writer=self.write)
 
     @property
     def thread(self) -> str | None:

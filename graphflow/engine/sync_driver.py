@@ -27,7 +27,7 @@ _DONE = object()
 def plan_sync(run: Run, branches: tuple[Branch, ...], source: str | None = None) -> None:
     """Evaluate ``branches`` (sync routers) on the state and plan the next step."""
     if branches:
-        view = run.schema.view(run.values)
+        view = run.router_view()
         for b in branches:
             run.resolve(b, run.call_router(b, view))
     run.plan(source=source)

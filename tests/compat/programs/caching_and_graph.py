@@ -1,11 +1,9 @@
 # Node caching with CachePolicy and InMemoryCache; get_graph() nodes and edges.
-import time
-
-from typing_extensions import TypedDict
 
 from langgraph.cache.memory import InMemoryCache
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import CachePolicy
+from typing_extensions import TypedDict
 
 CALLS = []
 

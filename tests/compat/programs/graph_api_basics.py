@@ -3,9 +3,8 @@
 import operator
 from typing import Annotated, Literal
 
+from langgraph.graph import START, StateGraph
 from typing_extensions import TypedDict
-
-from langgraph.graph import END, START, StateGraph
 
 
 class State(TypedDict):

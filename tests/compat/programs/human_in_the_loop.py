@@ -1,9 +1,8 @@
 # Human in the loop: interrupt() inside a node, Command(resume=...), __interrupt__ in the result.
-from typing_extensions import TypedDict
-
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):

@@ -2,11 +2,10 @@
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.managed import RemainingSteps
 from langgraph.types import Send
+from typing_extensions import TypedDict
 
 
 class OverallState(TypedDict):

@@ -3,7 +3,6 @@
 import json
 
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
-
 from langgraph.graph import END, START, MessagesState, StateGraph
 
 TOOLS = {"multiply": lambda a, b: a * b, "add": lambda a, b: a + b}

@@ -1,10 +1,9 @@
 # context_schema and Runtime: invoke(..., context={...}) handed to nodes as runtime.context.
 from dataclasses import dataclass
 
-from typing_extensions import TypedDict
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
+from typing_extensions import TypedDict
 
 
 @dataclass

@@ -1,7 +1,6 @@
 # Input / output schemas and private state passed between nodes.
-from typing_extensions import TypedDict
-
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 
 class InputState(TypedDict):

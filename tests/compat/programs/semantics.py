@@ -5,12 +5,11 @@ import operator
 from typing import Annotated
 
 from langchain_core.runnables import RunnableConfig
-from typing_extensions import TypedDict
-
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.errors import GraphRecursionError
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import interrupt
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):

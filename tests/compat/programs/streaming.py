@@ -2,9 +2,8 @@
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langgraph.graph import START, StateGraph
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):

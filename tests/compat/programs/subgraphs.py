@@ -1,9 +1,8 @@
 # Subgraphs: shared keys, a different schema called from a node, Command.PARENT handoff.
 
-from typing_extensions import TypedDict
-
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command
+from typing_extensions import TypedDict
 
 
 class SubgraphState(TypedDict):

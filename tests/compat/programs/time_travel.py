@@ -2,10 +2,9 @@
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
+from typing_extensions import TypedDict
 
 
 class State(TypedDict):
