@@ -6,7 +6,7 @@ Build a :class:`StateGraph` over a typed state, add nodes and edges, ``compile()
 
 from .constants import END, START
 from .engine.config import RunnableConfig
-from .engine.context import RunContext, Runtime
+from .engine.context import RunContext, Runtime, get_config, get_stream_writer
 from .engine.interrupts import Interrupt, interrupt
 from .errors import (
     GraphflowError,
@@ -57,6 +57,8 @@ __all__ = [
     "ToolCall",
     "ToolMessage",
     "add_messages",
+    "get_config",
+    "get_stream_writer",
     "interrupt",
 ]
 __version__ = "0.1.0"

@@ -47,6 +47,8 @@ EXPECTED_ALL = [
     "ToolCall",
     "ToolMessage",
     "add_messages",
+    "get_config",
+    "get_stream_writer",
     "interrupt",
 ]
 

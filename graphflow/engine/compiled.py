@@ -200,9 +200,8 @@ class CompiledGraph(Threads, Drawable):
     def _context(self, context: Any) -> Any:
         """``context=`` as the graph's ``context_schema`` type (a dict becomes one)."""
         schema = self.builder.context_schema
-        if schema is None or context is None or not isinstance(context, Mapping) or (
-                isinstance(schema, type) and isinstance(context, schema)):
-            return context
+        if schema is None or not isinstance(context, Mapping):
+            return context  # none, or already an object (of the schema's type, or any)
         return coerce_context(schema, context)
 
     def invoke(self, input: Any, config: Mapping[str, Any] | None = None, *,

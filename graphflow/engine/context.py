@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from ..errors import GraphflowError
 from ..graph.nodes import is_async_callable
 from .ids import idempotency_key
+from .interrupts import current
 from .journal import ajournaled, journaled, next_slot
 
 if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["RunContext", "Runtime"]
+__all__ = ["RunContext", "Runtime", "get_config", "get_stream_writer"]
 
 C = TypeVar("C")
 
@@ -143,3 +144,19 @@ class RunContext:
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "
                 f"thread={self.thread!r}, attempt={self.attempt})")
+
+
+def _here() -> RunContext:
+    run, task = current()  # raises outside a node
+    return RunContext(run, task.name, run.step, task.index, task)
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """Inside a node: a function that emits its argument on the ``"custom"`` stream (LangGraph's
+    ``get_stream_writer``; graphflow nodes can also call ``ctx.write``)."""
+    return _here().write
+
+
+def get_config() -> dict[str, Any]:
+    """Inside a node: the run's config as LangGraph hands it to nodes (``ctx.config``)."""
+    return _here().config

@@ -397,6 +397,13 @@ class Run:
             writes = self.schema.input_writes(inp)
         except TypeError as exc:
             raise InvalidUpdateError(f"invalid input: {exc}", node=START) from None
+        allowed = self.prog.input_keys
+        if allowed is not None and not allowed.issuperset(writes):
+            key = next(k for k in writes if k not in allowed)
+            raise InvalidUpdateError(
+                f"input key {key!r} is not in the graph's input schema (it takes: "
+                f"{', '.join(sorted(allowed))}); LangGraph drops such keys, graphflow refuses "
+                f"them: leave the key out, or add it to the input schema", node=START, key=key)
         values = apply_writes(self.schema, base, ((START, writes),))
         missing = self.schema.missing_required(values)
         if missing:

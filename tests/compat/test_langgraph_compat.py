@@ -25,8 +25,15 @@ IMPORTS = [
     (r"^from langgraph\.cache\.memory import ", "from graphflow.cache import "),
     (r"^from langgraph\.checkpoint\.memory import InMemorySaver",
      "from graphflow.checkpoint import MemoryCheckpointer as InMemorySaver"),
+    (r"^from langgraph\.graph\.message import ", "from graphflow import "),
+    (r"^from langgraph\.config import ", "from graphflow import "),
+    (r"^from langgraph\.cache\.sqlite import ", "from graphflow.cache import "),
+    (r"^from langgraph\.checkpoint\.sqlite import SqliteSaver",
+     "from graphflow.checkpoint import SqliteCheckpointer as SqliteSaver"),
+    (r"^from langgraph\.prebuilt import ", "from graphflow.agents import "),
     (r"^from langchain_core\.messages import ", "from graphflow.messages import "),
     (r"^from langchain_core\.runnables import ", "from graphflow import "),
+    (r"^from langchain_core\.tools import ", "from graphflow.tools import "),
 ]
 
 

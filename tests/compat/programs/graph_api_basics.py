@@ -36,7 +36,9 @@ builder.add_node("review", review)
 builder.add_edge(START, "plan")
 builder.add_conditional_edges("plan", route)
 builder.add_edge("write", "plan")
-graph = builder.compile()
+# (a compiled graph's default name is "LangGraph" in LangGraph and "graph" in graphflow: the
+# one-line change of docs/from-langgraph.md is to name it)
+graph = builder.compile(name="writer")
 print(graph.invoke({"topic": "cats", "steps": [], "count": 0}))
 print(graph.get_name())
 

@@ -58,7 +58,9 @@ def loop(state: State):
 looping = StateGraph(State)
 looping.add_node("loop", loop)
 looping.add_edge(START, "loop")
-looping.add_edge("loop", "loop")
+# (graphflow refuses at compile a cycle that can never reach END; the one-line change of
+# docs/from-langgraph.md is a router that declares END, even if it never goes there)
+looping.add_conditional_edges("loop", lambda state: "loop", ["loop", END])
 try:
     looping.compile().invoke({"foo": "", "bar": []}, {"recursion_limit": 4})
 except GraphRecursionError as exc:
