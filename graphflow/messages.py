@@ -120,6 +120,19 @@ class Message(BaseModel):
     def text(self) -> str:
         return self.content
 
+    def pretty_repr(self) -> str:
+        """The message as LangChain's ``pretty_repr`` shows it: a titled rule, the name, the
+        content (and an assistant's tool calls)."""
+        title = f" {self.type.title()} Message "  # type: ignore[attr-defined]
+        rule = "=" * ((80 - len(title)) // 2)
+        head = f"{rule}{title}{rule}{'=' if len(title) % 2 else ''}"
+        name = f"\nName: {self.name}" if self.name is not None else ""
+        return f"{head}{name}\n\n{self.content}"
+
+    def pretty_print(self) -> None:
+        """Print :meth:`pretty_repr` (LangChain's habit, common in LangGraph's docs)."""
+        print(self.pretty_repr())
+
 
 class SystemMessage(Message):
     """Instructions for the model."""
@@ -154,6 +167,15 @@ class AIMessage(Message):
     @property
     def role(self) -> str:
         return "assistant"
+
+    def pretty_repr(self) -> str:
+        lines = []
+        if self.tool_calls:
+            lines.append("Tool Calls:")
+            for call in self.tool_calls:
+                lines += [f"  {call.name} ({call.id})", f" Call ID: {call.id}", "  Args:"]
+                lines += [f"    {key}: {value}" for key, value in call.args.items()]
+        return (super().pretty_repr().strip() + "\n" + "\n".join(lines)).strip()
 
 
 class ToolMessage(Message):

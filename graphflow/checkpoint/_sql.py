@@ -443,6 +443,20 @@ class SqlCheckpointer(Checkpointer):
         self.snapshot_every = snapshot_every
         self._sql_cache: dict[str, str] = {}
 
+    # -- LangGraph's spellings --------------------------------------------------------------------
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Any:
+        """LangGraph's ``with SqliteSaver.from_conn_string(path) as saver:`` (or a PostgreSQL
+        DSN): the same as ``cls(conn_string)``, closed when the ``with`` block ends."""
+        return cls(conn_string, **kwargs)
+
+    def setup(self) -> None:
+        """Create the tables now (graphflow creates them on first use anyway; LangGraph's
+        savers need this call)."""
+        with self._read():
+            pass
+
     # -- what a store provides --------------------------------------------------------------------
 
     @abstractmethod

@@ -128,12 +128,6 @@ class SqliteCheckpointer(SqlCheckpointer):
         self._lock = threading.RLock()
         self._closed = False
 
-    @classmethod
-    def from_conn_string(cls, path: str) -> SqliteCheckpointer:
-        """LangGraph's spelling: ``with SqliteCheckpointer.from_conn_string(path) as saver:``
-        (the same as ``SqliteCheckpointer(path)``, closed when the block ends)."""
-        return cls(path)
-
     # -- connection -------------------------------------------------------------------------------
 
     def _connection(self) -> sqlite3.Connection:

@@ -46,3 +46,5 @@ print([m.tool_call_id for m in result["messages"] if isinstance(m, ToolMessage)]
 print(get_weather.invoke({"city": "Rome"}))
 print(add.name, add.description)
 print(graph.get_state(config).next)
+for message in result["messages"]:
+    message.pretty_print()
