@@ -305,7 +305,7 @@ class Tool:
             except ValueError as exc:
                 raise ToolArgumentError(
                     self.name, f"tool {self.name!r}: the arguments are not valid JSON "
-                               f"({exc})") from None
+                               f"({exc}): {args!r:.200}") from None
         if isinstance(args, BaseModel):
             args = args.model_dump(by_alias=True)
         if not isinstance(args, Mapping):

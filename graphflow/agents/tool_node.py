@@ -33,7 +33,7 @@ from ..engine.context import RunContext
 from ..engine.interrupts import SCOPE, GraphInterrupt
 from ..engine.task import Task
 from ..errors import GraphflowError
-from ..messages import AIMessage, Message, ToolCall, ToolMessage, message_kind
+from ..messages import AIMessage, Message, ToolCall, ToolMessage, message_kind, raw_args
 from ..tools import (
     ToolArgumentError,
     ToolConfirmationError,
@@ -352,11 +352,10 @@ class ToolNode:
 
     @staticmethod
     def _args(call: ToolCall) -> Any:
-        # a streamed call whose JSON did not parse keeps its text under "__raw__": hand the
-        # text to the tool, which explains that it is not valid JSON
-        if len(call.args) == 1 and "__raw__" in call.args:
-            return call.args["__raw__"]
-        return call.args
+        # a call whose JSON did not parse keeps its text under "__raw__": hand the text to the
+        # tool, which explains that it is not valid JSON
+        raw = raw_args(call.args)
+        return call.args if raw is None else raw
 
     def _execute(self, call: ToolCall, state: Any, ctx: Any) -> ToolMessage:
         tool = self.tools_by_name.get(call.name)
