@@ -19,32 +19,41 @@ class MemoryCheckpointer(Checkpointer):
 
     def __init__(self) -> None:
         self._threads: dict[str, list[Checkpoint]] = {}
-        self._writes: dict[tuple[str, str], dict[str, PendingWrite]] = {}
-        self._journal: dict[tuple[str, str], dict[int, Any]] = {}
+        # per thread (so deleting one touches nothing else): checkpoint id -> task id -> write,
+        # and task id -> index -> journal entry
+        self._writes: dict[str, dict[str, dict[str, PendingWrite]]] = {}
+        self._journal: dict[str, dict[str, dict[int, Any]]] = {}
         self._lock = threading.Lock()
 
     def put(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
         with self._lock:
             if pending is not None:
-                self._writes.setdefault((checkpoint.thread, checkpoint.parent_id or ""),
-                                        {})[pending.task_id] = pending
-            self._threads.setdefault(checkpoint.thread, []).append(checkpoint)
+                self._writes.setdefault(checkpoint.thread, {}).setdefault(
+                    checkpoint.parent_id or "", {})[pending.task_id] = pending
+            history = self._threads.get(checkpoint.thread)
+            if history is None:
+                self._threads[checkpoint.thread] = [checkpoint]
+            else:
+                history.append(checkpoint)
 
     def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
         with self._lock:
-            self._writes.setdefault((thread, checkpoint_id), {})[write.task_id] = write
+            self._writes.setdefault(thread, {}).setdefault(checkpoint_id, {})[
+                write.task_id] = write
 
     def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
         with self._lock:
-            return dict(self._writes.get((thread, checkpoint_id), {}))
+            return dict(self._writes.get(thread, {}).get(checkpoint_id, {}))
 
     def put_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
         with self._lock:
-            self._journal.setdefault((thread, task_id), {})[index] = value
+            self._journal.setdefault(thread, {}).setdefault(task_id, {})[index] = value
 
     def get_journal(self, thread: str, task_id: str) -> list[Any]:
         with self._lock:
-            entries = self._journal.get((thread, task_id), {})
+            entries = self._journal.get(thread, {}).get(task_id)
+            if not entries:
+                return []  # the common case: a task running for the first time
             return [entries[i] for i in sorted(entries)]
 
     def chain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
@@ -68,9 +77,8 @@ class MemoryCheckpointer(Checkpointer):
     def delete_thread(self, thread: str) -> None:
         with self._lock:
             self._threads.pop(thread, None)
-            for store in (self._writes, self._journal):
-                for key in [k for k in store if k[0] == thread]:
-                    del store[key]
+            self._writes.pop(thread, None)
+            self._journal.pop(thread, None)
 
     def threads(self) -> list[str]:
         with self._lock:
