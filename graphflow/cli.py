@@ -202,19 +202,21 @@ def cmd_threads_list(args: argparse.Namespace) -> int:
 
 
 def cmd_threads_show(args: argparse.Namespace) -> int:
-    from ._cli_render import dumps, interrupt_record, print_snapshot
+    from ._cli_render import dumps, interrupt_record, print_snapshot, stored_snapshot
 
-    graph = load_graph(args.graph)
     with contextlib.ExitStack() as stack:
-        graph = attach(graph, args.db, create=False, stack=stack)
-        snap = _state(graph, args.thread)
-        cp = graph.checkpointer.get(args.thread, snap.checkpoint_id)
-        record = {"thread": args.thread, "status": thread_status(graph.checkpointer, cp),
-                  "step": snap.step, "next": list(snap.next),
-                  "interrupts": [interrupt_record(i) for i in snap.interrupts],
-                  "checkpoint_id": snap.checkpoint_id, "parent_id": snap.parent_id,
-                  "created_at": snap.created_at.isoformat(), "metadata": snap.metadata,
-                  "values": snap.values}
+        if args.graph is None:  # what the store alone says; the graph rebuilds the state
+            record = stored_snapshot(_store(args, stack), args.thread)
+        else:
+            graph = attach(load_graph(args.graph), args.db, create=False, stack=stack)
+            snap = _state(graph, args.thread)
+            cp = graph.checkpointer.get(args.thread, snap.checkpoint_id)
+            record = {"thread": args.thread, "status": thread_status(graph.checkpointer, cp),
+                      "step": snap.step, "next": list(snap.next),
+                      "interrupts": [interrupt_record(i) for i in snap.interrupts],
+                      "checkpoint_id": snap.checkpoint_id, "parent_id": snap.parent_id,
+                      "created_at": snap.created_at.isoformat(), "metadata": snap.metadata,
+                      "values": snap.values}
     if _json_out(args):
         print(dumps(record))
     else:
@@ -294,7 +296,8 @@ def _streaming(p: argparse.ArgumentParser) -> None:
 _EPILOG = """examples:
   graphflow run myapp.graphs:app --input '{"question": "hi"}'
   graphflow run myapp.graphs:app --input '{"question": "hi"}' --thread t1   # checkpointed
-  graphflow threads show t1 --graph myapp.graphs:app
+  graphflow threads show t1
+  graphflow threads show t1 --graph myapp.graphs:app                      # with the state
   graphflow threads resume t1 --graph myapp.graphs:app --value '"yes"'
   graphflow draw myapp.graphs:app -o graph.svg
 
@@ -359,10 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_threads_list)
 
     p = sub.add_parser("show", parents=[_common(json_flag=True)], help="a thread's state",
-                       description="A thread's newest state: values, next nodes, pending "
-                                   "interrupts (with their ids), step and checkpoint id.")
+                       description="A thread's newest state: status, next nodes, pending "
+                                   "interrupts (with their ids), step, checkpoint id and values. "
+                                   "The store alone holds the values of some checkpoints only "
+                                   "(the others as changes): --graph rebuilds them always.")
     p.add_argument("thread", metavar="T", help="the thread")
-    p.add_argument("--graph", "-g", required=True, **graph_opt)
+    p.add_argument("--graph", "-g", **graph_opt)
     p.set_defaults(handler=cmd_threads_show)
 
     p = sub.add_parser("history", parents=[_common(json_flag=True)],

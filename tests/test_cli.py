@@ -242,6 +242,42 @@ def test_threads_list_history_delete(tmp_path):
     assert cli(tmp_path, "threads", "delete", "t1", "--db", db).returncode == 2
 
 
+def test_threads_show_works_without_graph_like_history(tmp_path):
+    assert cli(tmp_path, "run", "cli_graphs:approval", "-i", '{"name": "bob"}',
+               "-t", "t1").returncode == 3
+    [plain] = events(cli(tmp_path, "threads", "show", "t1", "--db", "runs.db"))
+    [full] = events(cli(tmp_path, "threads", "show", "t1", "--graph", "cli_graphs:approval"))
+    for key in ("status", "step", "next", "interrupts", "checkpoint_id", "parent_id",
+                "created_at", "metadata"):
+        assert plain[key] == full[key], key
+    assert plain["status"] == "interrupted" and plain["interrupts"][0]["node"] == "review"
+    assert plain["values"] in (full["values"], None)
+
+    # a checkpoint stored as the changes since an earlier one: the graph rebuilds its values
+    notes = "x" * 2000
+    assert cli(tmp_path, "run", "cli_graphs:counter", "-i", json.dumps({"n": 0, "notes": notes}),
+               "-t", "c").returncode == 0
+    [plain] = events(cli(tmp_path, "threads", "show", "c"))
+    [full] = events(cli(tmp_path, "threads", "show", "c", "-g", "cli_graphs:counter"))
+    assert plain["status"] == full["status"] == "done" and plain["step"] == full["step"] == 3
+    assert plain["values"] is None and "--graph" in plain["values_note"]
+    assert full["values"] == {"n": 3, "notes": notes, "seen": [0, 1, 2]}
+
+
+def test_terminal_show_without_graph_says_how_to_see_the_values(tmp_path):
+    from rich.console import Console
+
+    from graphflow._cli_render import print_snapshot
+
+    record = {"thread": "c", "status": "done", "step": 3, "next": [], "interrupts": [],
+              "checkpoint_id": "abc", "values": None,
+              "values_note": "stored as the changes since an earlier checkpoint: pass "
+                             "--graph MODULE:ATTR to rebuild the state"}
+    buf = io.StringIO()
+    print_snapshot(Console(file=buf, width=100, color_system=None), record)
+    assert "--graph MODULE:ATTR" in buf.getvalue() and "None" not in buf.getvalue()
+
+
 def test_draw_writes_svg_mermaid_and_png(tmp_path):
     assert cli(tmp_path, "run", "cli_graphs:approval", "-i", '{"name": "y"}',
                "-t", "d").returncode == 3
