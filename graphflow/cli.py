@@ -117,8 +117,11 @@ def _execute(graph: CompiledGraph, payload: Any, args: argparse.Namespace, threa
     except InvalidUpdateError as e:
         if e.node != "__start__":
             return _run_failed(e, args, hint)
-        message = oneline(e).removeprefix("invalid input: ")
-        raise UsageError(f"invalid --input: {message}") from e
+        message = oneline(e)  # an input error, found before anything ran
+        message = "--" + message if message.startswith("input ") else f"--input: {message}"
+        if getattr(args, "input", None) is None:
+            message += " (no --input was given: pass the input as a JSON object)"
+        raise UsageError(message) from e
     except Exception as e:
         return _run_failed(e, args, hint)
     return PAUSED if outcome.status == "interrupted" else OK

@@ -309,7 +309,7 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
         else:  # pragma: no cover - every message type is handled above
-            raise TypeError(f"cannot send a {type(m).__name__} to Anthropic")
+            raise TypeError(f"cannot send {type(m).__name__} messages to Anthropic")
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
