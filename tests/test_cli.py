@@ -185,7 +185,7 @@ def test_run_error_is_one_line_and_exit_1(tmp_path):
     (["run", "cli_graphs", "-i", "{}"], "MODULE:ATTR"),
     (["run", "cli_graphs:not_a_graph", "-i", "{}"], "not a graph"),
     (["run", APP, "--input", '{"name": '], "--input is not valid JSON"),
-    (["run", APP, "--input", '{"nmae": "x"}'], "unknown key 'nmae'"),
+    (["run", APP, "--input", '{"nmae": "x"}'], "--input key 'nmae' is not in the state"),
     (["run", APP, "--resume", '"x"'], "--resume"),
     (["run", APP, "--stream", "nope"], "--stream"),
     (["draw", APP, "-o", "graph.xyz"], ".svg"),
@@ -193,6 +193,25 @@ def test_run_error_is_one_line_and_exit_1(tmp_path):
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, args, needle):
     assert_one_error_line(cli(tmp_path, *args), 2, needle)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    ([], ["--input is missing required keys 'n', 'notes' of the state Count",
+          "no --input was given"]),
+    (["-i", '{"n": "zero", "notes": ""}'], ["--input key 'n': expected int, got str 'zero'"]),
+    (["-i", '{"notes": "", "n": 1.5}'], ["--input key 'n': expected int, got float 1.5"]),
+    (["-i", '{"n": 1, "notes": "", "seen": "x"}'], ["--input key 'seen': expected list[int]"]),
+], ids=["no input", "a str for an int", "a float for an int", "a str for a list"])
+def test_input_errors_are_found_before_any_node_runs_and_worded_as_such(tmp_path, args,
+                                                                        needles):
+    proc = cli(tmp_path, "run", "cli_graphs:counter", *args)
+    assert_one_error_line(proc, 2, *needles)
+    assert "__start__" not in proc.stderr and "node" not in proc.stderr
+    assert proc.stdout == ""  # nothing ran
+    if args:  # on a thread: nothing was stored either
+        assert_one_error_line(cli(tmp_path, "run", "cli_graphs:counter", *args, "-t", "t"), 2,
+                              *needles)
+        assert cli(tmp_path, "threads", "list").stdout == ""
 
 
 def test_unknown_thread_and_missing_database(tmp_path):
