@@ -166,6 +166,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
     if suffix not in FORMATS:
         raise UsageError(f"cannot tell the format of {args.output!r}: the file name must end "
                          f"with one of {', '.join(FORMATS)}")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {args.output!r}: there is no directory {folder!r}")
     graph = load_graph(args.target)
     with contextlib.ExitStack() as stack:
         if args.thread is not None:
@@ -173,9 +176,13 @@ def cmd_draw(args: argparse.Namespace) -> int:
             _state(graph, args.thread)
         try:
             path = graph.draw(args.output, expand=args.expand, run=args.thread)
-        except ImportError as e:
-            raise UsageError(f"{oneline(e)} (PNG diagrams need Pillow: "
-                             f"pip install 'graphflow[draw]')") from e
+        except ImportError as e:  # Pillow, for PNG: its message says how to install it
+            hint = "" if "graphflow[draw]" in str(e) else \
+                " (PNG diagrams need Pillow: pip install 'graphflow[draw]')"
+            raise UsageError(f"{e}{hint}") from e
+        except OSError as e:  # the file cannot be written: a bad -o, not a broken graph
+            raise UsageError(f"cannot write {args.output!r}: "
+                             f"{e.strerror or type(e).__name__}") from e
     print(path)
     return OK
 

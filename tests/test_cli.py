@@ -189,6 +189,7 @@ def test_run_error_is_one_line_and_exit_1(tmp_path):
     (["run", APP, "--resume", '"x"'], "--resume"),
     (["run", APP, "--stream", "nope"], "--stream"),
     (["draw", APP, "-o", "graph.xyz"], ".svg"),
+    (["draw", APP, "-o", "no/such/dir/graph.svg"], "cannot write 'no/such/dir/graph.svg'"),
     (["threads", "resume", "t", "--graph", APP, "--id", "abc"], "--id needs --value"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, args, needle):
@@ -259,6 +260,40 @@ def test_threads_list_history_delete(tmp_path):
     assert deleted.returncode == 0 and "t1" in deleted.stdout
     assert [r["thread"] for r in events(cli(tmp_path, "threads", "list", "--db", db))] == ["t2"]
     assert cli(tmp_path, "threads", "delete", "t1", "--db", db).returncode == 2
+
+
+def _without_pillow(tmp_path: Path) -> dict[str, str]:
+    """An environment in which ``import PIL`` fails, as without the [draw] extra."""
+    blocker = tmp_path / "nopil" / "PIL"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named PIL')\n")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), env["PYTHONPATH"]])
+    return env
+
+
+def test_draw_png_without_pillow_says_how_to_get_it_once(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "graphflow.cli", "draw", APP, "-o", "g.png"],
+                          cwd=tmp_path, env=_without_pillow(tmp_path), capture_output=True,
+                          text=True, timeout=60)
+    assert_one_error_line(proc, 2, "needs Pillow", "graphflow[draw]")
+    assert proc.stderr.count("graphflow[draw]") == 1 and "ImportError" not in proc.stderr
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_readme_diagram_example_writes_svg_without_pillow(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "examples").mkdir()
+    for name in ("readme_diagram.py", "quickstart.py"):  # run a copy: it writes next to itself
+        shutil.copy(root / "examples" / name, tmp_path / "examples" / name)
+    proc = subprocess.run([sys.executable, "examples/readme_diagram.py"], cwd=tmp_path,
+                          env=_without_pillow(tmp_path), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "graphflow[draw]" in proc.stderr
+    assert "wrote docs/images/quickstart.svg" in proc.stdout
+    ET.parse(tmp_path / "docs" / "images" / "quickstart.svg")
+    assert not (tmp_path / "docs" / "images" / "quickstart.png").exists()
 
 
 def test_threads_show_works_without_graph_like_history(tmp_path):
