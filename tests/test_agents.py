@@ -792,6 +792,25 @@ def test_example_runs_offline(monkeypatch, capsys):
     assert "[tool calculator -> 84]" in out
 
 
+@pytest.mark.parametrize("react", [False, True], ids=["function calling", "ReAct"])
+def test_example_offline_answers_the_question_asked_or_says_it_cannot(monkeypatch, capsys,
+                                                                       react):
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = Path(__file__).resolve().parent.parent / "examples" / "agent.py"
+    example = runpy.run_path(str(path), run_name="not_main")
+    flags = ["--react"] if react else []
+    assert example["main"]([*flags, "what", "is", "2+2?"]) == "2+2 = 4"
+    assert example["main"]([*flags, "what is (7 - 1) ^ 2"]) == "(7 - 1) ** 2 = 36"
+    refusal = example["main"]([*flags, "tell me a joke"])
+    assert "no arithmetic" in refusal and "OPENAI_API_KEY" in refusal
+    out = capsys.readouterr().out
+    assert out.count("ScriptedModel, offline") == 3 and "[tool calculator -> 4]" in out
+
+
 def test_async_confirm_tool_pauses_and_resumes_under_ainvoke():
     log = []
 
