@@ -30,8 +30,8 @@ from typing import Any, Literal
 try:
     import anthropic
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("AnthropicChat needs the anthropic SDK: pip install 'graphflow[llm]'"
-                      ) from exc
+    raise ImportError("AnthropicChat needs the anthropic SDK, a dependency of graphflow: "
+                      "pip install anthropic") from exc
 
 from ..messages import (
     RAW_ARGS,

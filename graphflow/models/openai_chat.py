@@ -23,7 +23,8 @@ from typing import Any, Literal
 try:
     import openai
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("OpenAIChat needs the openai SDK: pip install 'graphflow[llm]'") from exc
+    raise ImportError("OpenAIChat needs the openai SDK, a dependency of graphflow: "
+                      "pip install openai") from exc
 
 from ..messages import (
     AIMessage,
