@@ -189,3 +189,23 @@ def test_x_should_retry_true_retries_what_would_not_be(provider):
     server.push(Fault(409, "conflict (injected)", {"x-should-retry": "true"}), Reply("done"))
     assert make().invoke("hi").content == "done"
     assert len(server.requests) == 2
+
+
+# -- the breaker is shared per provider and base URL, unless a model has its own -----------------
+
+def test_models_share_a_breaker_unless_given_their_own(provider):
+    _, server, make, errors = provider
+    tripping, sibling = make(retry=RetryConfig(max_attempts=1)), make()
+    own = make(breaker=CircuitBreaker(failure_threshold=5, reset_timeout=60))
+    assert tripping.breaker is sibling.breaker and own.breaker is not tripping.breaker
+    threshold = tripping.breaker.failure_threshold
+    server.push(*[Fault.server_error(503)] * threshold)
+    for _ in range(threshold):
+        with pytest.raises(errors):
+            tripping.invoke("hi")
+    with pytest.raises(CircuitOpenError):
+        sibling.invoke("hi")  # the same service: it fails fast too, nothing sent
+    server.push(Reply("my own breaker is closed"))
+    assert own.invoke("hi").content == "my own breaker is closed"
+    assert len(server.requests) == threshold + 1
+    assert make(breaker=False).breaker is None
