@@ -137,20 +137,18 @@ def error_type(exc: BaseException) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def _should_retry_header(exc: BaseException) -> bool | None:
-    """The provider's ``x-should-retry`` answer (True / False), None when it gave none."""
+def _header(exc: BaseException, name: str) -> str | None:
+    """Header ``name`` of the HTTP answer behind ``exc``, if there was one."""
     headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
     try:
-        value = headers.get("x-should-retry")
+        return None if headers is None else headers.get(name)
     except (AttributeError, TypeError):
         return None
-    if value == "true":
-        return True
-    if value == "false":
-        return False
-    return None
+
+
+def _should_retry_header(exc: BaseException) -> bool | None:
+    """The provider's ``x-should-retry`` answer (True / False), None when it gave none."""
+    return {"true": True, "false": False}.get(_header(exc, "x-should-retry") or "")
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -189,16 +187,13 @@ def _answered(exc: BaseException) -> bool:
 
 def retry_after(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` / ``retry-after``), if any."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
     try:
-        ms = headers.get("retry-after-ms")
+        ms = _header(exc, "retry-after-ms")
         if ms is not None:
             return max(0.0, float(ms) / 1000.0)
     except (TypeError, ValueError):
         pass
-    value = headers.get("retry-after")
+    value = _header(exc, "retry-after")
     if value is None:
         return None
     try:

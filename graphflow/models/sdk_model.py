@@ -10,6 +10,7 @@ classes it uses, which environment variable holds its key, and where ``create`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, ClassVar, Literal, Protocol, Self
@@ -27,6 +28,24 @@ from .resilience import (
 )
 
 __all__ = ["SDKChatModel"]
+
+
+def _head(state: StreamState, events: Iterator[Any]) -> list[AIMessageChunk]:
+    """Read ``events`` up to the first chunk they make (the stream's part that is retried)."""
+    for event in events:
+        chunks = list(state.feed(event))
+        if chunks:
+            return chunks
+    return []
+
+
+async def _ahead(state: StreamState, events: AsyncIterator[Any]) -> list[AIMessageChunk]:
+    """Async :func:`_head`."""
+    async for event in events:
+        chunks = list(state.feed(event))
+        if chunks:
+            return chunks
+    return []
 
 
 class StreamState(Protocol):
@@ -144,34 +163,20 @@ class SDKChatModel(ChatModel):
         create = self._create(self._client)
 
         def start() -> tuple[Any, Iterator[Any], StreamState, list[AIMessageChunk]]:
-            state = new_state()
-            stream = create(**kw)
+            state, stream = new_state(), create(**kw)
             try:
                 events = iter(stream)
-                head: list[AIMessageChunk] = []
-                for event in events:
-                    head.extend(state.feed(event))
-                    if head:
-                        break
+                return stream, events, state, _head(state, events)
             except BaseException:
                 stream.close()
                 raise
-            return stream, events, state, head
 
         stream, events, state, head = self._resilience.call(start, deferred=True)
-        outcome: BaseException | None = None
-        try:
-            with stream:
-                yield from head
-                for event in events:
-                    yield from state.feed(event)
+        with self._settled(), stream:
+            yield from head
+            for event in events:
+                yield from state.feed(event)
             yield from state.end()
-        except BaseException as exc:
-            outcome = exc
-            self._broke(exc)
-            raise
-        finally:
-            self._resilience.settle(outcome)
 
     async def _sdk_astream(self, kw: dict[str, Any], new_state: Callable[[], StreamState]
                            ) -> AsyncIterator[AIMessageChunk]:
@@ -179,31 +184,31 @@ class SDKChatModel(ChatModel):
         create = self._create(self._aclient())
 
         async def start() -> tuple[Any, AsyncIterator[Any], StreamState, list[AIMessageChunk]]:
-            state = new_state()
-            stream = await create(**kw)
+            state, stream = new_state(), await create(**kw)
             try:
                 events = stream.__aiter__()
-                head: list[AIMessageChunk] = []
-                async for event in events:
-                    head.extend(state.feed(event))
-                    if head:
-                        break
+                return stream, events, state, await _ahead(state, events)
             except BaseException:
                 await stream.close()
                 raise
-            return stream, events, state, head
 
         stream, events, state, head = await self._resilience.acall(start, deferred=True)
-        outcome: BaseException | None = None
-        try:
+        with self._settled():
             async with stream:
                 for chunk in head:
                     yield chunk
                 async for event in events:
                     for chunk in state.feed(event):
                         yield chunk
-            for chunk in state.end():
-                yield chunk
+                for chunk in state.end():
+                    yield chunk
+
+    @contextlib.contextmanager
+    def _settled(self) -> Iterator[None]:
+        """Tell the breaker how the stream ended (complete, broken, or dropped by its reader)."""
+        outcome: BaseException | None = None
+        try:
+            yield
         except BaseException as exc:
             outcome = exc
             self._broke(exc)
