@@ -661,7 +661,7 @@ def test_ainvoke_runs_sync_tools_off_the_event_loop():
     async def main():
         return await asyncio.gather(*(slow.ainvoke({"x": i}) for i in range(4)))
 
-    assert asyncio.run(main()) == [0, 1, 2, 3]  # concurrent: a call in a row would break the barrier
+    assert asyncio.run(main()) == [0, 1, 2, 3]  # one at a time would break the barrier
 
 
 def test_sync_timeout_names_the_tool():
