@@ -9,6 +9,7 @@ checkpointer doing real I/O overrides them.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -27,9 +28,17 @@ __all__ = [
 _TABLE_LOCK = threading.Lock()  # guards the in-process lease tables (short critical sections)
 
 
+# Ids come from a generator of graphflow's own, seeded from the OS and reseeded in a forked
+# child: user code seeding the `random` module cannot make two processes repeat ids, and a
+# step costs no system call.
+_IDS = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.seed)
+
+
 def new_checkpoint_id() -> str:
     """A new random id: 32 hex digits (128 random bits)."""
-    return os.urandom(16).hex()
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 def now() -> datetime:

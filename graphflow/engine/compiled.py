@@ -76,7 +76,7 @@ def _iter_blocking(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
 
 def _child_ns(parent: Run, task: Task) -> str:
     """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
-    return child_namespace(parent.ns, parent.task_id(parent.step, task.name, task.index))
+    return child_namespace(parent.ns, parent.id_of(task))
 
 
 def _same(a: Any, b: Any) -> bool:

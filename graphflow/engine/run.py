@@ -159,6 +159,9 @@ class Run:
         self.usage_base = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self._usage_lock = threading.Lock()
         self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
+        # the first step whose tasks this run planned itself (their journal starts empty);
+        # until begin() knows, every lookup asks the store
+        self.fresh_step = 1 << 62
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
         # the outcome of a step's lone task, recorded by the step's checkpoint (see
@@ -201,6 +204,14 @@ class Run:
         built structurally (see :mod:`graphflow.engine.ids`), so no two tasks share one."""
         return make_task_id(step, self.prog.name_ids[node], index, self.branch)
 
+    def id_of(self, task: Task) -> str:
+        """The id of ``task``, a task of the current step (made once per task)."""
+        tid = task.id
+        if tid is None:
+            tid = task.id = make_task_id(self.step, self.prog.name_ids[task.name], task.index,
+                                         self.branch)
+        return tid
+
     # -- the thread's lease (one writer per thread) --------------------------------------------
 
     def lease_waits(self) -> Iterator[float]:
@@ -225,11 +236,17 @@ class Run:
     # -- journal ---------------------------------------------------------------------------------
 
     def journal(self, key: str) -> list[Any]:
-        """The journaled results under ``key`` (a task id, or a task id + "#resume")."""
+        """The journaled results under ``key`` (a key of a task of the current step: its id,
+        an inner slot's ``id/slot``, or ``id#resume``). The store is asked only for the tasks
+        of a resumed step: every task this run planned itself is new, so nothing can have been
+        journaled under its id before."""
         entries = self._journal.get(key)
         if entries is None:
             saver = self.checkpointer
-            entries = saver.get_journal(self.thread or "", key, ns=self.ns) if saver else []
+            if saver is not None and self.step < self.fresh_step:
+                entries = saver.get_journal(self.thread or "", key, ns=self.ns)
+            else:
+                entries = []
             self._journal[key] = entries
         return entries
 
@@ -287,7 +304,7 @@ class Run:
 
     def task_started(self, task: Task) -> None:
         self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
-                            "task_id": self.task_id(self.step, task.name, task.index)})
+                            "task_id": self.id_of(task)})
 
     def task_finished(self, task: Task) -> None:
         """Store a finished task's outcome at once (pending write) and stream it.
@@ -302,7 +319,7 @@ class Run:
         if self.checkpointer is None and not self.streaming:
             return
         if self.checkpointer is not None and self.checkpoint_id is not None:
-            task_id = self.task_id(self.step, task.name, task.index)
+            task_id = self.id_of(task)
             if task.interrupts:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
                     task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]), ns=self.ns)
@@ -319,7 +336,7 @@ class Run:
         if self.debug:
             self.emit("debug", {
                 "type": "task_result", "step": self.step, "node": task.name,
-                "task_id": self.task_id(self.step, task.name, task.index),
+                "task_id": self.id_of(task),
                 "update": task.update, "error": None if task.error is None else repr(task.error),
                 "interrupts": list(task.interrupts),
             })
@@ -361,7 +378,14 @@ class Run:
                 raise GraphflowError(f"nothing to resume: {where}; pass an input to start a run")
             self.values = rebuild_values(self.graph, chain)
             self._load_due_tasks(cp)
+            self.fresh_step = cp.step + 2  # the resumed step's tasks may have journaled calls
             return None
+        if cp is not None and cp.next:
+            # a new input on a thread whose last run stopped with tasks due (an error, a crash,
+            # an interrupt): those tasks are dropped, and this run's tasks must not take their
+            # ids (nor replay what their journal holds): a new branch
+            self.branch = new_checkpoint_id()[:12]
+        self.fresh_step = self.step + 1  # every task this run plans is new
         base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
         writes = self.schema.check_input(inp, base)  # input errors, before anything runs
         values = apply_writes(self.schema, base, ((START, writes),))
@@ -510,7 +534,7 @@ class Run:
             bad = tasks[at[0]]
             if self.checkpointer is not None and self.checkpoint_id is not None:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
-                    self.task_id(self.step, bad.name, bad.index), bad.name,
+                    self.id_of(bad), bad.name,
                     [(ERROR_KEY, str(exc))]), ns=self.ns)
             raise
 
