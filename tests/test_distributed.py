@@ -60,9 +60,9 @@ def cluster():
             pass
     except Exception as exc:
         _need(f"no PostgreSQL server at GRAPHFLOW_PG_DSN ({type(exc).__name__})")
-    from graphflow.testing.ray_cluster import RAY_ENV, LocalRayCluster
-
     import ray_graphs
+
+    from graphflow.testing.ray_cluster import RAY_ENV, LocalRayCluster
 
     ray_graphs.create_table()
 
@@ -392,3 +392,11 @@ def test_the_package_exports_its_names_and_imports_no_ray():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip() == "False", out.stderr[-2000:]
+
+
+def test_the_example_runs_the_same_graph_in_process_and_on_ray(cluster):
+    example = Path(__file__).parent.parent / "examples" / "distributed.py"
+    env = {**os.environ, "RAY_ADDRESS": cluster.address}
+    out = subprocess.run([sys.executable, str(example)], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.stdout.strip().splitlines()[-1:] == ["same results: True"], out.stderr[-3000:]

@@ -58,6 +58,8 @@ def connect(address: str | None, *, timeout: float = 5.0, **init: Any) -> Any:
         target = address or os.environ.get("RAY_ADDRESS") or "auto"
         if target == "local":
             target = None
+            init.setdefault("include_dashboard", False)
+            init.setdefault("object_store_memory", 200_000_000)  # not ~30% of RAM in /dev/shm
         elif "://" not in target and target != "auto":
             _probe(target, timeout)
         try:
