@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -158,7 +159,8 @@ class RayExecutor:
         self._init = dict(init or {})
         self._options: dict[NodeSpec, dict[str, Any] | None] = {}
         self._fns: dict[str, Any] = {}
-        self._prints: dict[int, str] = {}
+        self._prints: weakref.WeakKeyDictionary[CompiledGraph, str] = \
+            weakref.WeakKeyDictionary()
         self._slots = threading.BoundedSemaphore(max_runs)
         self._lock = threading.Lock()
         self._tasks: set[Any] = set()  # refs of tasks in flight
@@ -203,9 +205,9 @@ class RayExecutor:
         return fn
 
     def _fingerprint(self, graph: CompiledGraph) -> str:
-        fp = self._prints.get(id(graph))
+        fp = self._prints.get(graph)
         if fp is None:
-            fp = self._prints[id(graph)] = fingerprint(graph)
+            fp = self._prints[graph] = fingerprint(graph)
         return fp
 
     def _request(self, run: Run) -> bytes:
