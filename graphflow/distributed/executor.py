@@ -18,6 +18,7 @@ from ._ray import connect
 from .errors import (
     ClusterUnavailableError,
     ExecutorBusyError,
+    RemoteError,
     RunStoppedError,
     WorkerLostError,
     decode_error,
@@ -99,8 +100,11 @@ def _ray_failure(ray: Any, exc: BaseException, what: str) -> BaseException:
                                f"what it had finished is stored: resume it")
     lost = (errors.WorkerCrashedError, errors.NodeDiedError, errors.OutOfMemoryError,
             errors.ObjectLostError, errors.LocalRayletDiedError)
-    if isinstance(exc, lost):
-        err: BaseException = WorkerLostError(
+    if isinstance(exc, errors.RayTaskError):  # graphflow's worker function itself raised
+        err: BaseException = RemoteError(f"{what}: the Ray task failed: {str(exc)[:2000]}",
+                                         remote_type=type(exc).__name__)
+    elif isinstance(exc, lost):
+        err = WorkerLostError(
             f"{what}: its Ray worker died and Ray's retries are spent "
             f"({type(exc).__name__}: {str(exc)[:300]}); what it had finished is stored: "
             f"resume it", what=what)
