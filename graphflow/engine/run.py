@@ -117,6 +117,7 @@ class Run:
         if thread is not None and not nested:
             check_thread_id(thread)
         self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
+        self.executor = graph.executor  # runs the tasks it claims elsewhere (None: all here)
         self.wait = wait
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
