@@ -80,6 +80,7 @@ class MemoryCheckpointer(Checkpointer):
                 for key in [k for k in store if k[0] == thread]:
                     del store[key]
         self._lease_table().pop(thread, None)
+        self._forget_durable([thread])
 
     def threads(self) -> list[str]:
         with self._lock:

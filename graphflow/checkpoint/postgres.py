@@ -18,12 +18,18 @@ from typing import TYPE_CHECKING, Any
 
 from ._sql import (
     CHECKPOINTS,
+    ENTITIES,
+    ENTITY_LEASES,
+    ENTITY_OPS,
     JOURNAL,
     LEASES,
+    SIGNALS,
+    WAITS,
     WRITES,
     CorruptCheckpointError,
     SqlCheckpointer,
 )
+from ._sql_durable import SqlDurableTables
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,6 +86,46 @@ _DDL = (
         started TEXT NOT NULL,
         expires_at DOUBLE PRECISION NOT NULL,
         acquired_at DOUBLE PRECISION NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {WAITS} (
+        thread TEXT NOT NULL,
+        wait_id TEXT NOT NULL,
+        ns TEXT NOT NULL,
+        graph TEXT NOT NULL,
+        wake_at DOUBLE PRECISION,
+        signal TEXT,
+        token TEXT NOT NULL,
+        woken INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (thread, wait_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {SIGNALS} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        thread TEXT NOT NULL,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        claimed_by TEXT,
+        created_at DOUBLE PRECISION NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITIES} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, key))""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITY_OPS} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, key, op_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITY_LEASES} (
+        entity TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)""",
 )
 
 # The layout before namespaces: add the column; rebuild the journal, whose key gains it.
@@ -107,7 +153,7 @@ def _import_driver() -> tuple[Any, Any]:
     return psycopg, psycopg_pool
 
 
-class PostgresCheckpointer(SqlCheckpointer):
+class PostgresCheckpointer(SqlDurableTables, SqlCheckpointer):
     """Checkpoints in PostgreSQL, with delta storage (see ``docs/durability.md``).
 
     Connections come from a ``psycopg_pool.ConnectionPool``, opened (and the tables created in
