@@ -39,7 +39,8 @@ SQL_PUT_WAIT = (
     f"ON CONFLICT (thread, wait_id) DO UPDATE SET ns = excluded.ns, graph = excluded.graph, "
     f"wake_at = excluded.wake_at, signal = excluded.signal, token = excluded.token, "
     f"woken = excluded.woken, created_at = excluded.created_at")
-SQL_DELETE_WAIT = f"DELETE FROM {WAITS} WHERE thread = ? AND wait_id = ? AND token = ?"
+SQL_DELETE_WAIT = f"DELETE FROM {WAITS} WHERE thread = ? AND wait_id = ?"
+SQL_DELETE_WAIT_TOKEN = SQL_DELETE_WAIT + " AND token = ?"
 SQL_WAITS = f"SELECT {_WAIT_COLUMNS} FROM {WAITS} WHERE thread = ? ORDER BY wait_id"
 _DUE = (f"SELECT {_WAIT_COLUMNS} FROM {WAITS} WHERE graph IN ({{graphs}}) "
         f"AND (woken = 1 OR wake_at <= ?) ORDER BY woken DESC, wake_at LIMIT ?")
@@ -100,9 +101,12 @@ class SqlDurableTables(DurableTables):
                 row.thread, row.wait_id, row.ns, row.graph, row.wake_at, row.signal, row.token,
                 row.thread, row.signal, 1 if row.woken else 0))
 
-    def delete_wait(self, thread: str, wait_id: str, token: str) -> None:
+    def delete_wait(self, thread: str, wait_id: str, token: str | None) -> None:
         with self._write_one() as conn:
-            conn.execute(self._q(SQL_DELETE_WAIT), (thread, wait_id, token))
+            if token is None:
+                conn.execute(self._q(SQL_DELETE_WAIT), (thread, wait_id))
+            else:
+                conn.execute(self._q(SQL_DELETE_WAIT_TOKEN), (thread, wait_id, token))
 
     def waits(self, thread: str) -> list[WaitRow]:
         with self._read() as conn:

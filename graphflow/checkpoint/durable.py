@@ -141,12 +141,14 @@ class DurableTables:
             t.waits.setdefault(row.thread, {})[row.wait_id] = replace(
                 row, woken=row.woken or pending)
 
-    def delete_wait(self, thread: str, wait_id: str, token: str) -> None:
-        """Forget a wait, if it is still the registration ``token`` names."""
+    def delete_wait(self, thread: str, wait_id: str, token: str | None) -> None:
+        """Forget a wait, if it is still the registration ``token`` names (any registration:
+        ``token=None``, for a wait that has resolved)."""
         t = self._tables()
         with t.lock:
             rows = t.waits.get(thread)
-            if rows is not None and wait_id in rows and rows[wait_id].token == token:
+            if rows is not None and wait_id in rows and (token is None
+                                                         or rows[wait_id].token == token):
                 del rows[wait_id]
                 if not rows:
                     del t.waits[thread]
