@@ -16,9 +16,10 @@ journaled calls replayed, and the wait call decides again, by the clock and the 
 
 The row is registered *before* the mailbox is read, and a signal marks the rows waiting for it
 as woken after it is stored, so a signal is never missed between the two. A wait that resolved
-deletes its row; a scheduler deletes the rows it woke once the run ends (by their token, so a
-row registered again meanwhile stays). A run that dies after being woken leaves its rows: the
-next scheduler pass wakes the thread again.
+leaves its row to the scheduler that woke it, which deletes the rows it woke once the run ends
+(by their token, so a row registered again meanwhile stays): a run that dies after being woken
+leaves its rows, and the next scheduler pass wakes the thread again. (A row left by a run
+continued by hand is dropped by the scheduler when the thread has nothing due.)
 """
 
 from __future__ import annotations
@@ -167,12 +168,14 @@ def pause(run: Run, task: Task, *, until: float | None, signal: str | None = Non
             return _outcome(answers[index], signal)
         wid = interrupt_id(thread, run.ns, task_id, index)
 
+    token = None
+
     def resolved(answer: dict[str, Any] | None) -> None:
-        saver.delete_wait(thread, wid, None)
+        if token is not None:  # registered a moment ago, by this very call
+            saver.delete_wait(thread, wid, token)
         if not poll:
             run.record(key, index, answer)
 
-    token = None
     while True:  # at most twice: before and after registering the row
         if signal is not None:
             got = saver.claim_signal(thread, signal, wid)
