@@ -9,6 +9,7 @@
 See ``docs/jobs.md``.
 """
 
+from .entities import Entities, EntityRef, entity, query
 from .worker import Woken, Worker
 
-__all__ = ["Woken", "Worker"]
+__all__ = ["Entities", "EntityRef", "Woken", "Worker", "entity", "query"]

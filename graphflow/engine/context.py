@@ -140,6 +140,14 @@ class RunContext:
 
         return awaitable_if(task, lambda: wait_signal(self._run, task, name, timeout))
 
+    def entity(self, cls: type, key: str) -> Any:
+        """The entity ``cls`` (an ``@entity`` class) of ``key``, stored by the run's
+        checkpointer: its methods, each call journaled, writes applied exactly once (see
+        :mod:`graphflow.durable.entities`)."""
+        from ..durable.entities import bound
+
+        return bound(self, self._run.checkpointer, cls, key)
+
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "
                 f"thread={self.thread!r}, attempt={self.attempt})")
