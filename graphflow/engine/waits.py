@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["CANCEL_SIGNAL", "Wait", "is_timer", "notify", "pause", "resume_woken",
+__all__ = ["CANCEL_SIGNAL", "Wait", "is_timer", "notify", "pause", "poll_wait_id", "resume_woken",
            "wait_answer", "watch"]
 
 #: The signal that cancels what a job node waits for (``graphflow.jobs.cancel``).
@@ -142,6 +142,12 @@ def _outcome(answer: Any, signal: str | None) -> Any:
     return None
 
 
+def poll_wait_id(run: Run, task: Task) -> str:
+    """The id of the one non-positional wait of a task (a job node's next poll)."""
+    task_id = run.task_id(run.step, task.name, task.index)
+    return interrupt_id(run.thread or "", run.ns, task_id + "#poll", 0)
+
+
 def pause(run: Run, task: Task, *, until: float | None, signal: str | None = None,
           kind: str = "sleep", what: str = "ctx.sleep()") -> Any:
     """Pass, or pause the run, at this task's next wait (see the module docstring).
@@ -158,7 +164,7 @@ def pause(run: Run, task: Task, *, until: float | None, signal: str | None = Non
     poll = kind == "poll"
     if poll:
         index, key = -1, ""
-        wid = interrupt_id(thread, run.ns, task_id + "#poll", 0)
+        wid = poll_wait_id(run, task)
     else:
         index = task.n_interrupts
         task.n_interrupts += 1
