@@ -69,13 +69,13 @@ def cmd_pipeline_run(args: argparse.Namespace) -> int:
     from .streams import PipelineError, load_pipeline
 
     try:
-        pipeline = load_pipeline(args.file, steps=args.step or None, redis_url=args.redis)
+        pipeline = load_pipeline(args.file, steps=args.step, redis_url=args.redis)
     except (OSError, ValueError, ImportError) as e:
         raise UsageError(f"{args.file}: {e}") from e
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
-        stats = pipeline.run(stop=stop)
+        stats = pipeline.run(steps=args.step, stop=stop)
     except PipelineError as e:
         print(f"graphflow: error: {e}", file=sys.stderr, flush=True)
         return 1
