@@ -3,7 +3,9 @@
 ::
 
     name: enrich
-    streamingCluster: {type: redis, configuration: {url: "redis://127.0.0.1:6379/0"}}
+    streamingCluster:                                # optional: topics on Redis Streams
+      type: redis
+      configuration: {url: "redis://127.0.0.1:6379/0", claim-idle: 30}
     errors: {retries: 2, on-failure: skip}          # the default of every step
     pipeline:                                        # or "steps"
       - name: read
@@ -104,9 +106,10 @@ def load_pipeline(path: str | Path, *, steps: list[str] | None = None,
     if not isinstance(specs, list) or not specs:
         raise ValueError("no steps: give a 'pipeline' (or 'steps') list")
     cluster = doc.get("streamingCluster") or {}
-    url = redis_url or ((cluster.get("configuration") or {}).get("url")
-                        if cluster.get("type") == "redis" else None)
-    topics = RedisTopics(url) if url else MemoryTopics()
+    settings = cluster.get("configuration") or {}
+    url = redis_url or (settings.get("url") if cluster.get("type") == "redis" else None)
+    claim = float(settings.get("claim-idle", settings.get("claim_idle", 30.0)))
+    topics = RedisTopics(url, claim_idle=claim) if url else MemoryTopics(claim_idle=claim)
     built = []
     for i, spec in enumerate(specs):
         where = f"step #{i + 1}" + (f" {spec.get('name')!r}" if isinstance(spec, dict) else "")

@@ -160,6 +160,7 @@ class _Tracker:
         self.ready: list[Record] = []
         self.stats = stats
         self.wake = asyncio.Event()
+        self.closing = False
 
     def add(self, records: list[Record]) -> list[tuple[Record, _Entry]]:
         out = []
@@ -229,11 +230,13 @@ class _Segment:
         committer = asyncio.ensure_future(self._committer(tracker))
         try:
             await _gather_or_fail(tasks)
-        finally:
-            committer.cancel()
+        finally:  # the committer finishes the commit it is making, then what is ready
+            tracker.closing = True
+            tracker.wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await committer
-            await tracker.flush()
+            if last.output:
+                p._feeding[last.output] -= 1
 
     # -- stages --------------------------------------------------------------------------
 
@@ -241,11 +244,19 @@ class _Segment:
                     stop: threading.Event | None) -> None:
         read = step.agent.read
         pause = 0.001
-        stats = self.pipeline.stats
+        p = self.pipeline
+        stats = p.stats
+        # a topic written by a segment of this run ends when that segment has ended and the
+        # topic is drained (a topic fed from elsewhere is read until stopped)
+        topic = step.agent.topic if isinstance(step.agent, TopicSource) else None
+        internal = topic is not None and topic in p._feeding
         try:
-            while not (stop is not None and stop.is_set()) and not self.pipeline._stopping:
+            while not (stop is not None and stop.is_set()) and not p._stopping:
+                fed = internal and p._feeding.get(topic or "", 0) > 0
                 got = await self._with_retries(step, lambda: _call(read))
                 if got is None:
+                    return
+                if not got and internal and not fed:
                     return
                 if not got:
                     await asyncio.sleep(pause)
@@ -419,10 +430,11 @@ class _Segment:
                 attempt += 1
 
     async def _committer(self, tracker: _Tracker) -> None:
-        while True:
+        while not tracker.closing:
             await tracker.wake.wait()
             tracker.wake.clear()
             await tracker.flush()
+        await tracker.flush()
 
 
 class _Callback:
@@ -488,6 +500,7 @@ class Pipeline:
         self.name = name
         self.stats: dict[str, int] = {}
         self._stopping = False
+        self._feeding: dict[str, int] = {}  # topic -> segments of this run writing it
         self.segments = self._segments()
 
     def _segments(self) -> list[list[Step]]:
@@ -535,6 +548,10 @@ class Pipeline:
         self.stats = {"read": 0, "written": 0, "committed": 0, "skipped": 0,
                       "dead_lettered": 0}
         self._stopping = False
+        self._feeding = {}
+        for seg in chosen:
+            if seg[-1].output:
+                self._feeding[seg[-1].output] = self._feeding.get(seg[-1].output, 0) + 1
         agents = [s.agent for seg in chosen for s in seg]
         for s in (s for seg in chosen for s in seg):
             init = getattr(s.agent, "init", None)
