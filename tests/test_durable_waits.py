@@ -15,14 +15,22 @@ from typing import Annotated, TypedDict
 
 import pytest
 
-from graphflow import END, START, Command, GraphflowError, RunContext, SignalTimeoutError, StateGraph
+from graphflow import (
+    END,
+    START,
+    Command,
+    GraphflowError,
+    RunContext,
+    SignalTimeoutError,
+    StateGraph,
+)
 from graphflow.checkpoint.lease import Lease
 from graphflow.durable import Worker
 from graphflow.engine.waits import Wait
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
-from durable_graphs import make_approval, make_sleeper  # noqa: E402
-from waiting import wait_until  # noqa: E402
+from durable_graphs import make_approval, make_sleeper
+from waiting import wait_until
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from pathlib import Path
 from typing import TypedDict
@@ -127,7 +126,7 @@ def test_error_policies(policy):
     pipeline = Pipeline([source, Step(Flaky(2), name="flaky", errors=errors), sink],
                         topics=topics)
     if policy == "fail":
-        with pytest.raises(PipelineError, match="flaky.*bad 1"):
+        with pytest.raises(PipelineError, match=r"flaky.*bad 1"):
             pipeline.run()
         assert 1 not in source.committed  # the failed record is not committed
         return
@@ -279,8 +278,8 @@ pipeline:
 """)
     client = redis.Redis.from_url(redis_url)
     words = [f"w{i}" for i in range(120)]
-    for w in words:
-        client.xadd(f"{name}-in", {"v": json.dumps(w), "k": "null", "h": "[]", "t": "0"})
+    asyncio.run(RedisTopics(redis_url).producer(f"{name}-in").write(
+        [Record(w) for w in words]))
     cmd = [sys.executable, "-m", "graphflow.cli", "pipeline", "run", str(tmp_path / "p.yaml")]
     env = {**os.environ, "PYTHONPATH": str(SUPPORT)}
     first = subprocess.Popen(cmd, cwd=SUPPORT, env={**env, "SLOW_UPPER": "0.02"})
@@ -293,7 +292,7 @@ pipeline:
     second = subprocess.Popen(cmd, cwd=SUPPORT, env=env)
 
     def outputs() -> set:
-        return {json.loads(f[b"v"]) for _, f in client.xrange(f"{name}-out")}
+        return {json.loads(f[b"r"])[0] for _, f in client.xrange(f"{name}-out")}
 
     try:
         wait_until(lambda: outputs() >= {w.upper() for w in words}, "every word, once at least")

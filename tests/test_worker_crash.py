@@ -13,10 +13,10 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
-from durable_graphs import make_sleeper  # noqa: E402
-from waiting import wait_until  # noqa: E402
+from durable_graphs import make_sleeper
+from waiting import wait_until
 
-from graphflow.checkpoint.sqlite import SqliteCheckpointer  # noqa: E402
+from graphflow.checkpoint.sqlite import SqliteCheckpointer
 
 SUPPORT = Path(__file__).parent / "support"
 

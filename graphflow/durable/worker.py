@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.lease import Lease
-from ..errors import GraphflowError, ThreadBusyError
 from ..engine.waits import resume_woken, watch
+from ..errors import GraphflowError, ThreadBusyError
 
 if TYPE_CHECKING:
     from ..checkpoint.base import Checkpointer, StateSnapshot

@@ -401,7 +401,7 @@ class _Segment:
                 for r, e in batch:
                     inflight[id(r)] = e
                 try:
-                    await self._with_retries(step, lambda: _call(agent.write, records))
+                    await self._with_retries(step, lambda r=records: _call(agent.write, r))
                 except PipelineError as exc:
                     policy: ErrorPolicy = step.errors  # type: ignore[assignment]
                     if policy.on_failure == "fail":

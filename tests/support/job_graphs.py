@@ -19,10 +19,11 @@ class Job(TypedDict, total=False):
 
 
 def make(saver, url: str, *, inline: float = 0.0, timeout: float | None = None,
-         poll: Poll | float = Poll(0.05, 1.5, 0.2)):
+         poll: Poll | float | None = None):
     g = StateGraph(Job)
     g.add_node("job", JobNode(HttpJobAgent(url), inputs=lambda s: s["task"], output="result",
-                              poll=poll, inline=inline, timeout=timeout))
+                              poll=poll or Poll(0.05, 1.5, 0.2), inline=inline,
+                              timeout=timeout))
     g.add_edge(START, "job")
     g.add_edge("job", END)
     return g.compile(checkpointer=saver, name="jobs")
