@@ -534,7 +534,9 @@ class Pipeline:
         """Run (the segments holding ``steps``, default all) until every source is exhausted
         or ``stop`` is set, then drain and commit; the counts of records read, written,
         committed, skipped and dead-lettered."""
-        return asyncio.run(self.arun(steps=steps, stop=stop))
+        from ..engine.compiled import _run_blocking  # works inside a running loop (Jupyter) too
+
+        return _run_blocking(lambda: self.arun(steps=steps, stop=stop))
 
     async def arun(self, *, steps: Sequence[str] | None = None,
                    stop: threading.Event | None = None) -> dict[str, int]:
