@@ -35,6 +35,16 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
+# a lease table (the threads' and the entities')
+_LEASES_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        {key} TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)"""
+
 __all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
 
 # Advisory lock keys (the two-int4 key space, apart from applications' bigint keys): one for
@@ -78,14 +88,7 @@ _DDL = (
         update_value TEXT NOT NULL,
         goto TEXT NOT NULL)""",
     _JOURNAL_DDL.format(table=JOURNAL),
-    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
-        thread TEXT PRIMARY KEY,
-        token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid BIGINT NOT NULL,
-        started TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        acquired_at DOUBLE PRECISION NOT NULL)""",
+    _LEASES_DDL.format(table=LEASES, key="thread"),
     f"""CREATE TABLE IF NOT EXISTS {WAITS} (
         thread TEXT NOT NULL,
         wait_id TEXT NOT NULL,
@@ -118,14 +121,7 @@ _DDL = (
         result TEXT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (kind, key, op_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {ENTITY_LEASES} (
-        entity TEXT PRIMARY KEY,
-        token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid BIGINT NOT NULL,
-        started TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        acquired_at DOUBLE PRECISION NOT NULL)""",
+    _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
 # The layout before namespaces: add the column; rebuild the journal, whose key gains it.

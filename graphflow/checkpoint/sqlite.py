@@ -33,6 +33,16 @@ _JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
         value TEXT NOT NULL,
         PRIMARY KEY (thread, ns, task_id, idx)) WITHOUT ROWID"""
 
+# a lease table (the threads' and the entities')
+_LEASES_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        {key} TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at REAL NOT NULL) WITHOUT ROWID"""
+
 __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
 _DDL = (
@@ -63,14 +73,7 @@ _DDL = (
         update_value TEXT NOT NULL,
         goto TEXT NOT NULL)""",
     _JOURNAL_DDL.format(table=JOURNAL),
-    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
-        thread TEXT PRIMARY KEY,
-        token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        acquired_at REAL NOT NULL) WITHOUT ROWID""",
+    _LEASES_DDL.format(table=LEASES, key="thread"),
     f"""CREATE TABLE IF NOT EXISTS {WAITS} (
         thread TEXT NOT NULL,
         wait_id TEXT NOT NULL,
@@ -103,14 +106,7 @@ _DDL = (
         result TEXT NOT NULL,
         created_at REAL NOT NULL,
         PRIMARY KEY (kind, key, op_id)) WITHOUT ROWID""",
-    f"""CREATE TABLE IF NOT EXISTS {ENTITY_LEASES} (
-        entity TEXT PRIMARY KEY,
-        token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        acquired_at REAL NOT NULL) WITHOUT ROWID""",
+    _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
 # The layout before namespaces: add the column; rebuild the journal, whose key gains it.
