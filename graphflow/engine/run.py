@@ -431,8 +431,16 @@ class Run:
 
     def _store_answers(self, cp: Checkpoint, resume: Any) -> None:
         """Journal the answers of ``Command(resume=...)`` for the interrupted tasks."""
-        pending = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns))
+        from .waits import Wait, is_timer, wait_answer
+
+        waiting = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns))
+        pending = [i for i in waiting if not is_timer(i.value)]  # timers wake by themselves
         if not pending:
+            if waiting:
+                raise GraphflowError(
+                    f"nothing to resume: thread {self.thread!r} is paused on durable timer(s) "
+                    f"({', '.join(f'{i.id} in {i.node!r}' for i in waiting)}), which wake by "
+                    f"themselves: run a scheduler (graphflow worker) on its checkpointer")
             raise GraphflowError(
                 f"nothing to resume: thread {self.thread!r} has no pending interrupt; "
                 f"use invoke(None, thread=...) to continue after an error or a breakpoint")
@@ -448,6 +456,8 @@ class Run:
                 f"mapping each interrupt id to its value")
         for iid, value in answers.items():
             intr = by_id[iid]
+            if isinstance(intr.value, Wait):  # a signal wait: the value is the payload
+                value = wait_answer(value)
             key = intr.task + "#resume"
             if intr.ns == self.ns:
                 self.record(key, intr.index, value)
