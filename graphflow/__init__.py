@@ -17,6 +17,7 @@ from .errors import (
     InvalidUpdateError,
     NodeError,
     NodeTimeoutError,
+    SignalTimeoutError,
     ThreadBusyError,
     TokenBudgetExceeded,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "Runtime",
     "START",
     "Send",
+    "SignalTimeoutError",
     "StateGraph",
     "SystemMessage",
     "ThreadBusyError",

@@ -32,9 +32,11 @@ __all__ = [
     "Usage",
     "add_messages",
     "all_messages",
+    "args_from_json",
     "merge_chunks",
     "message_kind",
     "new_id",
+    "raw_args",
     "repair_tool_calls",
     "starts_with",
     "to_message",
@@ -61,16 +63,33 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def __getitem__(self, key: str) -> int:
+        """``usage["input_tokens"]``: read like LangChain's ``usage_metadata`` dict too."""
+        if key in ("input_tokens", "output_tokens", "total_tokens"):
+            return getattr(self, key)  # type: ignore[no-any-return]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(input_tokens=self.input_tokens + other.input_tokens,
                      output_tokens=self.output_tokens + other.output_tokens)
+
+
+RAW_ARGS = "__raw__"
 
 
 class ToolCall(BaseModel):
     """A tool the model asks to call, with its arguments.
 
     Readable as a dict too, as LangChain's tool calls are: ``call["name"]``, ``call["args"]``,
-    ``call["id"]`` (and ``call["type"] == "tool_call"``).
+    ``call["id"]`` (and ``call["type"] == "tool_call"``). Arguments that were not a JSON object
+    (a model's broken JSON) are kept as ``{"__raw__": text}`` so that the tool can report the
+    problem; :attr:`raw_args` is that text.
     """
 
     id: str = Field(default_factory=lambda: "call_" + os.urandom(12).hex())
@@ -94,6 +113,29 @@ class ToolCall(BaseModel):
     def keys(self) -> tuple[str, ...]:
         """The keys of the dict form (``dict(call)``, ``{**call}``)."""
         return ("name", "args", "id", "type")
+
+    @property
+    def raw_args(self) -> str | None:
+        """The model's arguments text when it was not a JSON object, else None."""
+        return raw_args(self.args)
+
+
+def raw_args(args: dict[str, Any]) -> str | None:
+    """The text kept under ``"__raw__"`` when ``args`` is a broken-JSON marker, else None."""
+    if len(args) == 1 and RAW_ARGS in args and isinstance(args[RAW_ARGS], str):
+        return args[RAW_ARGS]  # type: ignore[no-any-return]
+    return None
+
+
+def args_from_json(text: str | None) -> dict[str, Any]:
+    """A tool call's arguments from the model's JSON text: the object, or the marker
+    ``{"__raw__": text}`` when the text is not a JSON object."""
+    raw = text or "{}"
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        return {RAW_ARGS: raw}  # the model sent broken JSON; the tool reports it
+    return args if isinstance(args, dict) else {RAW_ARGS: raw}
 
 
 class Message(BaseModel):
@@ -177,6 +219,11 @@ class AIMessage(Message):
                 lines += [f"    {key}: {value}" for key, value in call.args.items()]
         return (super().pretty_repr().strip() + "\n" + "\n".join(lines)).strip()
 
+    @property
+    def usage_metadata(self) -> Usage | None:
+        """:attr:`usage` under LangChain's name (``["input_tokens"]`` works on it too)."""
+        return self.usage
+
 
 class ToolMessage(Message):
     """The result of one tool call, sent back to the model."""
@@ -250,15 +297,8 @@ def merge_chunks(chunks: Iterable[AIMessageChunk], *, model: str | None = None) 
     tool_calls = []
     for index in sorted(calls):
         slot = calls[index]
-        raw = "".join(slot["args"]) or "{}"
-        try:
-            args = json.loads(raw)
-        except json.JSONDecodeError:
-            args = {"__raw__": raw}  # the model sent broken JSON; the tool reports it
-        if not isinstance(args, dict):
-            args = {"__raw__": raw}
         tool_calls.append(ToolCall(id=slot["id"] or ToolCall(name="x").id, name=slot["name"]
-                                   or "", args=args))
+                                   or "", args=args_from_json("".join(slot["args"]))))
     return AIMessage(id=msg_id or new_id(), content="".join(text), tool_calls=tool_calls,
                      usage=usage, model=model, finish_reason=finish)
 

@@ -190,6 +190,53 @@ def test_parallel_tool_calls_run_concurrently_and_keep_call_order():
     assert [m.tool_call_id for m in results] == [c.id for c in last_ai_calls(out)]
 
 
+def test_many_quick_calls_share_a_few_threads_and_blocking_ones_still_meet():
+    threads = set()
+
+    @tool
+    def lookup(k: int) -> int:
+        """Quick: no waiting."""
+        threads.add(threading.current_thread())  # keeps the object: distinct threads counted
+        return 2 * k
+
+    barrier = threading.Barrier(4, timeout=10)
+
+    @tool
+    def fetch(k: int) -> int:
+        """Waits for its siblings, like I/O: run one after another they would never meet."""
+        barrier.wait()
+        return k
+
+    node = ToolNode([lookup, fetch])
+    calls = [call("lookup", k=k) for k in range(50)] + [call("fetch", k=k) for k in range(4)]
+    expected = [str(2 * k) for k in range(50)] + [str(k) for k in range(4)]
+    for _ in range(20):
+        out = node.invoke(ask_tools(*calls))["messages"]
+        assert [m.content for m in out] == expected  # in call order; the barrier never broke
+        assert [m.status for m in out] == ["ok"] * 54
+    # a thread per call would be 53 new threads a batch: over a thousand
+    assert len(threads) <= 60
+
+
+def test_parallel_calls_reuse_worker_threads_instead_of_starting_one_each():
+    threads = set()
+
+    @tool
+    def wait_a_bit(k: int) -> int:
+        """Sleeps, like I/O: its calls run on worker threads."""
+        threads.add(threading.current_thread())  # keeps the object: distinct threads counted
+        time.sleep(0.01)
+        return k
+
+    node = ToolNode([wait_a_bit])
+    calls = [call("wait_a_bit", k=k) for k in range(8)]
+    for _ in range(10):
+        out = node.invoke(ask_tools(*calls))["messages"]
+        assert [m.content for m in out] == [str(k) for k in range(8)]
+    # a thread per call would be 71 threads: 7 per batch, the node's own thread ran one call
+    assert len(threads) <= 24
+
+
 def test_async_tools_are_gathered_on_the_loop():
     state = {"running": 0, "peak": 0}
 
@@ -214,6 +261,8 @@ def test_async_tools_are_gathered_on_the_loop():
 
 
 def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
+    never = threading.Event()  # the slow tools would wait 30 s: only a timeout ends them sooner
+
     @tool
     def boom(x: int) -> int:
         """Always fails."""
@@ -222,22 +271,23 @@ def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
     @tool
     def sleepy() -> str:
         """Takes too long."""
-        time.sleep(1)
+        never.wait(30)
         return "late"
 
     @tool(timeout=0.05)
     def own_limit() -> str:
-        """Has its own timeout."""
-        time.sleep(1)
+        """Has its own timeout (far below the node's, so it fires first even on a busy machine)."""
+        never.wait(30)
         return "late"
 
-    node = ToolNode([multiply, boom, sleepy, own_limit], timeout=0.1)
+    node = ToolNode([multiply, boom, sleepy, own_limit], timeout=1.5)
     calls = [call("nope", q=1), call("multiply", a="x"), call("boom", x=1), call("sleepy"),
              call("own_limit"), ToolCall(name="multiply", args={"__raw__": '{"a": 1,'}),
              call("multiply", a=2, b=3)]
     t0 = time.perf_counter()
     out = tool_graph(node).invoke(ask_tools(*calls))
-    assert time.perf_counter() - t0 < 0.9  # the timeouts were parallel, and honoured
+    assert time.perf_counter() - t0 < 25  # the timeouts were honoured (not the tools' 30 s)
+    never.set()  # let the abandoned tool threads end
     msgs = out["messages"][2:]
     assert [m.status for m in msgs] == ["error"] * 6 + ["ok"]
     unknown, bad_args, raised, timed_out, own, broken, ok = msgs
@@ -245,7 +295,7 @@ def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
     assert "'multiply'" in bad_args.content and "'a'" in bad_args.content
     assert "'b'" in bad_args.content  # the missing argument is named too
     assert "'boom'" in raised.content and "RuntimeError: disk on fire" in raised.content
-    assert "'sleepy'" in timed_out.content and "timed out after 0.1s" in timed_out.content
+    assert "'sleepy'" in timed_out.content and "timed out after 1.5s" in timed_out.content
     assert "'own_limit'" in own.content and "timed out after 0.05s" in own.content
     assert "'multiply'" in broken.content and "not valid JSON" in broken.content
     assert ok.content == "6"
@@ -743,6 +793,25 @@ def test_example_runs_offline(monkeypatch, capsys):
     assert "9.165" in example["main"](["--react"])
     out = capsys.readouterr().out
     assert "[tool calculator -> 84]" in out
+
+
+@pytest.mark.parametrize("react", [False, True], ids=["function calling", "ReAct"])
+def test_example_offline_answers_the_question_asked_or_says_it_cannot(monkeypatch, capsys,
+                                                                       react):
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = Path(__file__).resolve().parent.parent / "examples" / "agent.py"
+    example = runpy.run_path(str(path), run_name="not_main")
+    flags = ["--react"] if react else []
+    assert example["main"]([*flags, "what", "is", "2+2?"]) == "2+2 = 4"
+    assert example["main"]([*flags, "what is (7 - 1) ^ 2"]) == "(7 - 1) ** 2 = 36"
+    refusal = example["main"]([*flags, "tell me a joke"])
+    assert "no arithmetic" in refusal and "OPENAI_API_KEY" in refusal
+    out = capsys.readouterr().out
+    assert out.count("ScriptedModel, offline") == 3 and "[tool calculator -> 4]" in out
 
 
 def test_async_confirm_tool_pauses_and_resumes_under_ainvoke():

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from ..draw.view import GraphView
     from ..graph.state_graph import StateGraph
     from .context import RunContext
+    from .executor import Executor
 
 __all__ = ["CompiledGraph"]
 
@@ -107,7 +108,7 @@ def _outcome(run: Run, events: list[Any] | None, output_keys: str | Sequence[str
 
 def _child_ns(parent: Run, task: Task) -> str:
     """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
-    return child_namespace(parent.ns, parent.task_id(parent.step, task.name, task.index))
+    return child_namespace(parent.ns, parent.id_of(task))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -141,6 +142,7 @@ class CompiledGraph(Threads, Drawable):
         self.checkpoints = True  # as a subgraph: checkpoint with the parent's checkpointer
         self.inherits_checkpointer = False  # compiled with checkpointer=True
         self._config: dict[str, Any] | None = None  # with_config defaults
+        self.executor: Executor | None = None  # where claimed tasks run (see with_executor)
         self._nx = nxgraph
         nxgraph.graph["name"] = name
         self._program = Program(builder)
@@ -162,8 +164,16 @@ class CompiledGraph(Threads, Drawable):
         return other
 
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
-        """The same graph (nodes, edges, breakpoints, name) on another checkpointer."""
+        """The same graph (nodes, edges, breakpoints, name, executor) on another
+        checkpointer."""
         return self._copy(checkpointer=checkpointer)
+
+    def with_executor(self, executor: Executor | None) -> CompiledGraph:
+        """The same graph whose steps hand the tasks ``executor`` claims to it (run elsewhere,
+        e.g. on a Ray cluster: ``graphflow.distributed.RayExecutor``); the other tasks run
+        here. Merge order, pending writes and checkpoints are unchanged. None: all run here.
+        """
+        return self._copy(executor=executor)
 
     def with_config(self, config: Mapping[str, Any] | None = None,
                     **kwargs: Any) -> CompiledGraph:

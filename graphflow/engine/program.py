@@ -44,11 +44,15 @@ class Program:
         # schema's, or the state schema's own), and the keys an input may give
         self.state_keys = tuple(schema.channels)
         self.out_keys = (g.output_schema or schema).own_keys
-        self.input_keys = None if g.input_schema is None else frozenset(g.input_schema.own_keys)
+
         # what each node (and, under None, each router) reads: (keys, schema to view them
         # with); keys None is the whole state. "shaped": some read differs from a copy of
         # the state (private keys, input schemas, managed values)
         private = len(schema.channels) > len(schema.own_keys)
+        # what an input may give: the input schema's keys (the state schema's own ones when
+        # the graph has private keys); None: any key of the state
+        given = g.input_schema or (schema if private else None)
+        self.input_keys = None if given is None else frozenset(given.own_keys)
         self.inputs: dict[str | None, tuple[tuple[str, ...] | None, StateSchema]] = {
             None: (schema.own_keys if private else None, schema)}
         for name, spec in self.specs.items():
