@@ -79,7 +79,7 @@ def test_a_typing_extensions_typeddict_key_is_type_checked_like_typing_s():
     g.add_node("bad", lambda s: {"inner": "not a dict"})
     g.add_edge(START, "bad").add_edge("bad", END)
     with pytest.raises(GraphflowError, match="expected Inner"):
-        g.compile().invoke({})
+        g.compile().invoke({"inner": {"n": 1}})
 
 
 # -- config dicts ----------------------------------------------------------------------------------
