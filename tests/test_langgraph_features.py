@@ -94,7 +94,8 @@ def test_nodes_read_their_input_schema_and_pass_private_keys():
 
 def test_an_input_key_outside_the_input_schema_is_refused():
     app = io_graph({})
-    with pytest.raises(InvalidUpdateError, match=r"input key 'draft' is not among the graph's input keys \(question\)"):
+    with pytest.raises(InvalidUpdateError,
+                       match=r"input key 'draft' is not among the graph's input keys \(question"):
         app.invoke({"question": "q", "draft": "x"})
 
 
