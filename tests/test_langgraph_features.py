@@ -467,3 +467,25 @@ def test_send_to_a_node_with_an_input_schema_hands_it_the_send_s_argument():
     g.add_edge("work", END)
     g.compile().invoke({"x": 0})
     assert sorted(seen) == [0, 1, 2]
+
+
+def test_get_state_with_subgraphs_shows_where_an_interrupted_subgraph_stopped():
+    def ask(state: Calc):
+        return {"y": interrupt("y?")}
+
+    inner = StateGraph(Calc)
+    inner.add_node("pre", lambda s: {"x": s["x"] + 1}).add_node("ask", ask)
+    inner.add_edge(START, "pre").add_edge("pre", "ask").add_edge("ask", END)
+    outer = StateGraph(Calc)
+    outer.add_node("sub", inner.compile()).add_node("after", lambda s: None)
+    outer.add_edge(START, "sub").add_edge("sub", "after").add_edge("after", END)
+    app = outer.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"x": 1}, thread="t")
+    assert app.get_state("t").tasks[0].state is None  # only when asked for
+    (task,) = app.get_state("t", subgraphs=True).tasks
+    sub = task.state
+    assert (task.name, sub.values, sub.next) == ("sub", {"x": 2}, ("ask",))
+    assert sub.tasks[0].interrupts[0].value == "y?"
+    assert sub.config["configurable"]["checkpoint_ns"] != ""  # the subgraph run's namespace
+    app.invoke(Command(resume=5), thread="t")
+    assert app.get_state("t", subgraphs=True).tasks == ()

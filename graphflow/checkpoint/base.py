@@ -106,12 +106,15 @@ class SnapshotTask:
         name: the node it runs.
         interrupts: the :class:`Interrupt` s it is waiting on.
         result: its writes, when it finished before the run stopped (else None).
+        state: for a subgraph node's task, with ``get_state(..., subgraphs=True)``: the
+            subgraph run's own :class:`StateSnapshot` (None if it has not started).
     """
 
     id: str
     name: str
     interrupts: tuple[Any, ...] = ()
     result: Any = None
+    state: Any = None
 
 
 @dataclass(frozen=True, slots=True)

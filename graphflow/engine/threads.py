@@ -15,7 +15,7 @@ from ..checkpoint.base import (
 from ..checkpoint.lease import Lease
 from ..errors import GraphflowError, InvalidUpdateError
 from .config import call_options, checkpoint_config
-from .ids import check_checkpoint_id, check_thread_id, make_task_id
+from .ids import check_checkpoint_id, check_thread_id, child_namespace, make_task_id
 from .merge import apply_writes, items_of
 from .run import INTERRUPT_KEY, Run, rebuild_values
 from .sync_driver import plan_sync
@@ -62,10 +62,12 @@ class Threads:
         saver = self._saver(thread)
         return Lease(saver, thread, saver.lease_ttl).hold(wait)
 
-    def _snapshot(self, cp: Checkpoint, values: dict[str, Any]) -> StateSnapshot:
-        pending = self._saver().get_writes(cp.thread, cp.id) if cp.next else {}
+    def _snapshot(self, cp: Checkpoint, values: dict[str, Any],
+                  subgraphs: bool = False) -> StateSnapshot:
+        saver = self._saver()
+        pending = saver.get_writes(cp.thread, cp.id, ns=cp.ns) if cp.next else {}
         branch = cp.metadata.get("branch", "")
-        name_ids = self._program.name_ids
+        specs, name_ids = self._program.specs, self._program.name_ids
         tasks = []
         for name, index, _ in cp.next:
             task_id = make_task_id(cp.step + 1, name_ids.get(name, name), index, branch)
@@ -73,7 +75,12 @@ class Threads:
             found = write.writes if write is not None else ()
             interrupts = tuple(i for k, v in found if k == INTERRUPT_KEY for i in v)
             result = None if write is None or interrupts else dict(found)
-            tasks.append(SnapshotTask(task_id, name, interrupts, result))
+            spec = specs.get(name)
+            state = None
+            if subgraphs and spec is not None and spec.subgraph is not None:
+                state = spec.subgraph.with_checkpointer(saver)._sub_snapshot(
+                    cp.thread, child_namespace(cp.ns, task_id))
+            tasks.append(SnapshotTask(task_id, name, interrupts, result, state))
         if self.schema.kind == "typeddict":
             view: Any = {k: values[k] for k in self._program.state_keys if k in values}
         else:
@@ -82,13 +89,21 @@ class Threads:
             values=view, next=tuple(n for n, _, _ in cp.next),
             interrupts=tuple(i for t in tasks for i in t.interrupts), step=cp.step,
             checkpoint_id=cp.id, parent_id=cp.parent_id, created_at=cp.created_at,
-            metadata=dict(cp.metadata), config=checkpoint_config(cp.thread, cp.id),
-            parent_config=None if cp.parent_id is None else checkpoint_config(cp.thread,
-                                                                              cp.parent_id),
+            metadata=dict(cp.metadata), config=checkpoint_config(cp.thread, cp.id, cp.ns),
+            parent_config=None if cp.parent_id is None else checkpoint_config(
+                cp.thread, cp.parent_id, cp.ns),
             tasks=tuple(tasks))
 
-    def get_state(self, thread: str | Mapping[str, Any], *,
-                  checkpoint: str | None = None) -> StateSnapshot | None:
+    def _sub_snapshot(self, thread: str, ns: str) -> StateSnapshot | None:
+        """The newest state of this graph's run in namespace ``ns`` of ``thread`` (a subgraph
+        task's run), with its own subgraphs' states; None if it stored none."""
+        chain = self._saver().chain(thread, ns=ns)
+        if not chain:
+            return None
+        return self._snapshot(chain[-1], rebuild_values(self, chain), subgraphs=True)
+
+    def get_state(self, thread: str | Mapping[str, Any], *, checkpoint: str | None = None,
+                  subgraphs: bool = False) -> StateSnapshot | None:
         """The state of ``thread`` at its newest checkpoint (or at ``checkpoint``).
 
         ``thread`` is a thread id, or a LangGraph config (``{"configurable": {"thread_id":
@@ -96,13 +111,15 @@ class Threads:
         ``.values``, ``.next`` (nodes due next), ``.tasks`` (those tasks, with their ids and
         interrupts), ``.interrupts`` (pending :class:`Interrupt` objects), ``.step``,
         ``.checkpoint_id``, ``.parent_id``, ``.config``, ``.parent_config``, ``.created_at``
-        and ``.metadata``. None if the thread has no checkpoint.
+        and ``.metadata``. None if the thread has no checkpoint. With ``subgraphs=True``, a due
+        task of a subgraph node that has started has its run's snapshot as ``.state`` (an
+        interrupted subgraph: where it stopped).
         """
         thread, checkpoint = self._target(thread, checkpoint, "get_state")
         chain = self._saver(thread, checkpoint).chain(thread, checkpoint)
         if not chain:
             return None
-        return self._snapshot(chain[-1], rebuild_values(self, chain))
+        return self._snapshot(chain[-1], rebuild_values(self, chain), subgraphs)
 
     def get_state_history(self, thread: str | Mapping[str, Any], *, limit: int | None = None,
                           before: str | Mapping[str, Any] | None = None,
