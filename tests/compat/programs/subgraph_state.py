@@ -3,11 +3,10 @@
 import operator
 from typing import Annotated
 
-from typing_extensions import TypedDict
-
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
+from typing_extensions import TypedDict
 
 
 class Inner(TypedDict):
