@@ -1,7 +1,8 @@
 """A run's path drawn over the graph, including inside expanded subgraphs."""
 
 import operator
-from typing import Annotated, TypedDict
+import uuid
+from typing import Annotated, Literal, TypedDict
 from xml.etree import ElementTree
 
 from graphflow import END, START, StateGraph
@@ -50,3 +51,76 @@ def test_expanded_overlay_renders(tmp_path):
     assert "highlighted path" in svg
     assert app.draw(tmp_path / "run.png", run="t", expand=True).read_bytes()[:8] == \
         b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# the edges a run fired, as each checkpoint records them (metadata["edges"])
+
+
+class F(TypedDict):
+    log: Annotated[list, operator.add]
+    n: int
+
+
+def fired(app, thread: str) -> list[list]:
+    """Each checkpoint's recorded edges, oldest first."""
+    return [cp.metadata.get("edges") for cp in app.checkpointer.list(thread)[::-1]]
+
+
+def test_checkpoints_record_static_router_goto_send_and_join_edges(saver):
+    from graphflow import Command, Send
+
+    def a(s: F) -> dict:
+        return {"log": ["a"], "n": s["n"] + 1}
+
+    def route(s: F) -> Literal["b", "fan", "__end__"]:
+        return "b" if s["n"] == 1 else "fan" if s["n"] == 2 else END
+
+    def b(s: F) -> Command[Literal["a"]]:
+        return Command(update={"log": ["b"]}, goto="a")
+
+    def fan(s: F) -> list[Send]:
+        return [Send("work", i) for i in range(3)]
+
+    g = StateGraph(F)
+    g.add_node("a", a)
+    g.add_node("b", b)
+    g.add_node("fan", lambda s: {"log": ["fan"]})
+    g.add_node("work", lambda i: {"log": [f"w{i}"]})
+    g.add_node("side", lambda s: {"log": ["side"]})
+    g.add_node("join", lambda s: {"log": ["join"]})
+    g.add_edge(START, "a")
+    g.add_conditional_edges("a", route)
+    g.add_conditional_edges("fan", fan, ["work"])
+    g.add_edge("fan", "side")
+    g.add_edge(["work", "side"], "join")
+    g.add_edge("join", "a")
+    app = g.compile(checkpointer=saver)
+    thread = uuid.uuid4().hex  # the PostgreSQL database is shared between tests
+    app.invoke({"log": [], "n": 0}, thread=thread)
+    assert fired(app, thread) == [
+        [[START, "a"]],  # the input's checkpoint
+        [["a", "b"]],  # a router's answer
+        [["b", "a"]],  # a Command's goto
+        [["a", "fan"]],
+        [["fan", "side"], ["fan", "work", 3]],  # a static edge and three Sends
+        [["side", "join"], ["work", "join"]],  # the join fired: all its sources' edges
+        [["join", "a"]],
+        [["a", END]],  # the router returned END
+    ]
+
+
+def test_static_edges_to_end_and_from_update_state_are_recorded():
+    g = StateGraph(S)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", lambda s: {"log": ["b"]})
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"log": []}, thread="t")
+    assert fired(app, "t") == [[[START, "a"]], [["a", "b"]], [["b", END]]]
+    app.update_state("t", {"log": ["x"]}, as_node="a")
+    assert app.checkpointer.list("t")[0].metadata["edges"] == [["a", "b"]]
+    without = g.compile()  # no checkpointer: nothing recorded, nothing kept
+    assert without.invoke({"log": []}) == {"log": ["a", "b"]}
