@@ -12,6 +12,7 @@ import json
 import operator
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -247,7 +248,7 @@ def test_dot_highlight_golden() -> None:
 
 def test_mermaid_syntax_details() -> None:
     text = to_mermaid(g_kinds())
-    assert text.startswith('---\ntitle: "kinds & <edges>"\n---\nflowchart TD\n')
+    assert text.startswith('flowchart TD\n    subgraph gf_title["kinds #amp; #lt;edges#gt;"]\n')
     assert '__start__(("START")):::gf_start' in text
     assert '__end__(("END")):::gf_end' in text
     assert 'plan -.->|"web"| search_web' in text
@@ -263,6 +264,29 @@ def test_mermaid_syntax_details() -> None:
     defs = [line.split("[")[0].split("(")[0].split("{")[0].strip()
             for line in text.splitlines() if ":::" in line]
     assert len(defs) == len(set(defs)) == g_kinds().number_of_nodes()
+
+
+def test_mermaid_title_is_shown_as_written() -> None:
+    """Mermaid renders a front-matter title as HTML (``<...>`` vanishes, ``&`` shows as
+    ``&amp;``): such a title goes on an invisible block around the chart instead."""
+    text = to_mermaid(g_kinds())  # titled "kinds & <edges>"
+    assert "title:" not in text
+    assert 'subgraph gf_title["kinds #amp; #lt;edges#gt;"]' in text
+    assert "style gf_title fill:none,stroke:none" in text
+    assert to_mermaid(g_linear()).startswith('---\ntitle: "linear"\n---\nflowchart TD\n')
+    assert to_mermaid(g_kinds(), title=False).startswith("flowchart TD\n    __start__")
+
+
+def test_mermaid_styles_clusters_edge_kinds_and_direction() -> None:
+    text = to_mermaid(g_nested_expanded(), direction="LR")
+    assert "flowchart LR\n" in text
+    assert "style cluster_research fill:#f8fafc,stroke:#94a3b8" in text
+    assert "style cluster_research_deep fill:#f1f5f9,stroke:#94a3b8" in text
+    edges = [line for line in text.splitlines() if re.match(r"\s+\S+ (-->|-\.->|==>)", line)]
+    conditional = [str(i) for i, line in enumerate(edges) if "-.->" in line]
+    assert f"linkStyle {','.join(conditional)} stroke:#2563eb" in text
+    with pytest.raises(ValueError, match="direction"):
+        to_mermaid(g_linear(), direction="BT")
 
 
 def test_mermaid_subgraph_blocks() -> None:
@@ -301,6 +325,61 @@ def test_dot_accepted_by_graphviz(name: str) -> None:
         ET.fromstring(proc.stdout)
 
 
+def _mermaid_cli() -> tuple[str, str] | None:
+    """``(mmdc, chromium)``: mermaid-cli (on PATH, or where .ci/run installs it) and a system
+    Chromium for it to drive (mermaid-cli must never download a browser)."""
+    local = Path(__file__).resolve().parent.parent / ".ci" / "node" / "node_modules" / ".bin"
+    mmdc = shutil.which("mmdc") or shutil.which("mmdc", path=str(local))
+    chromium = (os.environ.get("PUPPETEER_EXECUTABLE_PATH") or shutil.which("chromium")
+                or shutil.which("chromium-browser"))
+    return (mmdc, chromium) if mmdc and chromium else None
+
+
+MERMAID_CLI = _mermaid_cli()
+
+
+@pytest.mark.skipif(
+    MERMAID_CLI is None and os.environ.get("CI") != "true",
+    reason="mermaid-cli (npm @mermaid-js/mermaid-cli) or Chromium not installed: Mermaid output "
+           "not parsed",
+)
+def test_mermaid_accepted_and_rendered_by_mermaid_cli(tmp_path: Path) -> None:
+    assert MERMAID_CLI is not None, "CI=true but mermaid-cli (mmdc) or chromium is missing"
+    mmdc, chromium = MERMAID_CLI
+    charts = {name: to_mermaid(build()) for name, build in sorted(GRAPHS.items())}
+    charts["lr_highlight_counts"] = to_mermaid(
+        g_nested_expanded(), direction="LR", highlight={"prepare"},
+        highlight_edges={(S, "prepare"): 1, ("research:rank", "research:search"): 3})
+    charts["colon"] = to_mermaid(g_colon())
+    send = new_graph("fan & merge", {S: "start", "split": "router", "work": "tool", E: "end"})
+    edge(send, S, "split")
+    edge(send, "split", "work", "send")
+    edge(send, "work", E)
+    charts["send"] = to_mermaid(send, highlight_edges={("split", "work"): 4})
+    source = tmp_path / "charts.md"
+    source.write_text("".join(f"```mermaid\n{text}```\n\n" for text in charts.values()),
+                      encoding="utf-8")
+    config = tmp_path / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": chromium, "args": [
+        "--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]}))
+    proc = subprocess.run([mmdc, "-q", "-p", str(config), "-i", str(source), "-o",
+                           str(tmp_path / "out.md")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    texts = {}
+    for i, name in enumerate(charts, start=1):
+        root = ET.fromstring((tmp_path / f"out-{i}.svg").read_bytes())
+        texts[name] = " ".join(" ".join(el.itertext()) for el in root.iter())
+    assert "kinds & <edges>" in texts["kinds"]  # the title, shown as written
+    assert 'say "hi" <b>&#1;' in texts["kinds"]
+    assert "&amp;" not in texts["kinds"]
+    assert "stage: 2" in texts["colon"] and "b:c" in texts["colon"]
+    assert "fan & merge" in texts["send"] and "Send \u00d74" in texts["send"]
+    assert "retry \u00d73" in texts["lr_highlight_counts"]
+
+
 # ---------------------------------------------------------------------------------------------
 # expand_subgraphs
 
@@ -309,8 +388,8 @@ def test_expand_unlimited() -> None:
     H = g_nested_expanded()
     assert set(H.nodes) == {S, E, "prepare", "answer", "research:search", "research:rank",
                             "research:deep:a", "research:deep:b"}
-    assert H.nodes["research:search"]["cluster"] == "research"
-    assert H.nodes["research:deep:a"]["cluster"] == "research:deep"
+    assert H.nodes["research:search"]["cluster"] == ("research",)
+    assert H.nodes["research:deep:a"]["cluster"] == ("research", "deep")
     assert H.nodes["research:deep:b"]["kind"] == "tool"
     pairs = {(u, v, d["kind"], d["label"]) for u, v, d in H.edges(data=True)}
     assert pairs == {
@@ -332,7 +411,7 @@ def test_expand_depth_levels() -> None:
     one = expand_subgraphs(g_nested(), depth=1)
     assert "research:deep" in one
     assert one.nodes["research:deep"]["kind"] == "subgraph"
-    assert one.nodes["research:deep"]["cluster"] == "research"
+    assert one.nodes["research:deep"]["cluster"] == ("research",)
     zero = expand_subgraphs(g_nested(), depth=0)
     assert set(zero.nodes) == set(g_nested().nodes)
     assert expand_subgraphs(g_kinds()).number_of_nodes() == g_kinds().number_of_nodes()
@@ -368,6 +447,36 @@ def test_expand_rewires_joins_self_loops_and_passthrough() -> None:
         assert d["join"] == ("sub:x", "sub:y", "other")
 
 
+def g_colon() -> nx.MultiDiGraph:
+    """A subgraph whose name contains ':' (and one whose child's name does)."""
+    inner = new_graph("stage: 2", {S: "start", "a": "function", "b:c": "tool", E: "end"})
+    edge(inner, S, "a")
+    edge(inner, "a", "b:c")
+    edge(inner, "b:c", E)
+    G = new_graph("colons", {S: "start", "stage: 2": "subgraph", E: "end"})
+    G.nodes["stage: 2"]["graph"] = FakeCompiled(inner)
+    edge(G, S, "stage: 2")
+    edge(G, "stage: 2", E)
+    return expand_subgraphs(G)
+
+
+def test_subgraph_names_with_colons_are_one_cluster_in_every_format() -> None:
+    H = g_colon()
+    assert H.nodes["stage: 2:a"]["cluster"] == ("stage: 2",)
+    assert H.nodes["stage: 2:b:c"]["cluster"] == ("stage: 2",)
+    L = layout(H)
+    assert [(c.path, c.label) for c in L.clusters] == [(("stage: 2",), "stage: 2")]
+    assert {L.nodes[n].label for n in ("stage: 2:a", "stage: 2:b:c")} == {"a", "b:c"}
+    root = ET.fromstring(to_svg(H))
+    clusters = [g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "cluster"]
+    assert [json.loads(g.get("data-name")) for g in clusters] == [["stage: 2"]]
+    mmd = to_mermaid(H)
+    assert mmd.count("subgraph ") == 1 and '["stage: 2"]' in mmd
+    dot = to_dot(H)
+    assert dot.count("subgraph ") == 1 and 'label="stage: 2"' in dot
+    assert json.loads(to_json(H))["nodes"][1]["cluster"] == ["stage: 2"]
+
+
 # ---------------------------------------------------------------------------------------------
 # SVG / PNG / ASCII / JSON
 
@@ -380,7 +489,7 @@ def expected_labels(G: nx.MultiDiGraph) -> set[str]:
         elif n == E:
             out.add("END")
         elif d.get("cluster"):
-            out.add(n[len(d["cluster"]) + 1:])
+            out.add(n[len(":".join(d["cluster"])) + 1:])
         else:
             out.add(n)
     return out
@@ -414,7 +523,8 @@ def test_svg_styles_kinds_edges_clusters_legend() -> None:
     assert "kinds &amp; &lt;edges&gt;" in svg
     clusters = [g for g in ET.fromstring(to_svg(g_nested_expanded())).iter(f"{SVG_NS}g")
                 if g.get("class") == "cluster"]
-    assert sorted(g.get("data-name") for g in clusters) == ["research", "research:deep"]
+    assert sorted(json.loads(g.get("data-name")) for g in clusters) == [
+        ["research"], ["research", "deep"]]
 
 
 def test_svg_highlight() -> None:
@@ -423,10 +533,10 @@ def test_svg_highlight() -> None:
     assert "#f97316" not in plain
     root = ET.fromstring(lit)
     groups = {g.get("data-name"): g for g in root.iter(f"{SVG_NS}g")}
-    assert any(r.get("stroke") == "#f97316" for r in groups["agent"].iter(f"{SVG_NS}rect"))
+    assert any(r.get("stroke") == "#f97316" for r in groups["agent"].iter(f"{SVG_NS}path"))
     edge_group = groups["agent -> tools (conditional)"]
     assert edge_group.find(f"{SVG_NS}path").get("stroke") == "#f97316"
-    assert not any(r.get("stroke") == "#f97316" for r in groups["tools"].iter(f"{SVG_NS}rect"))
+    assert not any(r.get("stroke") == "#f97316" for r in groups["tools"].iter(f"{SVG_NS}path"))
 
 
 def read_png(data: bytes) -> Any:
@@ -610,7 +720,7 @@ def test_layout_clusters_contain_their_nodes_only(build: Any) -> None:
     for c in L.clusters:
         rect = (c.x, c.y, c.x + c.width, c.y + c.height)
         for n, b in L.nodes.items():
-            inside = (b.cluster or "") == c.path or (b.cluster or "").startswith(c.path + ":")
+            inside = (b.cluster or ())[:len(c.path)] == c.path
             box = (b.left, b.top, b.right, b.bottom)
             if inside:
                 assert rect[0] < box[0] and box[2] < rect[2] and rect[1] < box[1]
@@ -621,15 +731,16 @@ def test_layout_clusters_contain_their_nodes_only(build: Any) -> None:
         for b in L.clusters[i + 1:]:
             ra = (a.x, a.y, a.x + a.width, a.y + a.height)
             rb = (b.x, b.y, b.x + b.width, b.y + b.height)
-            if b.path.startswith(a.path + ":"):  # nested: strictly inside
+            if b.path[:len(a.path)] == a.path:  # nested: strictly inside
                 assert ra[0] < rb[0] and rb[2] < ra[2] and ra[1] < rb[1] and rb[3] < ra[3]
-            elif not a.path.startswith(b.path + ":"):
+            elif a.path[:len(b.path)] != b.path:
                 assert not overlaps(ra, rb), (a.path, b.path)
 
 
 def test_layout_cluster_paths() -> None:
-    assert {c.path for c in layout(g_nested_expanded()).clusters} == {"research", "research:deep"}
-    assert {c.path for c in layout(g_parallel_expanded()).clusters} == {"A", "B", "W"}
+    assert {c.path for c in layout(g_nested_expanded()).clusters} == {
+        ("research",), ("research", "deep")}
+    assert {c.path for c in layout(g_parallel_expanded()).clusters} == {("A",), ("B",), ("W",)}
 
 
 def test_layout_edges_end_at_boxes() -> None:
@@ -794,13 +905,13 @@ def test_engine_graph_expands_subgraph() -> None:
     app = compiled_agent()
     H = expand_subgraphs(app.get_graph())
     assert "research" not in H
-    assert H.nodes["research:lookup"]["cluster"] == "research"
+    assert H.nodes["research:lookup"]["cluster"] == ("research",)
     assert H.nodes["research:lookup"]["kind"] == "tool"
     assert set(H.successors("tools")) == {"research:lookup"}
     assert set(H.successors("research:rank")) == {"agent"}
     L = layout(H)
     assert_no_overlap(L)
-    assert [c.path for c in L.clusters] == ["research"]
+    assert [c.path for c in L.clusters] == [("research",)]
     assert "subgraph cluster_research" in to_mermaid(H)
     assert 'subgraph "cluster_research"' in to_dot(H)
 
@@ -820,7 +931,7 @@ def test_engine_run_path_highlight() -> None:
     svg = to_svg(app, highlight=set(ran), highlight_edges=edges)
     root = ET.fromstring(svg)
     lit = {g.get("data-name") for g in root.iter(f"{SVG_NS}g") if g.get("class") == "node"
-           and any(r.get("stroke") == "#f97316" for r in g.iter(f"{SVG_NS}rect"))}
+           and any(r.get("stroke") == "#f97316" for r in g.iter(f"{SVG_NS}path"))}
     assert lit == set(ran)
     text = to_ascii(app, highlight=set(ran))
     assert "┃ agent [agent] ┃" in text

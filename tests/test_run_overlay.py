@@ -8,6 +8,8 @@ from xml.etree import ElementTree
 from graphflow import END, START, StateGraph
 from graphflow.checkpoint import MemoryCheckpointer
 
+SVG = "{http://www.w3.org/2000/svg}"
+
 
 class S(TypedDict):
     log: Annotated[list, operator.add]
@@ -124,3 +126,103 @@ def test_static_edges_to_end_and_from_update_state_are_recorded():
     assert app.checkpointer.list("t")[0].metadata["edges"] == [["a", "b"]]
     without = g.compile()  # no checkpointer: nothing recorded, nothing kept
     assert without.invoke({"log": []}) == {"log": ["a", "b"]}
+
+
+# ---------------------------------------------------------------------------------------------
+# overlays draw exactly the edges taken
+
+
+def parallel_then_join() -> StateGraph:
+    """START -> a and b; a's router goes to c or END; b -> c."""
+    g = StateGraph(S)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("b", lambda s: {"log": ["b"]})
+    g.add_node("c", lambda s: {"log": ["c"]})
+    g.add_edge(START, "a")
+    g.add_edge(START, "b")
+    g.add_conditional_edges("a", lambda s: "end", {"c": "c", "end": END})
+    g.add_edge("b", "c")
+    g.add_edge("c", END)
+    return g
+
+
+def test_overlay_shows_the_edge_taken_not_one_guessed_from_consecutive_steps():
+    app = parallel_then_join().compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"log": []}, thread="t")
+    nodes, edges = app.run_path("t")
+    assert edges == {(START, "a"), (START, "b"), ("a", END), ("b", "c"), ("c", END)}
+    assert ("a", "c") not in edges  # a's router returned END: c was reached from b
+    assert nodes == {START, "a", "b", "c", END}
+    svg = ElementTree.fromstring(app.to_svg(run="t"))
+    lit = {g.get("data-name") for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"
+           and any(p.get("stroke") == "#f97316" for p in g.iter(f"{SVG}path"))}
+    assert "a -> c (conditional)" not in lit and "b -> c (static)" in lit
+
+
+def test_expanded_overlay_lights_only_edges_taken_inside_the_subgraph():
+    sub = parallel_then_join().compile(name="inner")
+    g = StateGraph(S)
+    g.add_node("inner", sub)
+    g.add_edge(START, "inner")
+    g.add_edge("inner", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"log": []}, thread="t")
+    nodes, edges = app.run_path("t", expand=True)
+    assert {"inner:a", "inner:b", "inner:c"} <= nodes
+    assert ("inner:b", "inner:c") in edges
+    assert ("inner:a", "inner:c") not in edges  # both ends ran; the edge was never taken
+    assert (START, "inner:a") in edges and ("inner:c", END) in edges
+
+
+def test_subgraph_named_with_a_colon_keeps_its_overlay_edges():
+    sub = StateGraph(S)
+    sub.add_node("s1", lambda s: {"log": ["s1"]})
+    sub.add_node("s2", lambda s: {"log": ["s2"]})
+    sub.add_edge(START, "s1")
+    sub.add_edge("s1", "s2")
+    sub.add_edge("s2", END)
+    g = StateGraph(S)
+    g.add_node("a", lambda s: {"log": ["a"]})
+    g.add_node("stage: 2", sub.compile(name="stage: 2"))
+    g.add_edge(START, "a")
+    g.add_edge("a", "stage: 2")
+    g.add_edge("stage: 2", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"log": []}, thread="t")
+    nodes, edges = app.run_path("t", expand=True)
+    assert {("a", "stage: 2:s1"), ("stage: 2:s1", "stage: 2:s2"), ("stage: 2:s2", END)} <= edges
+    expanded = app.get_graph(expand_subgraphs=True)
+    assert edges <= set(expanded.edges())
+    assert {n for n in nodes if n.startswith("stage")} == {"stage: 2:s1", "stage: 2:s2"}
+
+
+def test_overlay_counts_loops_and_sends():
+    from graphflow import Send
+
+    class L(TypedDict):
+        log: Annotated[list, operator.add]
+        n: int
+
+    def again(s: L) -> Literal["work", "__end__"]:
+        return "work" if s["n"] < 3 else END
+
+    def fan(s: L) -> list[Send]:
+        return [Send("leaf", i) for i in range(4)]
+
+    g = StateGraph(L)
+    g.add_node("work", lambda s: {"n": s["n"] + 1})
+    g.add_node("fan", lambda s: {"log": ["fan"]})
+    g.add_node("leaf", lambda i: {"log": [i]})
+    g.add_edge(START, "fan")
+    g.add_conditional_edges("fan", fan, ["leaf"])
+    g.add_edge("leaf", "work")
+    g.add_conditional_edges("work", again)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"log": [], "n": 0}, thread="t")
+    counts = app.run_edges("t")
+    assert counts == {(START, "fan"): 1, ("fan", "leaf"): 4, ("leaf", "work"): 1,
+                      ("work", "work"): 2, ("work", END): 1}
+    svg = app.to_svg(run="t")
+    assert "\u00d74" in svg and "\u00d72" in svg  # Send fan-out and loop count
+    for text in (app.to_mermaid(run="t"), app.to_dot(run="t"), app.to_ascii(run="t")):
+        assert "\u00d74" in text and "\u00d72" in text

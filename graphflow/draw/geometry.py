@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,8 @@ class NodeBox:
     height: float
     layer: int
     order: int
-    cluster: str | None = None
+    cluster: tuple[str, ...] | None = None  # the path of the subgraphs it sits in
+    lines: list[str] = field(default_factory=list)  # the label, wrapped (empty: ``label``)
 
     @property
     def left(self) -> float:
@@ -75,13 +77,15 @@ class EdgeRoute:
     reversed: bool = False
     self_loop: bool = False
     edges: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    end_gap: float = math.inf  # distance from the arrow's end to the next edge's on that side
 
 
 @dataclass
 class ClusterBox:
-    """Background rectangle of an expanded subgraph (top-left corner and size)."""
+    """Background rectangle of an expanded subgraph (top-left corner and size); ``path`` is
+    the subgraph names from the outermost down to this one."""
 
-    path: str
+    path: tuple[str, ...]
     label: str
     x: float
     y: float
@@ -103,3 +107,4 @@ class Layout:
     font_size: float
     label_font_size: float
     dummy_count: int = 0
+    direction: str = "TB"  # the flow: "TB" top to bottom, "LR" left to right

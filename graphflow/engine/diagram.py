@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ from ..constants import END, START
 if TYPE_CHECKING:
     import networkx as nx
 
-    from ..checkpoint.base import Checkpointer
+    from ..checkpoint.base import Checkpoint, Checkpointer
 
 __all__ = ["Drawable"]
 
@@ -31,66 +31,88 @@ class Drawable:
                  ) -> tuple[set[str], set[tuple[str, str]]]:
         """The nodes and edges that ``thread`` executed, from its checkpoint history.
 
-        With ``expand`` (as for ``get_graph(expand_subgraphs=...)``) the nodes that ran inside
+        Edges are the ones the run really took, as each checkpoint records them
+        (``metadata["edges"]``: static edges, routers' answers, ``goto``, ``Send``, joins).
+        With ``expand`` (as for ``get_graph(expand_subgraphs=...)``) the nodes and edges inside
         subgraphs are included too (as ``parent:child``), read from their own namespaces.
         """
+        trace = self._trace_thread(thread, expand)
+        return trace.nodes(), set(trace.edges)
+
+    def run_edges(self, thread: str, *, expand: bool | int = False) -> dict[tuple[str, str], int]:
+        """How many times ``thread`` took each edge: ``{(source, target): n}``.
+
+        ``n`` counts loop iterations and ``Send`` fan-out (three ``Send`` s in one step count
+        3). Renderers take this dict as ``highlight_edges=`` and show the count on an edge
+        taken more than once. Checkpoints stored before graphflow recorded edges add none.
+        """
+        return dict(self._trace_thread(thread, expand).edges)
+
+    def _trace_thread(self, thread: str, expand: bool | int) -> _Trace:
         if self.checkpointer is None:
             raise ValueError("drawing a run needs a checkpointer: compile(checkpointer=...)")
-        history = self.checkpointer.list(thread)[::-1]  # oldest first
-        if not history:
+        if not self.checkpointer.list(thread, limit=1):
             raise ValueError(f"thread {thread!r} has no checkpoint to draw")
-        ran: list[set[str]] = [{START}]
-        for cp in history:
-            nodes = {n for n, _, _ in cp.writes if n in self._node_names()}
-            if nodes:
-                ran.append(nodes)
-        if not history[-1].next:
-            ran.append({END})
-        graph = self.get_graph()
-        edges = {(u, v) for before, after in itertools.pairwise(ran)
-                 for u in before for v in after if graph.has_edge(u, v)}
-        for u, v in graph.edges():  # a node's own loop counts when it ran twice in a row
-            if u == v and any(u in step for step in ran[1:]):
-                edges.add((u, v))
-        nodes = set().union(*ran)
-        if not expand:
-            return nodes, edges
-        nodes |= self._ran_inside(thread, expand)
-        expanded = self.get_graph(expand_subgraphs=expand)
-        edges = {(u, v) for u, v in expanded.edges() if u in nodes and v in nodes}
-        return nodes, edges
+        return self._trace(thread, expand)
 
-    def _ran_inside(self, thread: str, expand: bool | int) -> set[str]:
-        """Nodes that ran inside this graph's subgraphs, as ``parent:child`` names.
+    def _history(self, where: str) -> list[Checkpoint]:
+        """The checkpoints that led to the newest one of the run at ``where``, oldest first
+        (the other branches of a forked history left out)."""
+        assert self.checkpointer is not None
+        newest_first = self.checkpointer.list(where)
+        by_id = {cp.id: cp for cp in newest_first}
+        line: list[Checkpoint] = []
+        cp = newest_first[0] if newest_first else None
+        while cp is not None and len(line) <= len(by_id):
+            line.append(cp)
+            cp = by_id.get(cp.parent_id or "")
+        return line[::-1]
 
-        A subgraph task checkpoints in the namespace ``"<thread>:<step>:<node>[:<send>]"``.
-        """
-        deeper = True if expand is True else int(expand) - 1
+    def _subgraph_run(self, where: str, cp: Checkpoint, node: str, index: int) -> str:
+        """Where the subgraph task ``(node, index)``, due after ``cp`` in the run at ``where``,
+        keeps its own checkpoints: the one place that knows how a subgraph task's namespace
+        is named (as ``Run.task_id`` builds it: the parent task's id)."""
+        ns = f"{where}:{cp.step + 1}:{node}" + (f":{index}" if index >= 0 else "")
+        branch = cp.metadata.get("branch")
+        return f"{ns}@{branch}" if isinstance(branch, str) and branch else ns
+
+    def _trace(self, where: str, expand: bool | int) -> _Trace:
+        """The edges taken by the run at ``where`` (a thread, or a subgraph task's namespace),
+        counted; with ``expand``, a subgraph node's edges lead into what ran inside it."""
         specs = self._program.specs  # type: ignore[attr-defined]
-        out: set[str] = set()
-        for ns in self.checkpointer.threads() if self.checkpointer else ():
-            if not ns.startswith(thread + ":"):
-                continue
-            parts = ns[len(thread) + 1:].split("@")[0].split(":")
-            if not (2 <= len(parts) <= 3 and parts[0].isdigit() and all(
-                    p.isdigit() for p in parts[2:])):
-                continue  # not a direct child (a grandchild's namespace is longer)
-            spec = specs.get(parts[1])
-            if spec is None or spec.subgraph is None:
-                continue
-            child = spec.subgraph.with_checkpointer(self.checkpointer)
-            inner, _ = child.run_path(ns, expand=deeper) if deeper else child.run_path(ns)
-            out |= {f"{parts[1]}:{n}" for n in inner if n not in (START, END)}
-        return out
-
-    def _node_names(self) -> set[str]:
-        return set(self.get_graph().nodes)
+        history = self._history(where)
+        trace = _Trace()
+        inside: dict[tuple[int, str], _Trace] = {}  # (step, subgraph node) -> what ran in it
+        for cp in history:
+            trace.wrote.update(n for n, _, _ in cp.writes if n in specs and not (
+                expand and specs[n].subgraph is not None))  # an expanded subgraph is no node
+            for node, index, _ in cp.next if expand else ():
+                spec = specs.get(node)
+                if spec is None or spec.subgraph is None:
+                    continue
+                child = spec.subgraph.with_checkpointer(self.checkpointer)
+                ns = self._subgraph_run(where, cp, node, index)
+                if not child.checkpointer.list(ns, limit=1):
+                    continue  # the task has not run (yet)
+                deeper = True if expand is True else int(expand) - 1
+                run = child._trace(ns, deeper)
+                inside.setdefault((cp.step + 1, node), _Trace()).nest(node, run)
+        for cp in history:
+            for u, v, n in _recorded_edges(cp):
+                out_of, into = inside.get((cp.step, u)), inside.get((cp.step + 1, v))
+                for a in out_of.exits if out_of is not None else (u,):
+                    for b in into.entries if into is not None else (v,):
+                        trace.edges[(a, b)] += n
+        for run in inside.values():
+            trace.edges.update(run.edges)
+            trace.wrote |= run.wrote
+        return trace
 
     def _diagram(self, expand: bool | int, run: str | None, kw: dict[str, Any]) -> Any:
         if run is not None:
-            nodes, edges = self.run_path(run, expand=expand)
-            kw.setdefault("highlight", nodes)
-            kw.setdefault("highlight_edges", edges)
+            trace = self._trace_thread(run, expand)
+            kw.setdefault("highlight", trace.nodes())
+            kw.setdefault("highlight_edges", dict(trace.edges))
         return self.get_graph(expand_subgraphs=expand)
 
     def to_mermaid(self, *, expand: bool | int = False, run: str | None = None, **kw: Any) -> str:
@@ -145,3 +167,52 @@ class Drawable:
         with contextlib.suppress(Exception):  # a notebook must never break on display
             bundle["image/svg+xml"] = self.to_svg()
         return bundle
+
+
+class _Trace:
+    """What a run took: its edges (counted) and the nodes that wrote; for a subgraph's run
+    nested into its parent, also the names the parent's edges enter and leave it by."""
+
+    def __init__(self) -> None:
+        self.edges: Counter[tuple[str, str]] = Counter()
+        self.wrote: set[str] = set()
+        self.entries: list[str] = []
+        self.exits: list[str] = []
+
+    def nodes(self) -> set[str]:
+        out = {START, *self.wrote}
+        for u, v in self.edges:
+            out.update((u, v))
+        return out
+
+    def nest(self, node: str, run: _Trace) -> None:
+        """Add ``run``, a run of subgraph ``node``, in the parent's names (``node:child``).
+
+        (A run that went straight from its START to its END is not drawn through.)"""
+        def name(n: str) -> str:
+            return f"{node}:{n}"
+
+        for (u, v), n in run.edges.items():
+            if u == START and v != END:
+                self.entries.append(name(v))
+            elif v == END and u != START:
+                self.exits.append(name(u))
+            elif START not in (u, v) and END not in (u, v):
+                self.edges[(name(u), name(v))] += n
+        self.entries = list(dict.fromkeys(self.entries))
+        self.exits = list(dict.fromkeys(self.exits))
+        self.wrote |= {name(n) for n in run.wrote}
+
+
+def _recorded_edges(cp: Checkpoint) -> list[tuple[str, str, int]]:
+    """A checkpoint's ``metadata["edges"]`` as ``(source, target, n)``; malformed entries
+    (the store is untrusted) are left out."""
+    out = []
+    for item in cp.metadata.get("edges") or ():
+        if not isinstance(item, list | tuple) or len(item) not in (2, 3):
+            continue
+        u, v, *rest = item
+        n = rest[0] if rest else 1
+        if isinstance(u, str) and isinstance(v, str) and type(n) is int and n > 0:
+            out.append((u, v, n))
+    return out
