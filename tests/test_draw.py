@@ -600,6 +600,46 @@ def test_png_unicode_labels() -> None:
     assert read_png(to_png(G)).width > 100
 
 
+def label_pixels(label: str, **options: Any) -> Any:
+    """The inside of ``label``'s box in a PNG of a one-node graph, in grayscale."""
+    G = new_graph("g", {S: "start", label: "function", E: "end"})
+    edge(G, S, label)
+    edge(G, label, E)
+    img = read_png(to_png(G, scale=2.0, title=False, legend=False, **options)).convert("L")
+    box = layout(G).nodes[label]
+    return img.crop((round(box.left * 2) + 6, round(box.top * 2) + 6,
+                     round(box.right * 2) - 6, round(box.bottom * 2) - 6))
+
+
+def _cjk_font() -> str | None:
+    from graphflow.draw.png import FALLBACK_FONTS, system_fonts
+
+    found = system_fonts()
+    return next((found[n.lower()] for n in FALLBACK_FONTS[:10] if n.lower() in found), None)
+
+
+def test_png_draws_cjk_labels_with_a_font_that_has_them() -> None:
+    pytest.importorskip("PIL")
+    if _cjk_font() is None:
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk)")
+    one, other = label_pixels("\u6570\u636e"), label_pixels("\u636e\u6570")  # the same glyphs
+    assert one.size == other.size
+    assert one.getextrema()[0] < 90  # ink: the label was drawn
+    # a missing-glyph box looks the same for every character: swapped glyphs would not differ
+    diff = sum(abs(a - b) for a, b in zip(one.tobytes(), other.tobytes(), strict=True))
+    assert diff > 255 * 40
+
+
+def test_png_sets_ascii_and_other_text_in_one_typeface() -> None:
+    pytest.importorskip("PIL")
+    # "e" and "\u00e9" have the same advance: the "A" in front sits at the same place, and it
+    # must look the same whether its label is plain ASCII or not
+    ascii_only, accented = label_pixels("Ae"), label_pixels("A\u00e9")
+    assert ascii_only.size == accented.size
+    half = (0, 0, ascii_only.width // 2, ascii_only.height)
+    assert ascii_only.crop(half).tobytes() == accented.crop(half).tobytes()
+
+
 def test_png_without_pillow_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     for mod in [m for m in sys.modules if m == "PIL" or m.startswith("PIL.")]:
         monkeypatch.delitem(sys.modules, mod)
@@ -684,6 +724,65 @@ def assert_no_overlap(L: Any) -> None:
             assert not overlaps(ra, rb), (na, ra, nb, rb)
     for name, (x0, y0, x1, y1) in rects:
         assert x0 >= 0 and y0 >= 0 and x1 <= L.width and y1 <= L.height, name
+
+
+def clustered_graph(seed: int) -> nx.MultiDiGraph:
+    """A parent graph with 1-3 expanded subgraphs and random forward and back edges between
+    its nodes (edges routed around clusters left the canvas before)."""
+    rng = random.Random(seed)
+    subs = [g_chain(f"s{j}", rng.randrange(1, 5)) for j in range(rng.randrange(1, 4))]
+    nodes = {f"x{i}": "function" for i in range(rng.randrange(1, 5))}
+    nodes.update({f"sub{j}": "subgraph" for j in range(len(subs))})
+    P = new_graph(f"clustered {seed}", {S: "start", **nodes, E: "end"})
+    for j, child in enumerate(subs):
+        P.nodes[f"sub{j}"]["graph"] = FakeCompiled(child)
+    names = list(nodes)
+    for i, n in enumerate(names):
+        edge(P, rng.choice([S, *names[:i]]), n)
+    for _ in range(rng.randrange(0, 6)):
+        a, b = rng.sample(names, 2)
+        edge(P, a, b, rng.choice(["static", "conditional"]), rng.choice([None, "retry", "go"]))
+    for n in names[-2:]:
+        edge(P, n, E)
+    return expand_subgraphs(P)
+
+
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+def assert_inside_canvas(svg: str) -> None:
+    """Every point of every path (control points too), every shape and every text of ``svg``
+    lies within its viewBox."""
+    root = ET.fromstring(svg)
+    _, _, w, h = map(float, root.get("viewBox").split())
+
+    def inside(x: float, y: float, what: str) -> None:
+        assert -0.01 <= x <= w + 0.01 and -0.01 <= y <= h + 0.01, (what, x, y, w, h)
+
+    for el in root.iter():
+        tag = el.tag.removeprefix(SVG_NS)
+        if tag == "path":
+            numbers = [float(v) for v in NUMBER.findall(el.get("d"))]
+            for x, y in zip(numbers[::2], numbers[1::2], strict=True):
+                inside(x, y, el.get("d")[:40])
+        elif tag == "polygon":
+            for pair in el.get("points").split():
+                inside(*map(float, pair.split(",")), "polygon")
+        elif tag == "rect":
+            x, y = float(el.get("x")), float(el.get("y"))
+            inside(x, y, "rect")
+            inside(x + float(el.get("width")), y + float(el.get("height")), "rect")
+        elif tag == "text":
+            inside(float(el.get("x")), float(el.get("y")), el.text)
+
+
+@pytest.mark.parametrize("options", [{}, {"direction": "LR"}, {"compact": True}])
+def test_every_edge_point_and_label_is_on_the_canvas(options: dict) -> None:
+    graphs = [build() for build in GRAPHS.values()] + [g_parallel_expanded(), g_colon()]
+    graphs += [clustered_graph(seed) for seed in range(40)]
+    graphs += [random_graph(30 + 10 * seed, seed=seed) for seed in range(3)]
+    for G in graphs:
+        assert_inside_canvas(to_svg(G, **options))
 
 
 def test_layout_random_200_no_overlaps() -> None:

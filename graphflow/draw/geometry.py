@@ -13,6 +13,12 @@ Point = tuple[float, float]
 Curve = tuple[Point, Point, Point]  # control point 1, control point 2, end point
 
 
+def line(a: Point, b: Point) -> Curve:
+    """The straight segment from ``a`` to ``b`` as a cubic Bezier curve."""
+    return ((a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b)
+
+
 @dataclass
 class NodeBox:
     """A node's box: centre ``(x, y)``, size, layer and position in the layer."""

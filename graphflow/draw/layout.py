@@ -31,6 +31,7 @@ from typing import Any
 
 import networkx as nx
 
+from .folding import fold
 from .geometry import CLUSTER_TITLE_SIZE, ClusterBox, EdgeRoute, LabelBox, Layout, NodeBox, Point
 from .layering import assign_layers, break_cycles
 from .ordering import order_layers
@@ -93,7 +94,9 @@ def layout(
     """Compute a layered layout of ``G`` (a graph as returned by ``get_graph``).
 
     ``direction``: ``"TB"`` (top to bottom) or ``"LR"`` (left to right). ``compact``: smaller
-    text, boxes and gaps (for big graphs). ``wrap``: node names longer than this many
+    text, boxes and gaps, and a drawing much deeper than broad (a long pipeline) folded into
+    side-by-side bands, an edge crossing a fold running round by the gutter between them
+    (``folding``). ``wrap``: node names longer than this many
     characters are broken into lines (``None``: never). The other sizes (pixels) override
     those of the mode. Boxes, edge labels and clusters never overlap; the canvas holds every
     box, label and edge. Nodes with a ``cluster`` path (see :func:`expand_subgraphs`) are
@@ -105,15 +108,15 @@ def layout(
              "node_height": node_height, "node_sep": node_sep, "rank_sep": rank_sep,
              "cluster_pad": cluster_pad, "margin": margin}
     m = replace(base, **{k: float(v) for k, v in given.items() if v is not None})
-    return _Layered(as_graph(G), m, direction == "LR", wrap, sweeps).run()
+    return _Layered(as_graph(G), m, direction == "LR", wrap, sweeps, compact).run()
 
 
 class _Layered:
     """One layout computation (phases 1-6); node ids are ints, dummies after the real nodes."""
 
     def __init__(self, G: nx.Graph, m: Metrics, lr: bool, wrap: int | None,
-                 sweeps: int) -> None:
-        self.G, self.m, self.lr, self.sweeps = G, m, lr, sweeps
+                 sweeps: int, fold: bool) -> None:
+        self.G, self.m, self.lr, self.sweeps, self.fold = G, m, lr, sweeps, fold
         self.names: list[Hashable] = list(G.nodes)
         self.n = len(self.names)
         self.index = {name: i for i, name in enumerate(self.names)}
@@ -208,8 +211,13 @@ class _Layered:
                 return {c: (e[0], e[2], int(e[4]), int(e[5])) for c, e in bounds.items()}
 
             separate_clusters(rows, b, sizes, extents)
-        d = _assign_depth(rows, depth, chains, m.rank_sep, m.cluster_pad, band_d)
+        slant = [0.0] * len(rows)  # how far across the edges into each row travel
+        for r, row in enumerate(rows):
+            slant[r] = max((abs(b[v] - b[u]) for v in row for u in up[v]), default=0.0)
+        d = _assign_depth(rows, depth, chains, m.rank_sep, m.cluster_pad, band_d, slant)
         clusters = self.cluster_bounds(rows, b, d, sizes, depth, band_d)
+        jumps = fold(rows, b, d, sizes.left, sizes.right, depth, down, clusters, n,
+                     2 * m.node_sep) if self.fold else {}
 
         # 5. edges, in breadth/depth coordinates
         bands = [0.0] * total  # depth of each node's row: dummies cross it straight
@@ -227,7 +235,7 @@ class _Layered:
             side = ("right" if end else "left") if self.lr else ("bottom" if end else "top")
             return inset(self.kinds[v], w, h, offset, side)
 
-        edges = route_edges(routes, self.names, b, d, breadth, depth, bands, touch)
+        edges = route_edges(routes, self.names, b, d, breadth, depth, bands, touch, jumps)
         for v, group in loops.items():
             edges.extend(self_loops(v, group, self.names, b[v] + breadth[v] / 2, d[v], depth[v],
                                     self.label_size, lambda off, v=v: touch(v, off, True)))
@@ -428,10 +436,16 @@ def _assign_depth(
     rank_sep: float,
     pad: float,
     band: float,
+    slant: list[float],
 ) -> list[float]:
-    """Depth coordinate (centre) per node: rows one after the other, ``rank_sep`` apart, with
-    room for the clusters starting and ending at each row. A row of unlabelled dummies only
-    takes no room: its dummies sit in the gap between their neighbour rows."""
+    """Depth coordinate (centre) per node: rows one after the other, at least ``rank_sep``
+    apart, with room for the clusters starting and ending at each row.
+
+    A row of unlabelled dummies only takes no room of its own: its dummies sit in the gap
+    between their neighbour rows. ``slant[r]`` is how far across the edges between rows
+    ``r - 1`` and ``r`` travel: a gap grows with it (up to ``4 * rank_sep``), so that edges
+    running far sideways bend smoothly instead of merging into a flat bar.
+    """
     first: dict[ClusterPath, int] = {}
     last: dict[ClusterPath, int] = {}
     for r, row in enumerate(rows):
@@ -440,20 +454,30 @@ def _assign_depth(
                 first.setdefault(c, r)
                 last[c] = r
     out = [0.0] * len(depth)
-    cursor = 0.0
+    end: float | None = None  # where the last row placed (and its clusters) ends
+    waiting: list[list[int]] = []  # rows of plain dummies, placed in the next gap
+    need = 0.0
     for r, row in enumerate(rows):
         before = max((sum(pad + band for c in chains[v] if first[c] == r) for v in row),
                      default=0.0)
         after = max((sum(pad for c in chains[v] if last[c] == r) for v in row), default=0.0)
         h = max((depth[v] for v in row), default=0.0)
-        if h == 0.0 and before == 0.0 and after == 0.0 and r:
-            for v in row:
-                out[v] = cursor - rank_sep / 2
+        need = max(need, min(0.15 * slant[r], 4.0 * rank_sep))
+        if h == 0.0 and before == 0.0 and after == 0.0 and end is not None:
+            waiting.append(row)
             continue
-        cursor += before
+        start = before if end is None else end + max(rank_sep, need) + before
+        for i, dummies in enumerate(waiting, start=1):
+            at = end + (start - before - end) * i / (len(waiting) + 1)  # type: ignore[operator]
+            for v in dummies:
+                out[v] = at
+        waiting, need = [], 0.0
         for v in row:
-            out[v] = cursor + h / 2
-        cursor += h + after + rank_sep
+            out[v] = start + h / 2
+        end = start + h + after
+    for i, dummies in enumerate(waiting, start=1):  # (dummies after the last real row)
+        for v in dummies:
+            out[v] = (end or 0.0) + rank_sep * i
     return out
 
 

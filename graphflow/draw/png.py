@@ -274,8 +274,9 @@ def _path(draw: Any, it: Path, k: float, P: Callable[[Any], tuple[float, float]]
     points = [P(it.start)]
     prev = it.start
     for curve in it.curves:
-        length = math.dist(prev, curve[2]) + 1.0
-        steps = max(2, min(48, int(length / 4)))
+        length = (math.dist(prev, curve[0]) + math.dist(curve[0], curve[1])
+                  + math.dist(curve[1], curve[2])) * k  # at most the curve's length, in pixels
+        steps = max(2, min(64, int(length / 3)))
         points.extend(P(p) for p in sample_curve(prev, curve, steps)[1:])
         prev = curve[2]
     if it.fill and it.closed:

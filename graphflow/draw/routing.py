@@ -12,6 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .folding import Jump, detour
 from .geometry import Curve, EdgeRoute, LabelBox, Point
 
 PORT_GAP = 16.0  # preferred distance between the ends of two edges on one side of a box
@@ -46,13 +47,16 @@ def route_edges(
     depth: list[float],
     bands: list[float],
     touch: Callable[[int, float, bool], float],
+    jumps: dict[tuple[int, int], Jump] | None = None,
 ) -> list[EdgeRoute]:
     """One path per route, from the source's outline to the target's.
 
     The edges leaving a box (and those entering it) get ports spread across its side, ordered
     by where they head, at most :data:`PORT_GAP` apart; ``touch(node, offset, end)`` says how
-    far inside the box the outline is there (``end``: the side the flow leaves by).
+    far inside the box the outline is there (``end``: the side the flow leaves by). A chain
+    step in ``jumps`` crosses a fold of the layout: it takes that detour (``folding``).
     """
+    jumps = jumps or {}
     out_ports: dict[int, list[tuple[float, int]]] = {}
     in_ports: dict[int, list[tuple[float, int]]] = {}
     for i, r in enumerate(routes):
@@ -74,29 +78,46 @@ def route_edges(
         top, bottom = r.chain[0], r.chain[-1]
         o0, o1 = port[(i, 0)], port[(i, -1)]
         pts: list[Point] = [(b[top] + o0, d[top] + depth[top] / 2 - touch(top, o0, True))]
-        for v in r.chain[1:-1]:
+        detours: dict[int, Jump] = {}  # index in pts -> the detour to the next point
+        for prev, v in itertools.pairwise(r.chain[:-1]):
+            if (prev, v) in jumps:
+                detours[len(pts) - 1] = jumps[(prev, v)]
             if bands[v] > 0:  # a straight stretch through the row: bends only between rows
                 pts.append((b[v], d[v] - bands[v] / 2))
                 pts.append((b[v], d[v] + bands[v] / 2))
             else:
                 pts.append((b[v], d[v]))
+        if (r.chain[-2], bottom) in jumps:
+            detours[len(pts) - 1] = jumps[(r.chain[-2], bottom)]
         pts.append((b[bottom] + o1, d[bottom] - depth[bottom] / 2 + touch(bottom, o1, False)))
+        curves: list[Curve] = []
+        for k, ((b1, d1), (b2, d2)) in enumerate(itertools.pairwise(pts)):
+            if k in detours:
+                curves.extend(detour((b1, d1), (b2, d2), detours[k]))
+                continue
+            mid = (d2 - d1) / 2
+            curves.append(((b1, d1 + mid), (b2, d2 - mid), (b2, d2)))
+        start = pts[0]
         if r.reversed:
+            start, curves = _reverse(start, curves)
             pts.reverse()
         label_box = None
         if r.label is not None and r.label_node is not None:
             v = r.label_node
             label_box = LabelBox(r.label, b[v], d[v], breadth[v], depth[v])
-        curves: list[Curve] = []
-        for (b1, d1), (b2, d2) in itertools.pairwise(pts):
-            mid = (d2 - d1) / 2
-            curves.append(((b1, d1 + mid), (b2, d2 - mid), (b2, d2)))
         out.append(EdgeRoute(
-            source=names[r.u], target=names[r.v], kind=r.kind, label=r.label, start=pts[0],
+            source=names[r.u], target=names[r.v], kind=r.kind, label=r.label, start=start,
             curves=curves, points=pts, label_box=label_box, reversed=r.reversed,
             edges=r.edges, end_gap=spacing[(i, 0 if r.reversed else -1)],
         ))
     return out
+
+
+def _reverse(start: Point, curves: list[Curve]) -> tuple[Point, list[Curve]]:
+    """The same path, run from its end to ``start``."""
+    points = [start, *(c[2] for c in curves)]
+    back = [(c[1], c[0], points[i]) for i, c in reversed(list(enumerate(curves)))]
+    return points[-1], back
 
 
 def self_loops(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from .geometry import Curve, Point
+from .geometry import line as _line
 
 SHAPES: dict[str, str] = {
     "start": "circle",
@@ -45,11 +46,6 @@ def slant(height: float) -> float:
     """How far a parallelogram's top edge is shifted right of its bottom edge (and a hexagon's
     side points stick out)."""
     return height * 0.3
-
-
-def _line(a: Point, b: Point) -> Curve:
-    return ((a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
-            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b)
 
 
 def _polygon(points: list[Point]) -> tuple[Point, list[Curve]]:
