@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import math
 import operator
 import os
 import random
@@ -34,6 +35,7 @@ from graphflow.draw import (
     to_png,
     to_svg,
 )
+from graphflow.draw.style import text_width
 
 GOLDEN = Path(__file__).parent / "golden"
 S, E = "__start__", "__end__"
@@ -316,8 +318,8 @@ DOT = shutil.which("dot")
 @pytest.mark.parametrize("name", sorted(GRAPHS))
 def test_dot_accepted_by_graphviz(name: str) -> None:
     assert DOT is not None, "CI=true but the Graphviz `dot` binary is missing"
-    for text in (to_dot(GRAPHS[name]()),
-                 to_dot(GRAPHS[name](), highlight={S, E}, highlight_edges={(S, "x")})):
+    for text in (to_dot(GRAPHS[name]()), to_dot(GRAPHS[name](), direction="LR"),
+                 to_dot(GRAPHS[name](), highlight={S, E}, highlight_edges={(S, "x"): 2})):
         proc = subprocess.run([DOT, "-Tsvg"], input=text.encode(), capture_output=True,
                               timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr.decode()
@@ -857,6 +859,190 @@ def test_layout_edges_end_at_boxes() -> None:
     assert loop.source == loop.target == "writer" and loop.label == "revise"
 
 
+def g_fan_in(k: int = 12) -> nx.MultiDiGraph:
+    workers = [f"worker_{i}" for i in range(k)]
+    G = new_graph("fan-in", {S: "start", **dict.fromkeys(workers, "tool"), "reduce": "function",
+                             E: "end"})
+    for w in workers:
+        edge(G, S, w)
+        edge(G, w, "reduce", "join", None, join=tuple(workers))
+    edge(G, "reduce", E)
+    return G
+
+
+def curve_points(e: Any, steps: int = 16) -> list[tuple[float, float]]:
+    from graphflow.draw.scene import sample_curve
+
+    out, prev = [], e.start
+    for c in e.curves:
+        out.extend(sample_curve(prev, c, steps))
+        prev = c[2]
+    return out
+
+
+def test_layout_left_to_right() -> None:
+    for G in (g_agent_loop(), g_kinds(), g_nested_expanded(), random_graph(40)):
+        L = layout(G, direction="LR")
+        assert L.direction == "LR"
+        boxes = L.nodes
+        for row in L.layers:  # a layer is a column: its boxes stacked without overlapping
+            for a, b in itertools.pairwise(row):
+                assert boxes[a].bottom <= boxes[b].top, (a, b)
+        rects = rects_of(L)
+        for i, (na, ra) in enumerate(rects):
+            for nb, rb in rects[i + 1:]:
+                assert not overlaps(ra, rb), (na, nb)
+        for e in L.edges:  # forward edges run rightwards, from the outline's right side
+            if not e.self_loop and not e.reversed:
+                src, dst = boxes[e.source], boxes[e.target]
+                assert src.right - 0.5 * src.height <= e.start[0] <= src.right + 0.01
+                assert dst.left - 0.01 <= e.curves[-1][2][0] <= dst.left + 0.5 * dst.height
+        assert L.width > L.height or G.number_of_nodes() > 30
+    assert to_dot(g_linear(), direction="LR").count('rankdir="LR"') == 1
+    with pytest.raises(ValueError, match="direction must be one of TB, LR"):
+        layout(g_linear(), direction="down")
+
+
+def test_long_names_are_wrapped() -> None:
+    name = "summarize_the_research_results_for_the_user"
+    G = new_graph("wrap", {S: "start", name: "agent", E: "end"})
+    edge(G, S, name)
+    edge(G, name, E)
+    box = layout(G).nodes[name]
+    assert len(box.lines) == 2 and "".join(box.lines) == name
+    assert box.width < text_width(name, 13.0) and box.height > 40
+    assert layout(G, wrap=None).nodes[name].lines == [name]
+    root = ET.fromstring(to_svg(G))
+    node = next(g for g in root.iter(f"{SVG_NS}g") if g.get("data-name") == name)
+    assert [t.text for t in node.iter(f"{SVG_NS}text")] == box.lines
+
+
+def test_compact_mode_folds_a_long_pipeline() -> None:
+    """A 60-node pipeline was 590 x 9,004 px; compact folds it into side-by-side bands."""
+    pytest.importorskip("PIL")
+    G = g_chain("pipeline", 60)
+    tall = read_png(to_png(G))
+    small = read_png(to_png(G, compact=True))
+    assert tall.height > 6 * tall.width  # the default: one long column
+    assert small.height < 2.5 * small.width and small.width < 3 * small.height
+    assert small.width * small.height < 0.5 * tall.width * tall.height
+    L = layout(G, compact=True)
+    assert_no_overlap_anywhere(L)
+    columns = {round(b.x) for n, b in L.nodes.items() if n not in (S, E)}
+    assert len(columns) >= 3
+    for e in L.edges:  # every edge, folded or not, still joins its two boxes
+        assert math.dist(e.start, (L.nodes[e.source].x, L.nodes[e.source].bottom)) < 1
+        assert math.dist(e.curves[-1][2], (L.nodes[e.target].x, L.nodes[e.target].top)) < 1
+    wide = random_graph(60)  # broad enough already: not folded, only smaller
+    assert layout(wide, compact=True).width < layout(wide).width
+
+
+def assert_no_overlap_anywhere(L: Any) -> None:
+    rects = rects_of(L)
+    for i, (na, ra) in enumerate(rects):
+        for nb, rb in rects[i + 1:]:
+            assert not overlaps(ra, rb), (na, nb)
+
+
+def outline_signature(svg: str, name: str) -> tuple:
+    """A node's outline in its SVG, scaled to a unit box: its shape, whatever its size."""
+    root = ET.fromstring(svg)
+    group = next(g for g in root.iter(f"{SVG_NS}g") if g.get("data-name") == name)
+    d = next(p for p in group.iter(f"{SVG_NS}path") if p.get("fill") != "none").get("d")
+    numbers = [float(v) for v in NUMBER.findall(d)]
+    xs, ys = numbers[::2], numbers[1::2]
+    x0, y0, w, h = min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys)
+    return tuple((round((x - x0) / w, 1), round((y - y0) / h, 1)) for x, y in zip(xs, ys,
+                                                                                 strict=True))
+
+
+def test_node_kinds_have_shapes_not_only_colours() -> None:
+    kinds = ("function", "subgraph", "agent", "tool", "router", "memory")
+    G = new_graph("shapes", {S: "start", **{f"{k} node": k for k in kinds}, E: "end"})
+    for k in kinds:
+        edge(G, S, f"{k} node")
+        edge(G, f"{k} node", E)
+    svg = to_svg(G)
+    shapes = {k: outline_signature(svg, f"{k} node") for k in kinds}
+    shapes["start"] = outline_signature(svg, S)
+    assert len(set(shapes.values())) == len(shapes)  # seven different silhouettes
+    png = to_png(G, scale=1.0) if _has_pil() else None
+    if png:  # and they survive in grayscale: the PNG draws the same scene
+        assert read_png(png).convert("L").getextrema()[0] < 80
+
+
+def _has_pil() -> bool:
+    try:
+        import PIL  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_self_loops_are_big_enough_to_read() -> None:
+    L = layout(g_kinds())
+    loop = next(e for e in L.edges if e.self_loop)
+    box = L.nodes[loop.source]
+    points = curve_points(loop)
+    reach = max(x for x, _ in points) - box.right
+    assert reach >= 20
+    span = max(y for _, y in points) - min(y for _, y in points)
+    assert span >= 16
+    # the arrow ends square to the box side: its last stretch runs straight into the box
+    _, c2, end = loop.curves[-1]
+    assert c2[1] == pytest.approx(end[1]) and c2[0] > end[0] + 8
+    assert loop.label_box is not None and loop.label_box.x - loop.label_box.width / 2 > (
+        box.right + reach)
+
+
+def test_paired_edges_are_spaced_apart() -> None:
+    L = layout(g_agent_loop())
+    there = next(e for e in L.edges if (e.source, e.target) == ("agent", "tools"))
+    back = next(e for e in L.edges if (e.source, e.target) == ("tools", "agent"))
+    a = curve_points(there)
+    b = curve_points(back)
+    closest = min(math.dist(p, q) for p in a for q in b)
+    assert closest >= 18, closest  # (12 before)
+
+
+def test_heavy_fan_in_keeps_its_arrowheads_apart() -> None:
+    G = g_fan_in(12)
+    L = layout(G)
+    ends = sorted(e.curves[-1][2][0] for e in L.edges if e.target == "reduce")
+    assert len(ends) == 12
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert min(gaps) >= 10
+    root = ET.fromstring(to_svg(G))
+    heads = []
+    for g in root.iter(f"{SVG_NS}g"):
+        if g.get("class") == "edge" and "-> reduce" in g.get("data-name"):
+            pts = [tuple(map(float, p.split(","))) for p in
+                   g.find(f"{SVG_NS}polygon").get("points").split()]
+            heads.append((min(x for x, _ in pts), max(x for x, _ in pts)))
+    heads.sort()
+    for (_, right), (left, _) in itertools.pairwise(heads):
+        assert right < left  # arrowheads side by side, not merged into a bar
+    # and the edges spread out on the way: no flat band where they all run together
+    into = [e for e in L.edges if e.target == "reduce"]
+    rows = {round(y) for e in into for _, y in curve_points(e)}
+    assert max(rows) - min(rows) > 60
+
+
+def test_cluster_titles_never_hide_an_edge() -> None:
+    for G in (g_nested_expanded(), g_parallel_expanded(), clustered_graph(9)):
+        root = ET.fromstring(to_svg(G))
+        classes = [g.get("class") for g in root.iter(f"{SVG_NS}g")]
+        last_title = max(i for i, c in enumerate(classes) if c == "cluster-label")
+        first_edge = min(i for i, c in enumerate(classes) if c == "edge")
+        assert last_title < first_edge  # titles first: an edge is drawn over, never under
+    L = layout(g_nested_expanded())
+    points = [p for e in L.edges for p in curve_points(e)]
+    for c in L.clusters:  # and in TB the title's spot is kept clear of the entering edges
+        x0, x1 = c.x + 6, c.x + 6 + text_width(c.label, 12.0) + 8
+        y0, y1 = c.y + 3, c.y + 21
+        assert not [p for p in points if x0 <= p[0] <= x1 and y0 <= p[1] <= y1], c.path
+
+
 def test_layout_is_deterministic_and_handles_edge_cases() -> None:
     a, b = layout(random_graph(50)), layout(random_graph(50))
     assert [(n, p.x, p.y) for n, p in a.nodes.items()] == [
@@ -1034,3 +1220,76 @@ def test_engine_run_path_highlight() -> None:
     assert lit == set(ran)
     text = to_ascii(app, highlight=set(ran))
     assert "┃ agent [agent] ┃" in text
+
+
+def prebuilt_agent(checkpointer: Any = None) -> Any:
+    from graphflow.tools import tool
+
+    from graphflow import ToolCall
+    from graphflow.agents import create_function_calling_agent
+    from graphflow.models import ScriptedModel
+
+    @tool
+    def multiply(a: float, b: float) -> float:
+        """Multiply two numbers."""
+        return a * b
+
+    model = ScriptedModel([[ToolCall(name="multiply", args={"a": 6, "b": 7})],
+                           [ToolCall(name="multiply", args={"a": 42, "b": 2})], "84"])
+    return create_function_calling_agent(model, [multiply], checkpointer=checkpointer)
+
+
+def test_router_answers_label_conditional_edges_in_every_format() -> None:
+    """``tools_condition`` is hinted ``Literal["tools", "__end__"]``: both edges say so."""
+    app = prebuilt_agent()
+    G = app.get_graph()
+    assert {(v, d["label"]) for _, v, d in G.out_edges("agent", data=True)} == {
+        ("tools", "tools"), (E, "__end__")}
+    texts = {t.text for t in ET.fromstring(app.to_svg()).iter(f"{SVG_NS}text")}
+    assert {"tools", "__end__"} <= texts
+    assert 'agent -.->|"tools"| tools' in app.to_mermaid()
+    assert 'agent -.->|"__end__"| __end__' in app.to_mermaid()
+    dot = app.to_dot()
+    assert 'label=" tools "' in dot and 'label=" __end__ "' in dot
+    text = app.to_ascii()
+    assert "[tools]" in text and "[__end__]" in text
+    labels = {e.label for e in layout(G).edges}  # what the PNG draws, from the same scene
+    assert {"tools", "__end__"} <= labels
+
+
+def test_send_fan_out_is_drawn_as_a_fan_out_with_its_count() -> None:
+    import runpy
+
+    app = runpy.run_path(str(Path(__file__).parent.parent / "examples" / "quickstart.py"),
+                         run_name="quickstart")["app"]
+    assert app.get_graph().edges["plan", "research", 0]["kind"] == "send"
+    app.invoke({"topic": "graphs", "drafts": 0}, thread="t")
+    root = ET.fromstring(app.to_svg(run="t"))
+    fan = next(g for g in root.iter(f"{SVG_NS}g") if g.get("data-name") ==
+               "plan -> research (send)")
+    assert [t.text for t in fan.iter(f"{SVG_NS}text")] == ["\u00d73"]  # three Sends
+    assert len(fan.findall(f"{SVG_NS}path")) == 3  # the edge and its crow's foot
+    legend = next(g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "legend")
+    assert "send" in [t.text for t in legend.iter(f"{SVG_NS}text")]
+    assert 'plan -->|"Send \u00d73"| research' in app.to_mermaid(run="t")
+    assert 'arrowhead="normalcrow"' in app.to_dot()
+    if DOT is not None:
+        proc = subprocess.run([DOT, "-Tsvg"], input=app.to_dot(run="t").encode(),
+                              capture_output=True, timeout=60, check=False)
+        assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    assert "plan ──⋙ research" in app.to_ascii()
+
+
+def test_jupyter_gets_a_png_beside_the_svg() -> None:
+    import base64
+
+    pytest.importorskip("PIL")
+    app = compiled_agent()
+    bundle = app._repr_mimebundle_()
+    assert bundle["text/plain"] == repr(app)
+    ET.fromstring(bundle["image/svg+xml"])
+    png = read_png(base64.b64decode(bundle["image/png"]))
+    assert png.width > 100
+    only_png = app._repr_mimebundle_(include={"image/png"})
+    assert "image/svg+xml" not in only_png and "image/png" in only_png
+    assert "image/png" not in app._repr_mimebundle_(exclude={"image/png"})

@@ -15,7 +15,7 @@ from typing import Any
 from .folding import Jump, detour
 from .geometry import Curve, EdgeRoute, LabelBox, Point
 
-PORT_GAP = 16.0  # preferred distance between the ends of two edges on one side of a box
+PORT_GAP = 20.0  # preferred distance between the ends of two edges on one side of a box
 _KAPPA = 0.5523  # Bezier handles of a quarter ellipse, per unit radius
 
 

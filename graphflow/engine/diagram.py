@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections import Counter
@@ -162,10 +163,19 @@ class Drawable:
         return draw(self._diagram(expand, run, kw), path, **kw)
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        """Inline display in Jupyter: an SVG, made offline; plain text if drawing fails."""
+        """Inline display in Jupyter: an SVG and, with Pillow, a PNG beside it (for exports
+        to PDF and viewers without SVG), made offline; plain text if drawing fails."""
         bundle: dict[str, Any] = {"text/plain": repr(self)}
+
+        def wanted(mime: str) -> bool:
+            return (not include or mime in include) and not (exclude and mime in exclude)
+
         with contextlib.suppress(Exception):  # a notebook must never break on display
-            bundle["image/svg+xml"] = self.to_svg()
+            if wanted("image/svg+xml"):
+                bundle["image/svg+xml"] = self.to_svg()
+        with contextlib.suppress(Exception):  # no Pillow: no PNG
+            if wanted("image/png"):
+                bundle["image/png"] = base64.b64encode(self.to_png()).decode("ascii")
         return bundle
 
 
