@@ -1268,7 +1268,8 @@ def test_send_fan_out_is_drawn_as_a_fan_out_with_its_count() -> None:
     fan = next(g for g in root.iter(f"{SVG_NS}g") if g.get("data-name") ==
                "plan -> research (send)")
     assert [t.text for t in fan.iter(f"{SVG_NS}text")] == ["\u00d73"]  # three Sends
-    assert len(fan.findall(f"{SVG_NS}path")) == 3  # the edge and its crow's foot
+    # the edge, then three prongs into the target, each with an arrowhead
+    assert len(fan.findall(f"{SVG_NS}path")) == 4 and len(fan.findall(f"{SVG_NS}polygon")) == 3
     legend = next(g for g in root.iter(f"{SVG_NS}g") if g.get("class") == "legend")
     assert "send" in [t.text for t in legend.iter(f"{SVG_NS}text")]
     assert 'plan -->|"Send \u00d73"| research' in app.to_mermaid(run="t")

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .geometry import CLUSTER_TITLE_SIZE, Curve, EdgeRoute, Layout, NodeBox, Point
+from .geometry import CLUSTER_TITLE_SIZE, Curve, EdgeRoute, Layout, NodeBox, Point, line
 from .layout import layout
 from .shapes import details, outline, shape_of, side_room
 from .style import (
@@ -255,9 +255,9 @@ def _node_group(box: NodeBox, top: float, on: bool, font_size: float) -> Group:
     room = (w - 12.0 if circle else w - 2 * (8.0 + side_room(box.kind, h)))
     lines = box.lines or [box.label]
     step = size * 1.25
-    for i, line in enumerate(lines):
+    for i, text in enumerate(lines):
         y = box.y + top + (i - (len(lines) - 1) / 2) * step
-        items.append(Text(box.x, y, line, size, st.text, bold=circle, max_width=room))
+        items.append(Text(box.x, y, text, size, st.text, bold=circle, max_width=room))
     return Group("node", str(box.name), items, name=str(box.name))
 
 
@@ -267,13 +267,18 @@ def _edge_group(e: EdgeRoute, top: float, on: bool, label_size: float) -> Group:
     arrow = 10.0 if on or e.kind == "join" else 8.5
     arrow = max(5.0, min(arrow, e.end_gap * 0.8))  # crowded ends: narrower heads stay apart
     start, curves = _moved(e.start, e.curves, top)
-    curves, tip, direction = _shorten(curves, arrow * 0.8)
-    items: list[Item] = [Path(start, curves, color, width, EDGE_DASH.get(e.kind))]
-    items.append(Polygon(_arrowhead(tip, direction, arrow, arrow * 0.5), color))
+    items: list[Item] = []
+    if e.kind == "send":  # a fan-out: the edge splits into prongs, one arrow each
+        curves, tip, direction = _shorten(curves, arrow * 2.4)
+        spread = min(arrow * 1.1, e.end_gap * 0.35)
+        items.append(Path(start, curves, color, width))
+        items.extend(_prongs(curves[-1][2], tip, direction, spread, arrow * 0.75, color, width))
+    else:
+        curves, tip, direction = _shorten(curves, arrow * 0.8)
+        items.append(Path(start, curves, color, width, EDGE_DASH.get(e.kind)))
+        items.append(Polygon(_arrowhead(tip, direction, arrow, arrow * 0.5), color))
     if e.kind == "join":
         items.append(Rect(start[0] - 3, start[1] - 3, 6, 6, 3, color, None))
-    elif e.kind == "send":
-        items.extend(_fan(tip, direction, arrow, color, width))
     if e.label_box is not None:
         b = e.label_box
         items.append(Rect(b.x - b.width / 2, b.y + top - b.height / 2, b.width, b.height, 4.0,
@@ -283,18 +288,20 @@ def _edge_group(e: EdgeRoute, top: float, on: bool, label_size: float) -> Group:
     return Group("edge", title, items, name=title)
 
 
-def _fan(tip: Point, direction: Point, arrow: float, color: str, width: float) -> list[Item]:
-    """The mark of a ``Send`` fan-out: three strokes spreading from the edge to the arrowhead
-    (a crow's foot: many tasks of the target)."""
+def _prongs(split: Point, tip: Point, direction: Point, spread: float, arrow: float,
+            color: str, width: float) -> list[Item]:
+    """The end of a ``Send`` edge: three prongs from ``split`` to beside and at ``tip``, each
+    with its own small arrowhead (one edge, many tasks)."""
     ux, uy = direction
-    root = (tip[0] - ux * arrow * 2.2, tip[1] - uy * arrow * 2.2)
-    base = (tip[0] - ux * arrow * 0.9, tip[1] - uy * arrow * 0.9)
-    spread = arrow * 0.75
     out: list[Item] = []
-    for side in (-1.0, 1.0):
-        end = (base[0] - uy * spread * side, base[1] + ux * spread * side)
-        mid = ((root[0] + end[0]) / 2, (root[1] + end[1]) / 2)
-        out.append(Path(root, [(mid, mid, end)], color, max(1.0, width * 0.8)))
+    for side in (-1.0, 0.0, 1.0):
+        end = (tip[0] - uy * spread * side, tip[1] + ux * spread * side)
+        dx, dy = end[0] - split[0], end[1] - split[1]
+        length = math.hypot(dx, dy) or 1.0
+        d = (dx / length, dy / length)
+        stop = (end[0] - d[0] * arrow * 0.8, end[1] - d[1] * arrow * 0.8)
+        out.append(Path(split, [line(split, stop)], color, max(1.0, width * 0.85)))
+        out.append(Polygon(_arrowhead(end, d, arrow, arrow * 0.5), color))
     return out
 
 
@@ -342,11 +349,15 @@ def _legend(
         else:
             color = HIGHLIGHT_COLOR if what == "highlight" else EDGE_COLORS[kind]
             width = 3.0 if what == "highlight" else 2.4 if kind == "join" else 1.4
-            group.items.append(Path((x, cy), [((x + 8, cy), (x + 14, cy), (x + 17, cy))], color,
-                                    width, EDGE_DASH.get(kind)))
-            group.items.append(Polygon(_arrowhead((x + 24, cy), (1.0, 0.0), 7.0, 3.5), color))
             if kind == "send":
-                group.items.extend(_fan((x + 24, cy), (1.0, 0.0), 7.0, color, width))
+                group.items.append(Path((x, cy), [line((x, cy), (x + 9, cy))], color, width))
+                group.items.extend(_prongs((x + 9, cy), (x + 24, cy), (1.0, 0.0), 5.0, 5.5,
+                                           color, width))
+            else:
+                group.items.append(Path((x, cy), [((x + 8, cy), (x + 14, cy), (x + 17, cy))],
+                                        color, width, EDGE_DASH.get(kind)))
+                group.items.append(Polygon(_arrowhead((x + 24, cy), (1.0, 0.0), 7.0, 3.5),
+                                           color))
         group.items.append(Text(x + 28.0, cy, kind, size, "#334155", anchor="start"))
         x += w
         widest = max(widest, x)
