@@ -2,7 +2,7 @@
 
 import operator
 import uuid
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Any, Literal, TypedDict
 from xml.etree import ElementTree
 
 from graphflow import END, START, StateGraph
@@ -112,13 +112,25 @@ def test_checkpoints_record_static_router_goto_send_and_join_edges(saver):
     ]
 
 
-def test_static_edges_to_end_and_from_update_state_are_recorded():
+def logger(name: str) -> Any:
+    return lambda s: {"log": [name]}
+
+
+def chain(*nodes: str | tuple[str, Any]) -> StateGraph:
+    """START -> nodes... -> END: a name is a node logging its name, a pair is (name, node)."""
     g = StateGraph(S)
-    g.add_node("a", lambda s: {"log": ["a"]})
-    g.add_node("b", lambda s: {"log": ["b"]})
-    g.add_edge(START, "a")
-    g.add_edge("a", "b")
-    g.add_edge("b", END)
+    names = []
+    for item in nodes:
+        name, fn = item if isinstance(item, tuple) else (item, logger(item))
+        g.add_node(name, fn)
+        names.append(name)
+    for a, b in zip((START, *names), (*names, END), strict=True):
+        g.add_edge(a, b)
+    return g
+
+
+def test_static_edges_to_end_and_from_update_state_are_recorded():
+    g = chain("a", "b")
     app = g.compile(checkpointer=MemoryCheckpointer())
     app.invoke({"log": []}, thread="t")
     assert fired(app, "t") == [[[START, "a"]], [["a", "b"]], [["b", END]]]
@@ -175,19 +187,8 @@ def test_expanded_overlay_lights_only_edges_taken_inside_the_subgraph():
 
 
 def test_subgraph_named_with_a_colon_keeps_its_overlay_edges():
-    sub = StateGraph(S)
-    sub.add_node("s1", lambda s: {"log": ["s1"]})
-    sub.add_node("s2", lambda s: {"log": ["s2"]})
-    sub.add_edge(START, "s1")
-    sub.add_edge("s1", "s2")
-    sub.add_edge("s2", END)
-    g = StateGraph(S)
-    g.add_node("a", lambda s: {"log": ["a"]})
-    g.add_node("stage: 2", sub.compile(name="stage: 2"))
-    g.add_edge(START, "a")
-    g.add_edge("a", "stage: 2")
-    g.add_edge("stage: 2", END)
-    app = g.compile(checkpointer=MemoryCheckpointer())
+    sub = chain("s1", "s2").compile(name="stage: 2")
+    app = chain("a", ("stage: 2", sub)).compile(checkpointer=MemoryCheckpointer())
     app.invoke({"log": []}, thread="t")
     nodes, edges = app.run_path("t", expand=True)
     assert {("a", "stage: 2:s1"), ("stage: 2:s1", "stage: 2:s2"), ("stage: 2:s2", END)} <= edges
