@@ -12,6 +12,9 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+from graphflow.tools.builtin import calculator
+
+from graphflow.agents import create_function_calling_agent
 from graphflow.checkpoint import MemoryCheckpointer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,9 +31,6 @@ def main() -> list[Path]:
 
     # the calculator agent of examples/agent.py, with its offline model, on a checkpointer
     example = runpy.run_path(str(ROOT / "examples" / "agent.py"), run_name="agent_example")
-    from graphflow.agents import create_function_calling_agent
-    from graphflow.tools.builtin import calculator
-
     agent = create_function_calling_agent(example["offline_model"](False), [calculator],
                                           system=example["SYSTEM"],
                                           checkpointer=MemoryCheckpointer(), name="agent")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..checkpoint.base import Checkpointer
 from .async_driver import run_async
 from .diagram import Drawable
+from .ids import child_namespace
 from .interrupts import GraphInterrupt
 from .program import Program
 from .run import Run, rebuild_values
@@ -73,6 +74,11 @@ def _iter_blocking(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         stop.set()
 
 
+def _child_ns(parent: Run, task: Task) -> str:
+    """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
+    return child_namespace(parent.ns, parent.task_id(parent.step, task.name, task.index))
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -124,13 +130,13 @@ class CompiledGraph(Threads, Drawable):
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
-             token_budget: int | None = None) -> Run:
+             token_budget: int | None = None, wait: bool | float = False) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget)
+                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
-               token_budget: int | None = None) -> Any:
+               token_budget: int | None = None, wait: bool | float = False) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -146,6 +152,10 @@ class CompiledGraph(Threads, Drawable):
                 raises :class:`TokenBudgetExceeded`. A checkpoint's ``metadata["usage"]``
                 holds the thread's totals so far (``input_tokens``, ``output_tokens``,
                 ``cost``), every run's calls counted once.
+            wait: a thread has one writer at a time. If another run is writing ``thread``:
+                False (the default) raises :class:`ThreadBusyError` at once, before anything
+                runs; True waits until the thread is free; a number waits that many seconds
+                at most.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -154,26 +164,27 @@ class CompiledGraph(Threads, Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget))
+                checkpoint=checkpoint, token_budget=token_budget, wait=wait))
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget)
+                        token_budget=token_budget, wait=wait)
         for _ in run_sync(run):
             pass
         return run.result()
 
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
-                      token_budget: int | None = None) -> Any:
+                      token_budget: int | None = None, wait: bool | float = False) -> Any:
         """Async :meth:`invoke`."""
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget)
+                        token_budget=token_budget, wait=wait)
         async for _ in run_async(run):
             pass
         return run.result()
 
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
-               checkpoint: str | None = None, token_budget: int | None = None) -> Iterator[Any]:
+               checkpoint: str | None = None, token_budget: int | None = None,
+               wait: bool | float = False) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
@@ -182,18 +193,18 @@ class CompiledGraph(Threads, Drawable):
         ``(mode, payload)`` tuples.
         """
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget)  # checks the arguments now, not at the first next()
+                        token_budget, wait)  # checks the arguments now, not at the first next()
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
 
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
-                checkpoint: str | None = None,
-                token_budget: int | None = None) -> AsyncIterator[Any]:
+                checkpoint: str | None = None, token_budget: int | None = None,
+                wait: bool | float = False) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget))
+                                   token_budget, wait))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -241,17 +252,18 @@ class CompiledGraph(Threads, Drawable):
     def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run | None]:
         """The child run for a subgraph task (None: it already finished, before a crash).
 
-        Under a checkpointed parent the child is checkpointed too, in its own namespace (the
-        parent task's id), so an interrupted or crashed subgraph resumes where it stopped.
+        Under a checkpointed parent the child is checkpointed too, in the parent's thread under
+        its own namespace (the parent task's namespace path), so an interrupted or crashed
+        subgraph resumes where it stopped.
         """
         source = task.input if task.index >= 0 else parent.values
         writes = self.schema.input_writes(source)
         given = {k: v for k, v in writes.items() if k in self.schema.keys}
         saver = parent.checkpointer
-        ns = None
+        ns = ""
         if saver is not None:
-            ns = parent.task_id(parent.step, task.name, task.index)
-            last = saver.get(ns)
+            ns = _child_ns(parent, task)
+            last = saver.get(parent.thread or "", ns=ns)
             if last is not None and not last.next:
                 return given, None
             if last is not None:
@@ -260,9 +272,10 @@ class CompiledGraph(Threads, Drawable):
                 given_input = given
         else:
             given_input = given
-        child = Run(self, given_input, thread=ns, checkpointer=saver, context=parent.context,
-                    recursion_limit=parent.limit, log_writes=True, nested=True,
-                    token_budget=parent.token_budget)
+        child = Run(self, given_input, thread=parent.thread if saver is not None else None,
+                    checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
+                    log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns)
+        child.lease = parent.lease  # the child writes under its parent's lease
         child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
         child.usage_base = parent.usage_base
         child.parent = parent  # tokens and custom events reach the parent's stream
@@ -275,11 +288,12 @@ class CompiledGraph(Threads, Drawable):
             raise GraphInterrupt(child.interrupts)
         saver = parent.checkpointer
         if saver is not None:  # the whole child history, across resumes, is in its namespace
-            ns = parent.task_id(parent.step, task.name, task.index)
-            history = saver.list(ns)[::-1]
+            ns, thread = _child_ns(parent, task), parent.thread or ""
+            history = saver.list(thread, ns=ns)[::-1]
             log = [(k, v) for cp in history if cp.metadata.get("source") == "loop"
                    for _, k, v in cp.writes]
-            final = child.values if child is not None else rebuild_values(self, saver.chain(ns))
+            final = child.values if child is not None else \
+                rebuild_values(self, saver.chain(thread, ns=ns))
         else:
             assert child is not None
             log, final = child.log or [], child.values

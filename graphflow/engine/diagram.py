@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..constants import END, START
+from .ids import child_namespace, escape_name, make_task_id
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -28,7 +29,7 @@ class Drawable:
     def get_graph(self, *, expand_subgraphs: bool | int = False) -> nx.MultiDiGraph:
         raise NotImplementedError
 
-    def run_path(self, thread: str, *, expand: bool | int = False
+    def run_path(self, thread: str, *, expand: bool | int = False, ns: str = ""
                  ) -> tuple[set[str], set[tuple[str, str]]]:
         """The nodes and edges that ``thread`` executed, from its checkpoint history.
 
@@ -36,31 +37,33 @@ class Drawable:
         (``metadata["edges"]``: static edges, routers' answers, ``goto``, ``Send``, joins).
         With ``expand`` (as for ``get_graph(expand_subgraphs=...)``) the nodes and edges inside
         subgraphs are included too (as ``parent:child``), read from their own namespaces.
+        ``ns``: the namespace inside the thread (a subgraph's run).
         """
-        trace = self._trace_thread(thread, expand)
+        trace = self._trace_thread(thread, expand, ns)
         return trace.nodes(), set(trace.edges)
 
-    def run_edges(self, thread: str, *, expand: bool | int = False) -> dict[tuple[str, str], int]:
+    def run_edges(self, thread: str, *, expand: bool | int = False, ns: str = ""
+                  ) -> dict[tuple[str, str], int]:
         """How many times ``thread`` took each edge: ``{(source, target): n}``.
 
         ``n`` counts loop iterations and ``Send`` fan-out (three ``Send`` s in one step count
         3). Renderers take this dict as ``highlight_edges=`` and show the count on an edge
         taken more than once. Checkpoints stored before graphflow recorded edges add none.
         """
-        return dict(self._trace_thread(thread, expand).edges)
+        return dict(self._trace_thread(thread, expand, ns).edges)
 
-    def _trace_thread(self, thread: str, expand: bool | int) -> _Trace:
+    def _trace_thread(self, thread: str, expand: bool | int, ns: str = "") -> _Trace:
         if self.checkpointer is None:
             raise ValueError("drawing a run needs a checkpointer: compile(checkpointer=...)")
-        if not self.checkpointer.list(thread, limit=1):
+        if not self.checkpointer.list(thread, limit=1, ns=ns):
             raise ValueError(f"thread {thread!r} has no checkpoint to draw")
-        return self._trace(thread, expand)
+        return self._trace(thread, ns, expand)
 
-    def _history(self, where: str) -> list[Checkpoint]:
-        """The checkpoints that led to the newest one of the run at ``where``, oldest first
-        (the other branches of a forked history left out)."""
+    def _history(self, thread: str, ns: str) -> list[Checkpoint]:
+        """The checkpoints that led to the newest one of the run in ``ns`` of ``thread``, oldest
+        first (the other branches of a forked history left out)."""
         assert self.checkpointer is not None
-        newest_first = self.checkpointer.list(where)
+        newest_first = self.checkpointer.list(thread, ns=ns)
         by_id = {cp.id: cp for cp in newest_first}
         line: list[Checkpoint] = []
         cp = newest_first[0] if newest_first else None
@@ -69,19 +72,22 @@ class Drawable:
             cp = by_id.get(cp.parent_id or "")
         return line[::-1]
 
-    def _subgraph_run(self, where: str, cp: Checkpoint, node: str, index: int) -> str:
-        """Where the subgraph task ``(node, index)``, due after ``cp`` in the run at ``where``,
-        keeps its own checkpoints: the one place that knows how a subgraph task's namespace
-        is named (as ``Run.task_id`` builds it: the parent task's id)."""
-        ns = f"{where}:{cp.step + 1}:{node}" + (f":{index}" if index >= 0 else "")
+    @staticmethod
+    def _subgraph_run(ns: str, cp: Checkpoint, node: str, index: int) -> str:
+        """The namespace in which the subgraph task ``(node, index)``, due after ``cp`` in the
+        run in ``ns``, keeps its own checkpoints (as the engine names it: the parent task's
+        id, under the parent's namespace)."""
         branch = cp.metadata.get("branch")
-        return f"{ns}@{branch}" if isinstance(branch, str) and branch else ns
+        task = make_task_id(cp.step + 1, escape_name(node), index,
+                            branch if isinstance(branch, str) else "")
+        return child_namespace(ns, task)
 
-    def _trace(self, where: str, expand: bool | int) -> _Trace:
-        """The edges taken by the run at ``where`` (a thread, or a subgraph task's namespace),
-        counted; with ``expand``, a subgraph node's edges lead into what ran inside it."""
+    def _trace(self, thread: str, ns: str, expand: bool | int) -> _Trace:
+        """The edges taken by the run in namespace ``ns`` of ``thread`` (``""``: the thread's
+        own run), counted; with ``expand``, a subgraph node's edges lead into what ran inside
+        it."""
         specs = self._program.specs  # type: ignore[attr-defined]
-        history = self._history(where)
+        history = self._history(thread, ns)
         trace = _Trace()
         inside: dict[tuple[int, str], _Trace] = {}  # (step, subgraph node) -> what ran in it
         for cp in history:
@@ -92,11 +98,11 @@ class Drawable:
                 if spec is None or spec.subgraph is None:
                     continue
                 child = spec.subgraph.with_checkpointer(self.checkpointer)
-                ns = self._subgraph_run(where, cp, node, index)
-                if not child.checkpointer.list(ns, limit=1):
+                child_ns = self._subgraph_run(ns, cp, node, index)
+                if not child.checkpointer.list(thread, limit=1, ns=child_ns):
                     continue  # the task has not run (yet)
                 deeper = True if expand is True else int(expand) - 1
-                run = child._trace(ns, deeper)
+                run = child._trace(thread, child_ns, deeper)
                 inside.setdefault((cp.step + 1, node), _Trace()).nest(node, run)
         for cp in history:
             for u, v, n in _recorded_edges(cp):
