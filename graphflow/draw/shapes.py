@@ -23,9 +23,6 @@ SHAPES: dict[str, str] = {
     "memory": "cylinder",
 }
 
-_KAPPA = 0.5523  # cubic Bezier handle length of a quarter circle, per unit radius
-
-
 def shape_of(kind: str) -> str:
     return SHAPES.get(kind, "rounded")
 
