@@ -37,6 +37,9 @@ WORKLOADS = {
     "W5": "w5_concurrent",
     "W6": "w6_import",
     "W7": "w7_react",
+    "W8": "w8_ray",
+    "W9": "w9_pipeline",
+    "W10": "w10_timer",
 }
 
 
