@@ -150,6 +150,9 @@ class Run:
         self.checkpoint_id: str | None = None
         self.pending_checkpoint: Checkpoint | None = None
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
+        # the edges fired since the last checkpoint, as (source, target) pairs; kept only when
+        # checkpointing (stored as the next checkpoint's metadata["edges"], see plan)
+        self._taken: list[tuple[str, str]] = []
         self._step_writes: list[tuple[str, str, Any]] = []
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
@@ -395,6 +398,8 @@ class Run:
             self._step_writes = [(START, k, v) for k, v in items_of(writes)]
         self.emit("values", self.output())
         self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
+        if saver is not None:
+            self._taken.extend(self.prog.static_edges[START])
         return self.prog.branches_of[START]
 
     def _fork(self, base: Checkpoint, values: dict[str, Any]) -> Checkpoint:
@@ -513,6 +518,8 @@ class Run:
             name = t.name
             if t.goto is None and not prog.joins_of[name]:
                 self._routing = (dict.fromkeys(prog.static_out[name]), [])
+                if self.checkpointer is not None:
+                    self._taken.extend(prog.static_edges[name])
                 return prog.branches_of[name]
         else:
             for t in tasks:  # tasks are in merge order, so the first error is deterministic
@@ -556,6 +563,7 @@ class Run:
         sends: list[Send] = []
         branches: list[Branch] = []
         seen: set[str] = set()
+        taken = self._taken if self.checkpointer is not None else None
         for t in tasks:
             if t.goto is not None:
                 self._goto(t, names, sends)
@@ -566,6 +574,8 @@ class Run:
             seen.add(name)
             for dst in prog.static_out[name]:
                 names[dst] = None
+            if taken is not None:
+                taken.extend(prog.static_edges[name])
             for i in prog.joins_of[name]:
                 srcs, dst = prog.joins[i]
                 got = self.joins_seen.setdefault(i, set())
@@ -573,6 +583,8 @@ class Run:
                 if len(got) == len(srcs):
                     names[dst] = None
                     got.clear()
+                    if taken is not None:
+                        taken.extend((s, dst) for s in sorted(srcs))
             branches.extend(prog.branches_of[name])
         self._routing = (names, sends)
         return tuple(branches)
@@ -586,6 +598,7 @@ class Run:
 
     def _goto(self, task: Task, names: dict[str, None], sends: list[Send]) -> None:
         declared = task.spec.command_targets
+        taken = self._taken if self.checkpointer is not None else None
         for target in task.goto or ():
             node = target.node if isinstance(target, Send) else target
             if node != END and node not in self.prog.specs:
@@ -599,6 +612,8 @@ class Run:
                 sends.append(target)
             elif node != END:
                 names[node] = None
+            if taken is not None:
+                taken.append((task.name, node))
 
     def call_router(self, branch: Branch, view: Any) -> Any:
         """Call a router on ``view``; its result may be awaitable (an async router)."""
@@ -620,6 +635,7 @@ class Run:
         names, sends = self._routing
         items = result if isinstance(result, (list, tuple)) else (result,)
         specs = self.prog.specs
+        taken = self._taken if self.checkpointer is not None else None
         for item in items:
             if isinstance(item, Send):
                 if item.node not in specs:
@@ -627,6 +643,8 @@ class Run:
                         f"router {branch.name!r} on node {branch.source!r} sent to unknown node "
                         f"{item.node!r}", node=branch.source)
                 sends.append(item)
+                if taken is not None:
+                    taken.append((branch.source, item.node))
                 continue
             target = item
             if branch.path_map is not None:
@@ -642,13 +660,14 @@ class Run:
                     f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
                     f"which it does not declare ({list(branch.targets or ())})",
                     node=branch.source)
-            if target == END:
-                continue
-            if target not in specs:
-                raise InvalidUpdateError(
-                    f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
-                    f"which is not a node", node=branch.source)
-            names[target] = None
+            if target != END:
+                if target not in specs:
+                    raise InvalidUpdateError(
+                        f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
+                        f"which is not a node", node=branch.source)
+                names[target] = None
+            if taken is not None:
+                taken.append((branch.source, target))
 
     def plan(self, *, source: str | None = None) -> None:
         """Turn the routing gathered since the last merge into the next step's tasks, and
@@ -678,12 +697,24 @@ class Run:
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
                           "step": self.step, **({"branch": self.branch} if self.branch else {}),
-                          **self._usage_metadata()},
+                          **self._usage_metadata(), **self._edges_metadata()},
                 writes=self._step_writes,
             )
             self._step_writes = []
             self.checkpoint_id = cp.id
             self.pending_checkpoint = cp
+
+    def _edges_metadata(self) -> dict[str, Any]:
+        """``{"edges": [[source, target], ...]}``: the edges fired since the last checkpoint
+        (static edges, routers' results, ``goto``, ``Send``, joins), in firing order, each
+        once; ``[source, target, n]`` for an edge fired ``n`` > 1 times (``n`` ``Send`` s)."""
+        taken = self._taken
+        if not taken:
+            return {}
+        self._taken = []
+        if len(taken) == 1:
+            return {"edges": [list(taken[0])]}
+        return {"edges": [[s, d] if n == 1 else [s, d, n] for (s, d), n in Counter(taken).items()]}
 
     def take_checkpoint(self) -> Checkpoint | None:
         """The checkpoint the last plan made, to store. It also records the outcome of the

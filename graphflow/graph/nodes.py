@@ -107,7 +107,8 @@ class NodeSpec:
 class Branch:
     """A conditional edge: a router on ``source`` and where it may lead."""
 
-    __slots__ = ("is_async", "name", "path_map", "router", "source", "takes_ctx", "targets")
+    __slots__ = ("is_async", "name", "path_map", "router", "sends", "source", "takes_ctx",
+                 "targets")
 
     def __init__(self, source: str, router: Callable[..., Any],
                  path_map: Mapping[Hashable, str] | Sequence[str] | None) -> None:
@@ -116,6 +117,10 @@ class Branch:
         self.name = getattr(router, "__name__", type(router).__name__)
         self.is_async = is_async_callable(router)
         self.takes_ctx = takes_context(router)
+        # a fan-out: its path_map lists the nodes it sends to, its return hint says Send
+        hint = _return_hint(router) if path_map is not None else None
+        self.sends = (hint is not None and not isinstance(path_map, Mapping)
+                      and _mentions(hint, Send))
         self.path_map: dict[Hashable, str] | None = None
         if isinstance(path_map, Mapping):
             self.path_map = dict(path_map)
@@ -127,10 +132,12 @@ class Branch:
             self.targets = tuple(str(t) for t in hinted) if hinted else None
 
     def labels(self) -> list[tuple[str, str | None]]:
-        """``(target, label)`` pairs for the diagram; label None when it equals the target."""
+        """``(target, label)`` pairs for the diagram: the label is what the router returns to
+        go there, a path-map key or a ``Literal`` value; None for targets given as a list."""
         if self.path_map is not None:
-            return [(t, None if str(k) == t else str(k)) for k, t in self.path_map.items()]
-        return [(t, None) for t in self.targets or ()]
+            return [(t, str(k)) for k, t in self.path_map.items()]
+        listed = self.targets is not None and declared_targets(self.router) is None
+        return [(t, None if listed else t) for t in self.targets or ()]
 
     def declares(self, target: str) -> bool:
         return self.targets is None or target in self.targets

@@ -1,8 +1,8 @@
 """Compile-time checks of a :class:`StateGraph`, done on a networkx graph of it.
 
 The same ``MultiDiGraph`` is what ``CompiledGraph.get_graph()`` returns and what diagrams draw:
-node attribute ``kind``; edge attributes ``kind`` (static, join, conditional, command), ``label``,
-``router`` and ``join``.
+node attribute ``kind``; edge attributes ``kind`` (static, join, conditional, command, send: a
+router hinted to return ``Send`` s), ``label`` (a router's answer), ``router`` and ``join``.
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
                 raise GraphValidationError(
                     f"router {b.name!r} on node {b.source!r} declares target {target!r}, "
                     f"which is not a node of the graph")
-            G.add_edge(b.source, target, kind="conditional", label=label, router=b.name)
+            kind = "send" if b.sends else "conditional"
+            G.add_edge(b.source, target, kind=kind, label=label, router=b.name)
     for name, spec in nodes.items():
         for target in spec.command_targets or ():
             if target not in targets_ok:
