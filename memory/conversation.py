@@ -184,9 +184,9 @@ class ConversationMemory:
     # -- the window --------------------------------------------------------------------------
 
     def _split(self, msgs: list[Message], summary: dict[str, Any] | None,
-               ) -> tuple[list[Message], list[Message]]:
+               budget: int | None = None) -> tuple[list[Message], list[Message]]:
         """(what the model sees without the summary message, the messages left out)."""
-        budget = self.max_tokens
+        budget = self.max_tokens if budget is None else budget
         if summary and summary.get("text"):
             count = _counter(self.model, self.token_counter)
             budget -= count(self._summary_message(summary))
@@ -223,36 +223,39 @@ class ConversationMemory:
         return {"text": text.strip(), "through": new[-1].id,
                 "count": int((summary or {}).get("count", 0)) + len(new)}
 
-    def _new(self, msgs: list[Message], summary: dict[str, Any] | None) -> list[Message]:
+    def _new(self, msgs: list[Message], summary: dict[str, Any] | None,
+             budget: int | None) -> list[Message]:
         """The messages to fold into the summary now (none without a summarizer)."""
         if self.summarizer is None:
             return []
-        _, dropped = self._split(msgs, summary)
+        _, dropped = self._split(msgs, summary, budget)
         return self._pending(dropped, summary)
 
-    def update(self, messages: Any, summary: dict[str, Any] | None = None,
-               ) -> dict[str, Any] | None:
+    def update(self, messages: Any, summary: dict[str, Any] | None = None, *,
+               max_tokens: int | None = None) -> dict[str, Any] | None:
         """The summary after folding in the messages that left the window (the same summary
         when none did, or when there is no summarizer)."""
-        new = self._new(_as_list(messages), summary)
+        new = self._new(_as_list(messages), summary, max_tokens)
         if not new:
             return summary
         answer = self.summarizer.invoke(self._request(summary, new))
         return self._folded(summary, new, answer.content)
 
-    async def aupdate(self, messages: Any, summary: dict[str, Any] | None = None,
-                      ) -> dict[str, Any] | None:
+    async def aupdate(self, messages: Any, summary: dict[str, Any] | None = None, *,
+                      max_tokens: int | None = None) -> dict[str, Any] | None:
         """Async :meth:`update`."""
-        new = self._new(_as_list(messages), summary)
+        new = self._new(_as_list(messages), summary, max_tokens)
         if not new:
             return summary
         answer = await self.summarizer.ainvoke(self._request(summary, new))
         return self._folded(summary, new, answer.content)
 
-    def window(self, messages: Any, summary: dict[str, Any] | None = None) -> list[Message]:
-        """What the model sees, given a summary (no model call)."""
+    def window(self, messages: Any, summary: dict[str, Any] | None = None, *,
+               max_tokens: int | None = None) -> list[Message]:
+        """What the model sees, given a summary (no model call); ``max_tokens`` overrides the
+        budget (HybridMemory gives the window what its recalled memories leave)."""
         msgs = _as_list(messages)
-        kept, _ = self._split(msgs, summary)
+        kept, _ = self._split(msgs, summary, max_tokens)
         if not (summary and summary.get("text")):
             return kept
         n = 0
@@ -276,22 +279,22 @@ class ConversationMemory:
             while len(self._summaries) > 1024:
                 self._summaries.popitem(last=False)
 
-    def prepare(self, messages: Any) -> list[Message]:
+    def prepare(self, messages: Any, *, max_tokens: int | None = None) -> list[Message]:
         """What the model sees this turn (summarizing what left the window, incrementally:
         the summary of this conversation so far is kept by this object between calls)."""
         msgs = _as_list(messages)
         key, summary = self._remembered(msgs)
-        summary = self.update(msgs, summary)
+        summary = self.update(msgs, summary, max_tokens=max_tokens)
         self._remember(key, summary)
-        return self.window(msgs, summary)
+        return self.window(msgs, summary, max_tokens=max_tokens)
 
-    async def aprepare(self, messages: Any) -> list[Message]:
+    async def aprepare(self, messages: Any, *, max_tokens: int | None = None) -> list[Message]:
         """Async :meth:`prepare`."""
         msgs = _as_list(messages)
         key, summary = self._remembered(msgs)
-        summary = await self.aupdate(msgs, summary)
+        summary = await self.aupdate(msgs, summary, max_tokens=max_tokens)
         self._remember(key, summary)
-        return self.window(msgs, summary)
+        return self.window(msgs, summary, max_tokens=max_tokens)
 
     # -- as a node ---------------------------------------------------------------------------
 
