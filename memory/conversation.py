@@ -187,9 +187,18 @@ class ConversationMemory:
                budget: int | None = None) -> tuple[list[Message], list[Message]]:
         """(what the model sees without the summary message, the messages left out)."""
         budget = self.max_tokens if budget is None else budget
-        if summary and summary.get("text"):
-            count = _counter(self.model, self.token_counter)
-            budget -= count(self._summary_message(summary))
+        has_summary = bool(summary and summary.get("text"))
+        if self.summarizer is not None or has_summary:
+            kept = trim_messages(msgs, budget, model=self.model, token_counter=self.token_counter)
+            if has_summary or len(kept) < len(msgs):
+                # room for the summary, the same each turn (the limit the summarizer is given,
+                # or the summary's real size if it is longer), so the window does not move
+                # when the summary changes: each message leaves it, and is summarized, once
+                count = _counter(self.model, self.token_counter)
+                reserve = int(self.summary_words * 1.5) + 20
+                if has_summary:
+                    reserve = max(reserve, count(self._summary_message(summary)))  # type: ignore
+                budget -= reserve
         kept = trim_messages(msgs, max(budget, 0), model=self.model,
                              token_counter=self.token_counter, start_on="human")
         kept_ids = {id(m) for m in kept}
