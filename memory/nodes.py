@@ -149,17 +149,17 @@ def memory_tools(memory: Any = None, *, namespace: Sequence[str] = ("memories",)
                  ) -> list[Any]:
     """``remember(text)`` and ``recall(query)`` tools for an agent.
 
-    With ``memory=None`` the tools use the graph's store (injected into their hidden ``store``
+    With ``memory=None`` the tools use the graph's store (injected into their ``store``
     parameter) under ``namespace``. A ``remember`` call made by a resumed ToolNode is not
     written twice (its result is journaled; its id comes from the call's journal slot).
     """
-    from graphflow.tools import InjectedStore, tool
+    from graphflow.tools import tool
 
     def target(store: Any) -> Searchable:
         return resolve_memory(memory, store, namespace, "memory tool")
 
     @tool
-    def remember(text: str, store: InjectedStore = None) -> str:
+    def remember(text: str, store=None) -> str:
         """Save a fact worth remembering in long-term memory.
 
         Args:
@@ -169,7 +169,7 @@ def memory_tools(memory: Any = None, *, namespace: Sequence[str] = ("memories",)
         return f"Remembered (id {ids[0]})."
 
     @tool
-    def recall(query: str, store: InjectedStore = None) -> str:
+    def recall(query: str, store=None) -> str:
         """Search long-term memory for facts relevant to a query.
 
         Args:

@@ -199,7 +199,7 @@ def _load(data: dict[str, Any]) -> Message:
 
 class SlidingWindow:
     """Keep the newest ``max_messages`` messages (and/or those within ``max_tokens``), never
-    separating a tool call from its results; system messages are kept."""
+    separating a tool call from its results; system messages are kept (and not counted)."""
 
     def __init__(self, max_messages: int | None = None, *, max_tokens: int | None = None,
                  model: str = "gpt-4o-mini") -> None:
@@ -219,9 +219,10 @@ class SlidingWindow:
 
 
 def _last_n(msgs: list[Message], n: int) -> list[Message]:
-    """The newest ``n`` messages, system messages included in the count, tool calls whole."""
-    # every message costs 1 "token"; the request overhead is added to the budget
-    return trim_messages(msgs, n + REPLY_PRIMING, token_counter=lambda m: 1)
+    """The newest ``n`` messages besides the (kept) system messages, tool calls whole."""
+    # every other message costs 1 "token"; the request overhead is added to the budget
+    return trim_messages(msgs, n + REPLY_PRIMING,
+                         token_counter=lambda m: 0 if type(m) is SystemMessage else 1)
 
 
 class SummarizeOld:
