@@ -1,4 +1,4 @@
-"""Keyword search with SQLite FTS5 (BM25), and rank fusion with vector search."""
+"""Keyword search with SQLite FTS5 (BM25), and a re-ranker for identifiers."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-__all__ = ["KeywordIndex", "fts_query", "rrf"]
+__all__ = ["KeywordIndex", "fts_query", "identifier_boost"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # very common words add noise to a BM25 OR-query
@@ -27,15 +28,22 @@ def fts_query(text: str) -> str | None:
     return " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def rrf(rankings: Sequence[Sequence[str]], k: int = 60,
-        weights: Sequence[float] | None = None) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: ids by the sum of ``weight / (k + rank)`` over the rankings."""
-    scores: dict[str, float] = {}
-    for r, ranking in enumerate(rankings):
-        w = 1.0 if weights is None else weights[r]
-        for rank, item in enumerate(ranking):
-            scores[item] = scores.get(item, 0.0) + w / (k + rank + 1)
-    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+_IDENTIFIER = re.compile(r"\b(?=[\w-]*\d)[\w-]*[A-Za-z\d][\w-]*\b")
+
+
+def identifier_boost(query: str, hits: list[Any]) -> list[Any]:
+    """A re-ranker (``search(..., rerank=identifier_boost)``): hits containing, verbatim, an
+    identifier of the query (a token with a digit: ``INC-20931``, ``E-4711``, ``2025-0147``)
+    move ahead of the others, keeping their order otherwise."""
+    wanted = {m.group().lower() for m in _IDENTIFIER.finditer(query)}
+    if not wanted:
+        return hits
+
+    def has(hit: Any) -> bool:
+        found = {m.group().lower() for m in _IDENTIFIER.finditer(hit.text)}
+        return bool(wanted & found)
+
+    return sorted(hits, key=lambda h: not has(h))  # stable: ties keep the search's order
 
 
 class KeywordIndex:

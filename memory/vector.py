@@ -10,6 +10,7 @@ hybrid search and a re-ranking hook.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -21,7 +22,7 @@ from ._extras import require
 from .base import MemoryHit
 from .chunking import as_chunker
 from .embeddings import Embeddings, MiniLMEmbeddings, as_embeddings
-from .keyword import KeywordIndex, rrf
+from .keyword import KeywordIndex
 
 __all__ = ["DEFAULT_PATH", "Reranker", "VectorMemory"]
 
@@ -46,6 +47,12 @@ def _clean_metadata(meta: dict[str, Any] | None, where: str) -> dict[str, Any] |
                             f"or bool (chromadb stores only those; encode it as text)")
         out[key] = value
     return out or None
+
+
+def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
+    norm = math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return dot / norm if norm else 0.0
 
 
 class VectorMemory:
@@ -282,14 +289,16 @@ class VectorMemory:
 
     def search(self, query: str, k: int = 5, *, where: dict[str, Any] | None = None,
                mode: Mode = "vector", rerank: Reranker | None = None,
-               candidates: int | None = None) -> list[MemoryHit]:
+               candidates: int | None = None, alpha: float = 0.9) -> list[MemoryHit]:
         """The ``k`` records most relevant to ``query``.
 
         Args:
             where: a chromadb metadata filter (``{"topic": "geo"}``, ``{"year": {"$gte": 2020}}``,
                 ``{"$and": [...]}``).
             mode: ``"vector"`` (cosine similarity of MiniLM/OpenAI vectors), ``"keyword"``
-                (BM25 over the keyword index) or ``"hybrid"`` (both, fused by reciprocal rank).
+                (BM25 over the keyword index, SQLite FTS5) or ``"hybrid"`` (both:
+                ``alpha * cosine + (1 - alpha) * BM25 / the query's best BM25``).
+            alpha: the vector side's weight in hybrid mode.
             rerank: ``(query, hits) -> hits`` re-ordering ``candidates`` hits (default
                 ``4 * k``) before the best ``k`` are kept; overrides the memory's default.
         """
@@ -300,7 +309,9 @@ class VectorMemory:
         if mode == "vector":
             hits = self._vector_hits(query, n, where)
         elif mode in ("hybrid", "keyword"):
-            hits = self._fused(query, n, where, mode)
+            if not 0.0 <= alpha <= 1.0:
+                raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+            hits = self._fused(query, n, where, mode, alpha)
         else:
             raise ValueError(f"unknown search mode {mode!r}: use 'vector', 'hybrid' or 'keyword'")
         if rerank is not None:
@@ -318,29 +329,35 @@ class VectorMemory:
         return [MemoryHit(ids[i], docs[i] or "", dict(metas[i] or {}), 1.0 - dists[i])
                 for i in range(len(ids))]
 
-    def _fused(self, query: str, n: int, where: dict[str, Any] | None,
-               mode: str) -> list[MemoryHit]:
+    def _fused(self, query: str, n: int, where: dict[str, Any] | None, mode: str,
+               alpha: float) -> list[MemoryHit]:
+        """Keyword (BM25) hits, alone or fused with vector hits: ``alpha * cosine + (1 - alpha)
+        * bm25 / best bm25`` (each candidate's cosine computed exactly, also for those only the
+        keyword search found)."""
         index = self._keyword_index(sync=True)
         if index is None:
             raise ValueError(f"collection {self.name!r}: mode={mode!r} needs the keyword index "
                              f"(VectorMemory(..., keyword_index=True))")
-        keyword_ids = [i for i, _ in index.search(query, n * (4 if where else 1))]
-        vector_hits = [] if mode == "keyword" else self._vector_hits(query, n, where)
-        by_id = {h.id: h for h in vector_hits}
-        missing = [i for i in keyword_ids if i not in by_id]
+        keyword = dict(index.search(query, n * (4 if where else 1)))
+        best = max(keyword.values(), default=0.0) or 1.0
+        vector = self.embeddings.embed_query(query) if mode == "hybrid" else None
+        hits = {h.id: h for h in (self._vector_hits(query, n, where, vector)
+                                  if vector is not None else [])}
+        missing = [i for i in keyword if i not in hits]
         if missing:
-            got = self.collection.get(ids=missing, where=where,
-                                      include=["documents", "metadatas"])
-            for i, doc, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
-                by_id[i] = MemoryHit(i, doc or "", dict(meta or {}), 0.0)
-        keyword_ids = [i for i in keyword_ids if i in by_id]  # the filter applies to both
-        fused = rrf([keyword_ids] if mode == "keyword" else [[h.id for h in vector_hits],
-                                                              keyword_ids])
-        out = []
-        for i, score in fused[:n]:
-            hit = by_id[i]
-            out.append(MemoryHit(hit.id, hit.text, hit.metadata, score))
-        return out
+            include = ["documents", "metadatas"] + (["embeddings"] if vector is not None else [])
+            got = self.collection.get(ids=missing, where=where, include=include)
+            embs = got.get("embeddings") if vector is not None else None
+            for j, i in enumerate(got["ids"]):
+                score = _cosine(vector, embs[j]) if vector is not None else 0.0
+                hits[i] = MemoryHit(i, got["documents"][j] or "",
+                                    dict(got["metadatas"][j] or {}), score)
+        a = alpha if mode == "hybrid" else 0.0
+        fused = [MemoryHit(h.id, h.text, h.metadata,
+                           a * h.score + (1 - a) * keyword.get(h.id, 0.0) / best)
+                 for h in hits.values() if h.id in keyword or mode == "hybrid"]
+        fused.sort(key=lambda h: h.score, reverse=True)
+        return fused[:n]
 
     def _keyword_index(self, *, sync: bool) -> KeywordIndex | None:
         """The keyword index (created on first use; ``sync``: rebuilt from the collection if

@@ -6,9 +6,9 @@ import asyncio
 from typing import Annotated, Any, TypedDict
 
 import pytest
+from graphflow.memory import ConversationMemory, Prepares, trim_messages
 
 from graphflow import END, START, StateGraph
-from graphflow.memory import ConversationMemory, Prepares, trim_messages
 from graphflow.messages import (
     AIMessage,
     HumanMessage,
