@@ -29,12 +29,34 @@ __all__ = ["SUMMARY_PROMPT", "ConversationMemory", "trim_messages"]
 Counter = Callable[[Message], int]
 
 
+_COUNTS: dict[tuple[Any, ...], int] = {}  # (model, class, id, name, content) -> tokens
+_COUNTS_MAX = 200_000
+
+
 def _counter(model: str, token_counter: Counter | None) -> Counter:
+    """The tiktoken counter of the models, remembering each message's count: an agent trims
+    the same history plus a few new messages every turn, so after the first turn only the new
+    messages are encoded. Messages with tool calls are counted each time (their arguments are
+    dicts)."""
     if token_counter is not None:
         return token_counter
     from graphflow.models.tokens import message_counter
 
-    return message_counter(model)
+    count = message_counter(model)
+    cache = _COUNTS
+
+    def cached(msg: Message) -> int:
+        if getattr(msg, "tool_calls", None):
+            return count(msg)
+        key = (model, type(msg), msg.id, msg.name, msg.content)
+        n = cache.get(key)
+        if n is None:
+            if len(cache) >= _COUNTS_MAX:
+                cache.clear()
+            n = cache[key] = count(msg)
+        return n
+
+    return cached
 
 
 def _as_list(messages: Any) -> list[Message]:
