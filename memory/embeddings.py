@@ -23,6 +23,7 @@ import math
 import os
 import sys
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -154,7 +155,9 @@ class MiniLMEmbeddings(Embeddings):
             # other process: on a busy 2-core machine one query took 1.3 s instead of 27 ms.
             # Read once, when PyTorch loads; a value the user set wins.
             os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        st = require("sentence_transformers", "MiniLMEmbeddings")
+        with warnings.catch_warnings():  # tqdm in Jupyter without ipywidgets: not our concern
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            st = require("sentence_transformers", "MiniLMEmbeddings")
         try:
             from transformers.utils import logging as hf_logging
 
