@@ -24,7 +24,7 @@ from .._durable import content_id, durable, slot_ids
 from ..base import MemoryHit
 from ..embeddings import Embeddings, as_embeddings
 
-__all__ = ["BaseStore", "Item", "StoreMemory", "matches", "namespace_key"]
+__all__ = ["BaseStore", "Item", "StoreMemory", "matches", "namespace_key", "under"]
 
 SEP = "\x1f"  # between labels in the stored form; labels may not contain control characters
 Row = tuple[str, str, str, float, float, float | None]  # ns, key, value, created, updated, expires
@@ -68,6 +68,15 @@ def namespace_key(namespace: Sequence[str] | str, *, prefix: bool = False) -> st
             raise ValueError(f"namespace {labels!r}: label {label!r} contains the control "
                              f"character {bad[0]!r}; use printable characters only")
     return SEP.join(labels)
+
+
+def under(prefix: str, placeholder: str) -> tuple[str, tuple[Any, ...]]:
+    """SQL condition (SQLite and PostgreSQL alike) and its parameters: the ``ns`` column is the
+    stored namespace ``prefix`` or one below it ("" = every namespace)."""
+    if not prefix:
+        return "TRUE", ()
+    p = placeholder
+    return f"(ns = {p} OR substr(ns, 1, {p}) = {p})", (prefix, len(prefix) + 1, prefix + SEP)
 
 
 def _ns(stored: str) -> tuple[str, ...]:

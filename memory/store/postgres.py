@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from .._extras import require
-from .base import SEP, BaseStore, Row, _ns, _score_numpy
+from .base import BaseStore, Row, _ns, _score_numpy, under
 
 __all__ = ["PostgresStore"]
 
@@ -32,9 +32,7 @@ _PAGE = 128
 
 
 def _under(prefix: str) -> tuple[str, tuple[Any, ...]]:
-    if not prefix:
-        return "TRUE", ()
-    return "(ns = %s OR left(ns, %s) = %s)", (prefix, len(prefix) + 1, prefix + SEP)
+    return under(prefix, "%s")
 
 
 class PostgresStore(BaseStore):

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .base import SEP, BaseStore, Row, _score_numpy
+from .base import BaseStore, Row, _score_numpy, under
 
 __all__ = ["SqliteStore"]
 
@@ -26,10 +26,7 @@ CREATE TABLE IF NOT EXISTS store_vectors (
 
 
 def _under(prefix: str) -> tuple[str, tuple[Any, ...]]:
-    """SQL condition and parameters: the namespace is ``prefix`` or below it."""
-    if not prefix:
-        return "1", ()
-    return "(ns = ? OR substr(ns, 1, ?) = ?)", (prefix, len(prefix) + 1, prefix + SEP)
+    return under(prefix, "?")
 
 
 class SqliteStore(BaseStore):
