@@ -3,9 +3,10 @@
 Inside a node (or a tool a ToolNode runs) a write is a journaled call: its result is recorded in
 the task's step journal, and a task that runs again after a crash or an interrupt gets the
 recorded result back instead of writing again. The ids a write gives its records are derived
-from the journal slot (the task's deterministic id and the call's position), so even a write
-that reached the database just before a crash, and so was not journaled yet, is repeated as an
-upsert of the same ids: never a duplicate. Outside a graph, writes run directly.
+from the journal slot it takes (thread, subgraph namespace, task and the call's position: the
+engine's ``idempotency_key``), so even a write that reached the database just before a crash,
+and so was not journaled yet, is repeated as an upsert of the same ids: never a duplicate.
+Outside a graph, writes run directly.
 """
 
 from __future__ import annotations

@@ -260,3 +260,18 @@ def test_session_scopes_history_export_and_pruning(tmp_path):
     assert [m.content for m in after[-2:]] == ["q", "a"]
     app.delete("u1", "s1")
     assert app.sessions("u1") == ["s2"]
+
+
+def test_runs_without_a_thread_never_share_memory_ids():
+    """No thread, no resume: each run's writes get ids of their own (not overwritten by the
+    next run of the same graph)."""
+    store = new_store()
+    g = StateGraph(S)
+    g.add_node("remember", RememberNode(text=lambda s: [s["messages"][-1].content], role=None))
+    g.add_edge(START, "remember")
+    g.add_edge("remember", END)
+    app = g.compile(store=store)
+    app.invoke({"messages": [("user", "first fact")]})
+    app.invoke({"messages": [("user", "second fact")]})
+    texts = sorted(i.value["text"] for i in store.search(("memories",), limit=10))
+    assert texts == ["first fact", "second fact"]
