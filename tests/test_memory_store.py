@@ -95,6 +95,10 @@ def test_index_choice_ttl_and_sweep(store):
         time.sleep(0.02)
     assert store.get(ns(store), "gone") is None
     assert "gone" not in {h.key for h in store.search(ns(store), limit=10)}
+    store.put(ns(store, "brief"), "only", {"text": "x"}, ttl=0.01)
+    while store.get(ns(store, "brief"), "only") is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ns(store, "brief") not in store.list_namespaces(ns(store))  # expired: not listed
     assert store.sweep() >= 1
     assert store.get(ns(store), "kept").expires_at > time.time()
 

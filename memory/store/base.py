@@ -172,7 +172,8 @@ class BaseStore:
         """``(ns, key, best similarity of its vectors)`` under ``prefix``, best first."""
         raise NotImplementedError
 
-    def _namespaces(self, prefix: str) -> list[str]:
+    def _namespaces(self, prefix: str, now: float) -> list[str]:
+        """Namespaces under ``prefix`` holding an item that has not expired at ``now``."""
         raise NotImplementedError
 
     def _sweep(self, now: float) -> int:
@@ -292,7 +293,8 @@ class BaseStore:
     def list_namespaces(self, prefix: Sequence[str] = (), *, max_depth: int | None = None,
                         ) -> list[tuple[str, ...]]:
         """The namespaces holding items, under ``prefix``, cut to ``max_depth`` labels."""
-        found = [_ns(n) for n in self._namespaces(namespace_key(prefix, prefix=True))]
+        found = [_ns(n) for n in self._namespaces(namespace_key(prefix, prefix=True),
+                                                   time.time())]
         if max_depth is not None:
             found = [n[:max_depth] for n in found]
         return sorted(set(found))

@@ -152,11 +152,12 @@ class PostgresStore(BaseStore):
                 return
             offset += _PAGE
 
-    def _namespaces(self, prefix: str) -> list[str]:
+    def _namespaces(self, prefix: str, now: float) -> list[str]:
         cond, params = _under(prefix)
         with self._lock:
             return [r[0] for r in self._conn.execute(
-                f"SELECT DISTINCT ns FROM graphflow_store_items WHERE {cond}", params)]
+                f"SELECT DISTINCT ns FROM graphflow_store_items WHERE {cond} AND "
+                f"(expires_at IS NULL OR expires_at > %s)", (*params, now))]
 
     def _sweep(self, now: float) -> int:
         with self._lock, self._conn.transaction():

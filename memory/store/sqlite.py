@@ -100,11 +100,12 @@ class SqliteStore(BaseStore):
                                       params).fetchall()
         yield from _score_numpy(rows, vector)
 
-    def _namespaces(self, prefix: str) -> list[str]:
+    def _namespaces(self, prefix: str, now: float) -> list[str]:
         cond, params = _under(prefix)
         with self._lock:
             return [r[0] for r in self._conn.execute(
-                f"SELECT DISTINCT ns FROM store_items WHERE {cond}", params)]
+                f"SELECT DISTINCT ns FROM store_items WHERE {cond} AND (expires_at IS NULL "
+                f"OR expires_at > ?)", (*params, now))]
 
     def _sweep(self, now: float) -> int:
         with self._lock:
