@@ -169,6 +169,8 @@ def test_store_by_annotation_even_as_text_under_type_checking():
 
     assert _spec(node).inject.keys == {"store"}
     assert _run(node, store=Box("typed")) == ["typed"]
+    with pytest.raises(GraphflowError, match=r"parameter 'memory' needs the run's store"):
+        _run(node)
 
 
 def test_missing_store_default_kept_or_clear_error():

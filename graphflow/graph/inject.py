@@ -61,7 +61,7 @@ class Injectable:
 
 INJECTABLES: tuple[Injectable, ...] = (
     Injectable("ctx", ("ctx",), ("RunContext",)),
-    Injectable("store", ("store",), ("BaseStore", "SqliteStore", "PostgresStore", "InMemoryStore"),
+    Injectable("store", ("store",), ("BaseStore", "SqliteStore", "PostgresStore"),
                missing="give the graph a store: compile(store=SqliteStore(...)) or "
                        "invoke(..., store=...)"),
 )
@@ -75,27 +75,28 @@ class Injection:
     """How to call one callable: which keys go to which parameters.
 
     Attributes:
-        args: keys passed by position after the state, in order.
+        args: ``(parameter, key)`` passed by position after the state, in order.
         kwargs: ``(parameter, key, has_default)`` passed by keyword.
     """
 
     __slots__ = ("args", "kwargs", "only_ctx")
 
-    def __init__(self, args: tuple[str, ...], kwargs: tuple[tuple[str, str, bool], ...]) -> None:
+    def __init__(self, args: tuple[tuple[str, str], ...],
+                 kwargs: tuple[tuple[str, str, bool], ...]) -> None:
         self.args = args
         self.kwargs = kwargs
-        self.only_ctx = args == ("ctx",) and not kwargs
+        self.only_ctx = len(args) == 1 and args[0][1] == "ctx" and not kwargs
 
     @property
     def keys(self) -> frozenset[str]:
         """Every key this callable receives."""
-        return frozenset((*self.args, *(k for _, k, _ in self.kwargs)))
+        return frozenset((*(k for _, k in self.args), *(k for _, k, _ in self.kwargs)))
 
     def call(self, fn: Callable[..., Any], arg: Any, ctx: Any) -> Any:
         """``fn(arg, <injected values>)``, the values read from ``ctx``."""
         if self.only_ctx:
             return fn(arg, ctx)
-        args = [_value(ctx, key, None) for key in self.args]
+        args = [_value(ctx, key, name) for name, key in self.args]
         kwargs = {}
         for name, key, has_default in self.kwargs:
             value = ctx if key == "ctx" else getattr(ctx, key)
@@ -107,15 +108,15 @@ class Injection:
         return fn(arg, *args, **kwargs)
 
     def __repr__(self) -> str:
-        parts = [*self.args, *(f"{n}={k}" for n, k, _ in self.kwargs)]
+        parts = [*(f"{n}={k}" for n, k in self.args), *(f"{n}={k}" for n, k, _ in self.kwargs)]
         return f"Injection({', '.join(parts)})"
 
 
-def _value(ctx: Any, key: str, param: str | None) -> Any:
+def _value(ctx: Any, key: str, param: str) -> Any:
     value = ctx if key == "ctx" else getattr(ctx, key)
     if value is None:
         hint = _BY_KEY[key].missing or "nothing provides it"
-        raise GraphflowError(f"node {ctx.node!r}: parameter {param or key!r} needs the run's "
+        raise GraphflowError(f"node {ctx.node!r}: parameter {param!r} needs the run's "
                              f"{key}, and this run has none: {hint}")
     return value
 
@@ -174,7 +175,7 @@ def injection(fn: Any, where: str) -> Injection | None:
     if not params:
         return None
     hints: dict[str, Any] | None = None
-    args: list[str] = []
+    args: list[tuple[str, str]] = []
     kwargs: list[tuple[str, str, bool]] = []
     empty = inspect.Parameter.empty
     for position, p in enumerate(params):
@@ -182,7 +183,7 @@ def injection(fn: Any, where: str) -> Injection | None:
             continue
         if p.kind is p.VAR_POSITIONAL:
             if not args and position == 1:  # def node(state, *rest): the context, as before
-                args.append("ctx")
+                args.append((p.name, "ctx"))
             continue
         annotation = p.annotation
         if isinstance(annotation, str) and annotation:
@@ -204,7 +205,7 @@ def injection(fn: Any, where: str) -> Injection | None:
             continue
         in_slot = p.kind is not p.KEYWORD_ONLY and position == len(args) + 1
         if in_slot and (p.default is empty or found.key == "ctx"):
-            args.append(found.key)  # by position, as the next argument after the state
+            args.append((p.name, found.key))  # by position, the next argument after the state
         elif p.kind is p.POSITIONAL_ONLY:
             raise GraphValidationError(
                 f"{where}: positional-only parameter {p.name!r} cannot be filled after a "
