@@ -40,6 +40,7 @@ WORKLOADS = {
     "W8": "w8_ray",
     "W9": "w9_pipeline",
     "W10": "w10_timer",
+    "W11": "w11_memory",
 }
 
 

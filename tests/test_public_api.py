@@ -194,6 +194,48 @@ def test_graphflow_tools_and_memory_import():
     assert memory.__name__ == "graphflow.memory"
 
 
+MEMORY_PUBLIC = [
+    "BaseStore",
+    "ConversationMemory",
+    "Embeddings",
+    "Episode",
+    "EpisodicMemory",
+    "FunctionEmbeddings",
+    "HybridMemory",
+    "Item",
+    "KeepPinned",
+    "KeywordIndex",
+    "MemoryDecision",
+    "MemoryExtractor",
+    "MemoryHit",
+    "MiniLMEmbeddings",
+    "OpenAIEmbeddings",
+    "PostgresStore",
+    "Prepares",
+    "RecallNode",
+    "RememberNode",
+    "Searchable",
+    "Session",
+    "SessionManager",
+    "SlidingWindow",
+    "SqliteStore",
+    "StoreMemory",
+    "SummarizeOld",
+    "VectorMemory",
+    "as_embeddings",
+    "memory_tools",
+    "split_text",
+    "trim_messages",
+]
+
+
+def test_memory_exports_exactly_its_contract_and_each_name_resolves():
+    memory = importlib.import_module("graphflow.memory")
+    assert memory.__all__ == sorted(MEMORY_PUBLIC) == MEMORY_PUBLIC
+    for name in MEMORY_PUBLIC:
+        assert getattr(memory, name) is not None, name
+
+
 def run_isolated(code, cwd):
     """Run ``code`` in a fresh isolated interpreter (no PYTHONPATH, cwd not on sys.path).
 

@@ -302,6 +302,9 @@ class Tool:
             return getattr(state, key, None)
         if kind == "context":
             return ctx
+        store = getattr(ctx, "store", None)
+        if store is not None:
+            return store
         context = getattr(ctx, "context", None)
         if isinstance(context, Mapping):
             return context.get("store")
@@ -359,7 +362,7 @@ class Tool:
             args: the model's arguments (a dict).
             state: the graph state, for parameters annotated ``InjectedState``/named ``state``.
             ctx: the node's :class:`RunContext`, for parameters annotated ``RunContext`` and
-                ``InjectedStore`` (taken from ``ctx.context``).
+                for the store (``ctx.store``, else taken from ``ctx.context``).
 
         Raises:
             ToolArgumentError: the arguments do not validate.

@@ -83,7 +83,7 @@ def _once_sync(run: Run, task: Task, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
         return spec.subgraph._call_as_node(run, task, ctx)
     arg = run.node_input(task)
-    return spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg)
+    return spec.fn(arg) if spec.inject is None else spec.inject.call(spec.fn, arg, ctx)
 
 
 def _attempt_sync(run: Run, task: Task, ctx: RunContext) -> Any:
@@ -155,12 +155,14 @@ async def _once_async(run: Run, task: Task, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
         return await spec.subgraph._acall_as_node(run, task, ctx)
     arg = run.node_input(task)
+    inject = spec.inject
     if spec.is_async:
-        return await (spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg))
+        return await (spec.fn(arg) if inject is None else inject.call(spec.fn, arg, ctx))
     loop = asyncio.get_running_loop()
     run_in_context = contextvars.copy_context().run
-    if spec.takes_ctx:
-        return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg, ctx)
+    if inject is not None:
+        return await loop.run_in_executor(executor(), run_in_context, inject.call, spec.fn, arg,
+                                          ctx)
     return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg)
 
 

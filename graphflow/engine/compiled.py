@@ -100,8 +100,9 @@ class CompiledGraph(Threads, Drawable):
     def __init__(self, builder: StateGraph, nxgraph: nx.MultiDiGraph, *,
                  checkpointer: Checkpointer | None, name: str,
                  interrupt_before: Sequence[str] = (),
-                 interrupt_after: Sequence[str] = ()) -> None:
+                 interrupt_after: Sequence[str] = (), store: Any = None) -> None:
         self.builder = builder
+        self.store = store
         self.interrupt_before = frozenset(interrupt_before)
         self.interrupt_after = frozenset(interrupt_after)
         self.schema = builder.schema
@@ -123,11 +124,11 @@ class CompiledGraph(Threads, Drawable):
         return f"<CompiledGraph {self.name!r}: {len(self._program.specs)} nodes>"
 
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
-        """The same graph (nodes, edges, breakpoints, name, executor) on another
+        """The same graph (nodes, edges, breakpoints, name, store, executor) on another
         checkpointer."""
         graph = CompiledGraph(self.builder, self._nx.copy(), checkpointer=checkpointer,
                               name=self.name, interrupt_before=self.interrupt_before,
-                              interrupt_after=self.interrupt_after)
+                              interrupt_after=self.interrupt_after, store=self.store)
         graph.executor = self.executor
         return graph
 
@@ -144,13 +145,16 @@ class CompiledGraph(Threads, Drawable):
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
-             token_budget: int | None = None, wait: bool | float = False) -> Run:
+             token_budget: int | None = None, wait: bool | float = False,
+             store: Any = None) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait)
+                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
+                   store=store)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
-               token_budget: int | None = None, wait: bool | float = False) -> Any:
+               token_budget: int | None = None, wait: bool | float = False,
+               store: Any = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -170,6 +174,9 @@ class CompiledGraph(Threads, Drawable):
                 False (the default) raises :class:`ThreadBusyError` at once, before anything
                 runs; True waits until the thread is free; a number waits that many seconds
                 at most.
+            store: the store this run's nodes, routers and tools receive (a ``store``
+                parameter, ``ctx.store``) instead of the one given to ``compile(store=...)``;
+                subgraphs without a store of their own receive it too.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -178,19 +185,20 @@ class CompiledGraph(Threads, Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget, wait=wait))
+                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store))
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait)
+                        token_budget=token_budget, wait=wait, store=store)
         for _ in run_sync(run):
             pass
         return run.result()
 
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
-                      token_budget: int | None = None, wait: bool | float = False) -> Any:
+                      token_budget: int | None = None, wait: bool | float = False,
+                      store: Any = None) -> Any:
         """Async :meth:`invoke`."""
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait)
+                        token_budget=token_budget, wait=wait, store=store)
         async for _ in run_async(run):
             pass
         return run.result()
@@ -198,7 +206,7 @@ class CompiledGraph(Threads, Drawable):
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
-               wait: bool | float = False) -> Iterator[Any]:
+               wait: bool | float = False, store: Any = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
@@ -207,7 +215,7 @@ class CompiledGraph(Threads, Drawable):
         ``(mode, payload)`` tuples.
         """
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, wait)  # checks the arguments now, not at the first next()
+                        token_budget, wait, store)  # checks the arguments now, not at next()
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -215,14 +223,15 @@ class CompiledGraph(Threads, Drawable):
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                wait: bool | float = False) -> AsyncIterator[Any]:
+                wait: bool | float = False, store: Any = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, wait))
+                                   token_budget, wait, store))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
-              max_concurrency: int | None = None, return_exceptions: bool = False) -> list[Any]:
+              max_concurrency: int | None = None, return_exceptions: bool = False,
+              store: Any = None) -> list[Any]:
         """:meth:`invoke` each input concurrently (threads); results in input order."""
         items = list(inputs)
         if threads is not None and len(threads) != len(items):
@@ -233,7 +242,7 @@ class CompiledGraph(Threads, Drawable):
         def one(i: int) -> Any:
             try:
                 return self.invoke(items[i], thread=threads[i] if threads else None,
-                                   context=context, recursion_limit=recursion_limit)
+                                   context=context, recursion_limit=recursion_limit, store=store)
             except Exception as exc:
                 if return_exceptions:
                     return exc
@@ -246,7 +255,7 @@ class CompiledGraph(Threads, Drawable):
     async def abatch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
                      context: Any = None, recursion_limit: int | None = None,
                      max_concurrency: int | None = None,
-                     return_exceptions: bool = False) -> list[Any]:
+                     return_exceptions: bool = False, store: Any = None) -> list[Any]:
         """:meth:`ainvoke` each input concurrently; results in input order."""
         items = list(inputs)
         if threads is not None and len(threads) != len(items):
@@ -256,7 +265,8 @@ class CompiledGraph(Threads, Drawable):
         async def one(i: int) -> Any:
             async with limit:
                 return await self.ainvoke(items[i], thread=threads[i] if threads else None,
-                                          context=context, recursion_limit=recursion_limit)
+                                          context=context, recursion_limit=recursion_limit,
+                                          store=store)
 
         return await asyncio.gather(*(one(i) for i in range(len(items))),
                                     return_exceptions=return_exceptions)
@@ -288,7 +298,8 @@ class CompiledGraph(Threads, Drawable):
             given_input = given
         child = Run(self, given_input, thread=parent.thread if saver is not None else None,
                     checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
-                    log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns)
+                    log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns,
+                    store=self.store if self.store is not None else parent.store)
         child.lease = parent.lease  # the child writes under its parent's lease
         child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
         child.usage_base = parent.usage_base

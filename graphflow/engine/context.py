@@ -27,6 +27,7 @@ class RunContext:
     """
 
     __slots__ = ("_index", "_run", "_task", "attempt", "node", "superstep")
+    __graphflow_inject__ = "ctx"  # a parameter annotated RunContext receives the context
 
     def __init__(self, run: Run, node: str, superstep: int, index: int = -1,
                  task: Task | None = None) -> None:
@@ -41,6 +42,12 @@ class RunContext:
     def context(self) -> Any:
         """The ``context=`` object passed to ``invoke``/``stream`` (None if none was)."""
         return self._run.context
+
+    @property
+    def store(self) -> Any:
+        """The run's store: ``invoke(..., store=...)``, else ``compile(store=...)`` (None if
+        neither gave one). Nodes can also declare a ``store`` parameter to receive it."""
+        return self._run.store
 
     @property
     def thread(self) -> str | None:

@@ -95,6 +95,7 @@ class Run:
         token_budget: int | None = None,
         ns: str = "",
         wait: bool | float = False,
+        store: Any = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -102,6 +103,7 @@ class Run:
         self.input = input
         self.thread = thread
         self.context = context
+        self.store = store if store is not None else graph.store  # what `store` params receive
         self.limit = DEFAULT_RECURSION_LIMIT if recursion_limit is None else recursion_limit
         if self.limit < 1:
             raise ValueError(f"recursion_limit must be >= 1, got {recursion_limit}")
@@ -618,8 +620,9 @@ class Run:
     def call_router(self, branch: Branch, view: Any) -> Any:
         """Call a router on ``view``; its result may be awaitable (an async router)."""
         try:
-            if branch.takes_ctx:
-                return branch.router(view, RunContext(self, branch.source, self.step))
+            if branch.inject is not None:
+                return branch.inject.call(branch.router, view,
+                                          RunContext(self, branch.source, self.step))
             return branch.router(view)
         except Exception as exc:
             raise self.router_error(branch, exc) from exc

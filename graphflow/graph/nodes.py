@@ -9,8 +9,9 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from ..types import Command, RetryPolicy, Send
+from .inject import Injection, injection
 
-__all__ = ["Branch", "NodeSpec", "declared_targets", "is_async_callable", "takes_context"]
+__all__ = ["Branch", "NodeSpec", "declared_targets", "is_async_callable"]
 
 NODE_KINDS = frozenset({"function", "subgraph", "agent", "tool", "router", "memory"})
 
@@ -24,21 +25,6 @@ def is_async_callable(fn: Any) -> bool:
     if inspect.isfunction(fn) or inspect.ismethod(fn) or not callable(fn):
         return False
     return inspect.iscoroutinefunction(type(fn).__call__)
-
-
-def takes_context(fn: Any) -> bool:
-    """Whether ``fn`` accepts a second positional argument (the :class:`RunContext`)."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = 0
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL:
-            return True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-    return positional >= 2
 
 
 def _return_hint(fn: Any) -> Any:
@@ -76,8 +62,8 @@ def _mentions(tp: Any, cls: type) -> bool:
 class NodeSpec:
     """A node as the engine sees it."""
 
-    __slots__ = ("command_targets", "dynamic", "fn", "is_async", "kind", "metadata", "name",
-                 "plain", "retry", "subgraph", "takes_ctx", "timeout")
+    __slots__ = ("command_targets", "dynamic", "fn", "inject", "is_async", "kind", "metadata",
+                 "name", "plain", "retry", "subgraph", "timeout")
 
     def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
                  metadata: Mapping[str, Any] | None, subgraph: Any = None) -> None:
@@ -90,9 +76,11 @@ class NodeSpec:
         self.kind = "subgraph" if subgraph is not None else str(
             self.metadata.get("kind") or getattr(fn, "graphflow_kind", "function"))
         self.is_async = subgraph is None and is_async_callable(fn)
-        self.takes_ctx = subgraph is None and takes_context(fn)
+        # what the node receives besides the state (None: nothing; see graph/inject.py)
+        self.inject: Injection | None = None if subgraph is not None else injection(
+            fn, f"node {name!r}")
         # called as fn(state) with nothing around it: the engine's fast path
-        self.plain = subgraph is None and not self.takes_ctx and retry is None and timeout is None
+        self.plain = subgraph is None and self.inject is None and retry is None and timeout is None
         hint = None if subgraph is not None else _return_hint(fn)
         self.command_targets: tuple[str, ...] | None = None
         self.dynamic = False  # may route itself (Command/Send) to targets it does not declare
@@ -107,7 +95,7 @@ class NodeSpec:
 class Branch:
     """A conditional edge: a router on ``source`` and where it may lead."""
 
-    __slots__ = ("is_async", "name", "path_map", "router", "sends", "source", "takes_ctx",
+    __slots__ = ("inject", "is_async", "name", "path_map", "router", "sends", "source",
                  "targets")
 
     def __init__(self, source: str, router: Callable[..., Any],
@@ -116,7 +104,7 @@ class Branch:
         self.router = router
         self.name = getattr(router, "__name__", type(router).__name__)
         self.is_async = is_async_callable(router)
-        self.takes_ctx = takes_context(router)
+        self.inject = injection(router, f"router {self.name!r} on node {source!r}")
         # a fan-out: its path_map lists the nodes it sends to, its return hint says Send
         hint = _return_hint(router) if path_map is not None else None
         self.sends = (hint is not None and not isinstance(path_map, Mapping)

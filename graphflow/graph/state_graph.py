@@ -60,7 +60,9 @@ class StateGraph:
     ) -> StateGraph:
         """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``).
 
-        ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` and returns a dict of the
+        ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` (parameters after the
+        state are filled by name or annotation: ``ctx``/``RunContext``, ``store``/``BaseStore``;
+        see ``graphflow/graph/inject.py``) and returns a dict of the
         keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a
         node too (a subgraph). ``retry`` retries failures with backoff; ``timeout`` bounds each
         attempt in seconds; ``metadata`` is free-form (``{"kind": "agent"}`` sets the diagram kind).
@@ -160,7 +162,7 @@ class StateGraph:
 
     def compile(self, checkpointer: Checkpointer | None = None, *, name: str | None = None,
                 interrupt_before: Sequence[str] = (),
-                interrupt_after: Sequence[str] = ()) -> CompiledGraph:
+                interrupt_after: Sequence[str] = (), store: Any = None) -> CompiledGraph:
         """Check the graph and return a runnable :class:`CompiledGraph`.
 
         Raises :class:`GraphValidationError` for edges naming unknown nodes, no entry point,
@@ -170,6 +172,10 @@ class StateGraph:
 
         ``interrupt_before`` / ``interrupt_after`` name nodes to pause the run before / after
         (static breakpoints); continue with ``invoke(None, thread=...)``.
+
+        ``store`` (a :class:`graphflow.memory.BaseStore`, or any object) is what nodes, routers
+        and tools that declare a ``store`` parameter receive (also ``ctx.store``); a run can
+        use another one with ``invoke(..., store=...)``.
         """
         from ..engine.compiled import CompiledGraph
         from .validate import validate
@@ -179,4 +185,5 @@ class StateGraph:
             if node not in self.nodes:
                 raise GraphValidationError(f"breakpoint on unknown node {node!r}")
         return CompiledGraph(self, nxgraph, checkpointer=checkpointer, name=name or "graph",
-                             interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+                             interrupt_before=interrupt_before, interrupt_after=interrupt_after,
+                             store=store)
