@@ -266,11 +266,13 @@ class CompiledGraph(Threads, Drawable):
         child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
         child.usage_base = parent.usage_base
         child.parent = parent  # tokens and custom events reach the parent's stream
+        child.mount = task.name
         return given, child
 
     def _changes(self, parent: Run, task: Task, given: dict[str, Any],
                  child: Run | None) -> SubgraphUpdate:
-        """The parent's writes: reducer keys get the child's own writes, others changed values."""
+        """The parent's writes: reducer keys get the child's own writes, others changed values;
+        then the updates of the ``Command.PARENT`` s the child ended with, and their gotos."""
         if child is not None and child.interrupts:
             raise GraphInterrupt(child.interrupts)
         saver = parent.checkpointer
@@ -280,18 +282,27 @@ class CompiledGraph(Threads, Drawable):
             log = [(k, v) for cp in history if cp.metadata.get("source") == "loop"
                    for _, k, v in cp.writes]
             final = child.values if child is not None else rebuild_values(self, saver.chain(ns))
+            commands = child.to_parent if child is not None else (
+                history[-1].metadata.get("to_parent") or [] if history else [])
         else:
             assert child is not None
-            log, final = child.log or [], child.values
+            log, final, commands = child.log or [], child.values, child.to_parent
         pchannels = parent.schema.channels
         shared = self.schema.keys & parent.schema.keys
         out = [(k, v) for k, v in log if k in shared and pchannels[k].reducer]
+        commanded = {k for c in commands for k in c["update"]}
         for k in sorted(shared):
-            if pchannels[k].reducer is None and k in final:
+            if pchannels[k].reducer is None and k in final and k not in commanded:
                 value = final[k]
                 if k not in given or not _same(given[k], value):
                     out.append((k, value))
-        return SubgraphUpdate(out, {k: final[k] for k, _ in out})
+        update = {k: final[k] for k, _ in out}
+        goto: list[Any] = []
+        for command in commands:
+            out.extend(command["update"].items())
+            update.update(command["update"])
+            goto.extend(command["goto"])
+        return SubgraphUpdate(out, update, goto or None)
 
     def _call_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
         given, child = self._child(parent, task)

@@ -29,7 +29,7 @@ from ..types import Command, Send
 from .context import RunContext
 from .interrupts import Interrupt
 from .merge import apply_writes, items_of
-from .task import Task
+from .task import Task, parent_commands
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -140,6 +140,9 @@ class Run:
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
         self.parent: Run | None = None  # the run this one is a subgraph of
+        self.mount: str | None = None  # the parent's node this run is the subgraph of
+        # Command(graph=Command.PARENT)s of the last step: {"update", "goto"} for the parent
+        self.to_parent: list[dict[str, Any]] = []
         # tokens this run paid for (the token budget's measure), and the thread's totals before
         # it (from the checkpoint it continues): checkpoints store the sum of the two
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
@@ -479,8 +482,43 @@ class Run:
                     names[dst] = None
                     got.clear()
             branches.extend(prog.branches_of[name])
+        if self.to_parent:  # a Command.PARENT ends this (sub)graph: the parent goes on
+            self._routing = ({}, [])
+            return ()
         self._routing = (names, sends)
         return tuple(branches)
+
+    def check_parent_goto(self, task: Task) -> None:
+        """Reject a ``Command(graph=Command.PARENT)`` that cannot be carried out, before the
+        task's outcome is stored: at the top level, or to a node the parent does not have."""
+        commands = parent_commands(task.goto)
+        if not commands:
+            return
+        parent, name = self.parent, self.graph.name
+        if parent is None or self.mount is None:
+            how = ("runs on its own" if parent is None else
+                   "was invoked from inside a node, not added as a node")
+            raise InvalidUpdateError(
+                f"node {task.name!r} returned Command(graph=Command.PARENT), but graph {name!r} "
+                f"{how}: there is no parent graph to hand over to. Add {name!r} as a node of "
+                f"the graph that should go on (add_node), or return a Command without graph=",
+                node=task.name)
+        specs = parent.prog.specs
+        declared = specs[self.mount].command_targets
+        for command in commands:
+            for target in command["goto"]:
+                node = target.node if isinstance(target, Send) else target
+                if node != END and node not in specs:
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, but the parent graph {parent.graph.name!r} has no node "
+                        f"{node!r} (its nodes: {', '.join(sorted(specs))})", node=task.name)
+                if declared is not None and node not in declared and not isinstance(
+                        target, Send):
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, which node {self.mount!r} of graph {parent.graph.name!r} "
+                        f"does not declare (destinations: {list(declared)})", node=task.name)
 
     def _pause(self, tasks: list[Task]) -> None:
         self.interrupts = [i for t in tasks for i in t.interrupts]
@@ -493,6 +531,9 @@ class Run:
         declared = task.spec.command_targets
         for target in task.goto or ():
             node = target.node if isinstance(target, Send) else target
+            if node == Command.PARENT:  # for the parent graph: checked by check_parent_goto
+                self.to_parent.append(target.arg)  # type: ignore[union-attr]
+                continue
             if node != END and node not in self.prog.specs:
                 raise InvalidUpdateError(f"node {task.name!r} sent goto to unknown node {node!r}",
                                          node=task.name)
@@ -583,6 +624,7 @@ class Run:
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
                           "step": self.step, **({"branch": self.branch} if self.branch else {}),
+                          **({"to_parent": self.to_parent} if self.to_parent else {}),
                           **self._usage_metadata()},
                 writes=self._step_writes,
             )
