@@ -89,6 +89,7 @@ class Run:
         checkpointer: Checkpointer | None = None,
         nested: bool = False,
         token_budget: int | None = None,
+        subgraphs: bool = False,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -120,7 +121,9 @@ class Run:
         self.modes = frozenset(mode_list)
         self.tuples = not isinstance(modes, str)  # a list of modes yields (mode, payload)
         self.streaming = bool(self.modes)
-        self.live_inline = "custom" in self.modes or "messages" in self.modes
+        # subgraphs: the events of subgraph runs too, each with the path of the run it came from
+        self.subgraphs = subgraphs and self.streaming
+        self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
         self.debug = "debug" in self.modes
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
@@ -141,6 +144,7 @@ class Run:
         self.token_budget = token_budget
         self.parent: Run | None = None  # the run this one is a subgraph of
         self.mount: str | None = None  # the parent's node this run is the subgraph of
+        self.path: tuple[str, ...] = ()  # names of the subgraph runs from the top run to this
         # Command(graph=Command.PARENT)s of the last step: {"update", "goto"} for the parent
         self.to_parent: list[dict[str, Any]] = []
         # tokens this run paid for (the token budget's measure), and the thread's totals before
@@ -168,13 +172,32 @@ class Run:
         """Whether ``mode`` events are streamed (by this run, or the run it is a subgraph of)."""
         return mode in self.modes or (self.parent is not None and self.parent.wants(mode))
 
-    def emit(self, mode: str, payload: Any) -> None:
-        """Deliver a stream event, if that mode was asked for."""
-        if self.parent is not None and mode in ("messages", "custom"):
-            self.parent.emit(mode, payload)
+    def adopt(self, parent: Run, name: str, *, mount: str | None) -> None:
+        """Run as a part of ``parent``: a subgraph node ``mount`` of it, or (``mount`` None) a
+        graph invoked from inside one of its nodes. One run's usage totals and token budget;
+        its stream events reach the parent's stream, under ``parent.path + (name,)``."""
+        self.parent, self.mount = parent, mount
+        self.usage, self._usage_lock = parent.usage, parent._usage_lock
+        self.usage_base = parent.usage_base
+        self.path = (*parent.path, name)
+        if parent.subgraphs:  # every event of the subgraph goes up
+            self.modes, self.tuples, self.streaming = parent.modes, parent.tuples, True
+            self.subgraphs = self.live_inline = True
+            self.debug = parent.debug
+
+    def emit(self, mode: str, payload: Any, path: tuple[str, ...] | None = None) -> None:
+        """Deliver a stream event, if that mode was asked for (``path``: of the subgraph run it
+        comes from; default: this run's)."""
+        if self.parent is not None:
+            if self.subgraphs or mode in ("messages", "custom"):
+                self.parent.emit(mode, payload, self.path if path is None else path)
             return
         if mode in self.modes:
-            item = (mode, payload) if self.tuples else payload
+            if self.subgraphs:
+                where = () if path is None else path
+                item = (where, mode, payload) if self.tuples else (where, payload)
+            else:
+                item = (mode, payload) if self.tuples else payload
             sink = self.sink
             if sink is not None:
                 sink(item)

@@ -1,0 +1,56 @@
+"""A graph for the crash-recovery proof of graphs invoked from inside a node: each of two Send
+tasks invokes a two-node graph whose first node makes a side effect through ``ctx.step``."""
+
+import operator
+import os
+import sqlite3
+from typing import Annotated, TypedDict
+
+from graphflow import END, START, RunContext, Send, StateGraph
+
+
+class State(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def charge(task_id: str) -> str:
+    """The side effect that must happen once per task: a row in an external table."""
+    with sqlite3.connect(os.environ["CRASH_EFFECTS_DB"]) as db:
+        db.execute("CREATE TABLE IF NOT EXISTS charges (task TEXT)")
+        db.execute("INSERT INTO charges VALUES (?)", (task_id,))
+    return "paid"
+
+
+def make_inner():
+    def pay(s: State, ctx: RunContext) -> dict:
+        return {"log": [ctx.step("charge", charge, ctx.task_id)]}
+
+    inner = StateGraph(State)
+    inner.add_node("pay", pay)
+    inner.add_node("done", lambda s: {"log": ["done"]})
+    inner.add_edge(START, "pay")
+    inner.add_edge("pay", "done")
+    inner.add_edge("done", END)
+    return inner.compile(name="inner")
+
+
+INNER = make_inner()
+
+
+def worker(item: str) -> dict:
+    out = INNER.invoke({"log": [item]})
+    return {"log": ["+".join(out["log"])]}
+
+
+def fan(state: State) -> list[Send]:
+    return [Send("worker", f"w{i}") for i in range(2)]
+
+
+def make(checkpointer):
+    g = StateGraph(State)
+    g.add_node("worker", worker)
+    g.add_node("end", lambda s: {"log": ["end"]})
+    g.add_conditional_edges(START, fan, ["worker"])
+    g.add_edge("worker", "end")
+    g.add_edge("end", END)
+    return g.compile(checkpointer=checkpointer, name="outer")
