@@ -98,7 +98,8 @@ class Member:
         graph: the compiled graph.
         description: what it does (shown to managers, supervisors and selectors).
         model: its model if known (for the cost in usage).
-        depth: 1 for an agent; 1 + its deepest member for an orchestrator.
+        depth: 0 for an agent; for an orchestrator, 1 + its deepest member's (the levels of
+            orchestrators it stacks).
     """
 
     def __init__(self, name: str, graph: CompiledGraph, description: str = "",
@@ -111,7 +112,7 @@ class Member:
         self.graph = graph
         self.description = description or getattr(graph, "description", "") or ""
         self.model = model if model is not None else getattr(graph, "model", None)
-        self.depth = int(getattr(graph, "team_depth", 1))
+        self.depth = int(getattr(graph, "team_depth", 0))
 
     def __repr__(self) -> str:
         return f"Member({self.name!r})"
@@ -130,10 +131,11 @@ class Member:
         seen = {getattr(m, "id", None) for m in given}
         new = [m for m in final if m.id not in seen]
         last = final[-1] if final else None
-        usage: UsageTotals = {self.name: usage_of(new, self.model)}
         nested = state.get("usage") if isinstance(state, Mapping) else None
-        if isinstance(nested, Mapping):  # an orchestrator: its agents' details, under its name
-            usage = add_usage(usage, {f"{self.name}/{k}": v for k, v in nested.items()})
+        if isinstance(nested, Mapping):  # an orchestrator counts its agents: under its name
+            usage: UsageTotals = {f"{self.name}/{k}": dict(v) for k, v in nested.items()}
+        else:
+            usage = {self.name: usage_of(new, self.model)}
         return Reply(new, last.text if last is not None else "",
                      getattr(last, "parsed", None), usage, state)
 

@@ -76,14 +76,28 @@ class LLMSelector:
         self.model = model
         self.instructions = instructions
         self.name = name
+        self._formats: dict[tuple[str, ...], type] = {}
+
+    def _format(self, routes: dict[str, str]) -> type:
+        """The structured-output model for these routes (made once, registered so that the
+        journaled reply can be stored)."""
+        key = tuple(routes)
+        fmt = self._formats.get(key)
+        if fmt is None:
+            from ..checkpoint.serde import register_type
+            from .router import _decision_model
+
+            fmt = self._formats[key] = _decision_model(routes)
+            register_type(fmt, name=f"graphflow.agents.SpeakerChoice[{','.join(key)}]")
+        return fmt
 
     def choose(self, messages: Sequence[Any], members: Sequence[Member]) -> tuple[str, Any]:
         """The next speaker (or ``END``), and the model's reply."""
-        from .router import _decision_model, match_route
+        from .router import match_route
 
         routes = {m.name: m.description or "a participant" for m in members}
         routes[END] = "nobody: the conversation has reached its goal"
-        decision = _decision_model(routes)
+        decision = self._format(routes)
         intro = self.instructions or ("You lead a group conversation. Choose who speaks next, "
                                       "or end it when it has reached its goal.")
         system = SystemMessage(content=(

@@ -172,7 +172,7 @@ def create_swarm(agents: Sequence[Any], *, default: str | None = None, name: str
 
     g.add_conditional_edges(START, active, names)
     compiled = g.compile(checkpointer, name=name)
-    compiled.team_depth = 1 + max(getattr(a, "team_depth", 1) for a in agents)  # type: ignore[attr-defined]
+    compiled.team_depth = 1 + max(getattr(a, "team_depth", 0) for a in agents)  # type: ignore[attr-defined]
     return compiled
 
 

@@ -114,6 +114,7 @@ class _PlanReply(Plan):
 
 
 _PlanReply.__name__ = "Plan"  # the name providers see for the response format
+register_type(_PlanReply, name="graphflow.agents.PlanReply")  # journaled with the model's reply
 
 
 class PlanValidationError(GraphflowError, ValueError):

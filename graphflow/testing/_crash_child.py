@@ -42,7 +42,8 @@ def main() -> None:
     input_ = loads(req["input"]) if req.get("input") is not None else None
     graph.invoke(input_, thread=req["thread"])
     state = graph.get_state(req["thread"])
-    print(json.dumps({"result": dumps(state.values), "next": list(state.next),
+    values = load(req["normalize"])(state.values) if req.get("normalize") else state.values
+    print(json.dumps({"result": dumps(values), "next": list(state.next),
                       "counts": tally.counts}))
 
 
