@@ -71,7 +71,7 @@ def test_tool_node_first_goto_in_a_reply_wins_the_second_gets_an_error():
     assert "only one handover per reply" in carol_msg.content.lower()
 
 
-# -- swarm ------------------------------------------------------------------------------------------
+# -- swarm -----------------------------------------------------------------------------------------
 
 def make_pair(alice_script, bob_script):
     """Alice and Bob, who may hand over to each other (by name: they refer to each other)."""
