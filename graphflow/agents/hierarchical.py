@@ -100,9 +100,11 @@ class TaskResult(BaseModel):
 
 
 class _PlanReply(Plan):
-    """The plan as asked of the model: an answer that does not parse gives None (the problem is
-    then read from the text and sent back), instead of failing the call."""
+    """The manager's plan: tasks for the specialists."""
 
+    # The plan as asked of the model (the docstring is its description for the provider): an
+    # answer that does not parse gives None instead of failing the call, and the problem is
+    # then read from the text and sent back to the manager.
     model_config = ConfigDict(title="Plan")
 
     @classmethod
