@@ -37,6 +37,7 @@ WORKLOADS = {
     "W5": "w5_concurrent",
     "W6": "w6_import",
     "W7": "w7_react",
+    "W8": "w8_orchestrators",
 }
 
 

@@ -243,8 +243,9 @@ def test_nested_supervisors_and_the_depth_limit():
     # each model call counted once: the team's own agents under its name
     assert set(out["usage"]) == {"ceo", "team_lead/worker", "team_lead/team_lead"}
     assert out["usage"]["team_lead/team_lead"]["calls"] == 2
-    with pytest.raises(GraphValidationError, match="max_depth=2"):
-        create_supervisor(ScriptedModel([]), [team], name="ceo", max_depth=2)
+    assert top.team_depth == 2  # supervisors stacked two deep
+    with pytest.raises(GraphValidationError, match=r"nests 2 levels deep.*max_depth=1"):
+        create_supervisor(ScriptedModel([]), [team], name="ceo", max_depth=1)
 
 
 def test_supervisor_rejects_bad_settings():

@@ -32,6 +32,11 @@ def ask(app, text="Capital of France?", **kw):
     return app.invoke({"messages": [("user", text)]}, **kw)
 
 
+def branch(out, index):
+    (result,) = [r for r in out["branches"] if r.index == index]
+    return result
+
+
 def test_samples_of_one_agent_and_a_majority_vote_with_a_normalising_key():
     solver = says("solver", "Paris", "paris.", "Lyon", " PARIS!", "lyon")
     out = ask(create_parallel_orchestrator(solver, samples=5, aggregate="vote"))
@@ -59,7 +64,7 @@ def test_collect_keeps_branch_order_and_names_each_answer():
     out = ask(create_parallel_orchestrator([says("a", "one"), says("b", "two")]))
     assert out["outcome"] == ["one", "two"]
     assert out["messages"][-1].content == "[a #0]\none\n\n[b #1]\ntwo"
-    assert [out["branches"][i].agent for i in ("0", "1")] == ["a", "b"]
+    assert [(r.index, r.agent) for r in out["branches"]] == [(0, "a"), (1, "b")]
 
 
 def test_any_function_aggregates():
@@ -138,7 +143,7 @@ def test_a_branch_over_its_timeout_fails_and_the_others_go_on():
         out = ask(app)
     finally:
         release.set()
-    slow = out["branches"]["0"]
+    slow = branch(out, 0)
     assert (slow.status, slow.error) == ("timeout", "no answer within 0.5s")
     assert out["outcome"] == ["quick", "also"]
 
@@ -153,7 +158,7 @@ def broken(name):
 def test_keep_going_reports_failures_next_to_the_outcome():
     out = ask(create_parallel_orchestrator([broken("x"), says("a", "fine")], aggregate="vote"))
     assert out["outcome"].winner == "fine"
-    failed = out["branches"]["0"]
+    failed = branch(out, 0)
     assert failed.status == "failed" and "x is broken" in failed.error
 
 

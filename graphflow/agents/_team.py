@@ -60,15 +60,17 @@ def total_usage(usage: UsageTotals | None) -> dict[str, float]:
 
 def usage_of(messages: Iterable[Any], model: Any = None) -> dict[str, float]:
     """Tokens, cost (with ``model.cost``) and calls of the AI messages among ``messages``."""
-    usage = Usage()
-    calls = 0
+    inp = out = calls = 0
     for m in messages:
-        if isinstance(m, AIMessage) and m.usage is not None:
-            usage = usage + m.usage
+        u = getattr(m, "usage", None)
+        if u is not None and isinstance(m, AIMessage):
+            inp += u.input_tokens
+            out += u.output_tokens
             calls += 1
-    cost = model.cost(usage) if model is not None and hasattr(model, "cost") else 0.0
-    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-            "cost": cost, "calls": calls}
+    cost = 0.0
+    if calls and getattr(model, "price", None) is not None:
+        cost = model.cost(Usage(input_tokens=inp, output_tokens=out))
+    return {"input_tokens": inp, "output_tokens": out, "cost": cost, "calls": calls}
 
 
 @dataclass

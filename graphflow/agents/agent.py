@@ -174,7 +174,9 @@ class AgentNode(FunctionCallingNode):
         return None
 
     def _named(self, msg: AIMessage) -> AIMessage:
-        return msg if msg.name == self.agent else msg.model_copy(update={"name": self.agent})
+        if msg.name != self.agent:  # the model built this reply for this call: ours to fill
+            msg.name = self.agent
+        return msg
 
     def _with_system(self, history: list[Any]) -> list[Any]:
         return [self.system, *history] if self.system is not None else list(history)

@@ -27,7 +27,8 @@ __all__ = ["BranchResult", "JudgeVerdict", "LLMJudge", "Vote", "collect", "llm_j
 
 
 @register_type(name="graphflow.agents.BranchResult")
-class BranchResult(BaseModel):
+@dataclass(slots=True)
+class BranchResult:
     """What one branch of a parallel orchestrator gave.
 
     Attributes:

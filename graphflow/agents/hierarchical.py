@@ -34,6 +34,7 @@ manager then answers from what is done). For a hard limit, pass ``token_budget=`
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -89,14 +90,17 @@ class Plan(BaseModel):
 
 
 @register_type(name="graphflow.agents.TaskResult")
-class TaskResult(BaseModel):
-    """What became of a task."""
+@dataclass(slots=True)
+class TaskResult:
+    """What became of a task: ``output`` (the specialist's answer) or ``error``; ``exchange``
+    holds the specialist's request and answer (its own history for its next tasks)."""
 
     id: str
     assignee: str
     status: Literal["done", "failed"]
     output: str = ""
     error: str | None = None
+    exchange: list[Any] = field(default_factory=list)
 
 
 class _PlanReply(Plan):
@@ -144,48 +148,60 @@ class PlanValidationError(GraphflowError, ValueError):
 
 def merge_results(left: dict[str, TaskResult] | None,
                   right: dict[str, TaskResult] | None) -> dict[str, TaskResult]:
-    """Reducer: results by task id (a later result of the same id replaces the earlier)."""
-    return {**(left or {}), **(right or {})}
-
-
-def extend_histories(left: dict[str, list[Any]] | None,
-                     right: dict[str, list[Any]] | None) -> dict[str, list[Any]]:
-    """Reducer: each specialist's own exchanges, appended."""
-    out = dict(left or {})
-    for name, msgs in (right or {}).items():
-        out[name] = [*out.get(name, ()), *msgs]
-    return out
+    """Reducer: results by task id (a later result of the same id replaces the earlier);
+    ``None`` clears them (a new request starts)."""
+    if right is None:
+        return {}
+    return {**(left or {}), **right}
 
 
 class HierarchyState(TypedDict):
     """The state of a hierarchical orchestrator.
 
-    ``messages`` (the request in, the answer out), ``plan`` (the current :class:`Plan`),
-    ``results`` (:class:`TaskResult` by task id, across replans), ``histories`` (each
-    specialist's own exchanges), ``replans`` (how many times the manager planned again),
-    ``usage`` (per agent), ``stopped`` (why dispatching stopped early, if it did).
+    ``messages`` (the requests in, the answers out), ``plan`` (the current :class:`Plan`),
+    ``results`` (:class:`TaskResult` by task id, for the current request, across replans),
+    ``replans`` (how many times the manager planned again for it), ``replanning`` (set by
+    ``dispatch`` when it asks for a new plan), ``usage`` (per agent, for the thread),
+    ``stopped`` (why dispatching stopped early, if it did).
     """
 
     messages: Annotated[list[AnyMessage], add_messages]
     plan: Plan | None
     results: Annotated[dict[str, TaskResult], merge_results]
-    histories: Annotated[dict[str, list[AnyMessage]], extend_histories]
     replans: int
+    replanning: bool
     usage: Annotated[UsageTotals, add_usage]
     stopped: str | None
 
 
 def _cycle(tasks: Sequence[PlanTask]) -> list[str] | None:
+    """A dependency cycle of ``tasks`` (ids, the first repeated at the end), or None.
+
+    A plan without cycles (the usual case) is confirmed by peeling tasks whose dependencies are
+    all peeled (linear time); networkx finds the cycle to report when some task is left."""
+    ids = {t.id for t in tasks}
+    deps = {t.id: {d for d in t.depends_on if d in ids} for t in tasks}
+    waiting = {i: len(d) for i, d in deps.items()}
+    needed_by: dict[str, list[str]] = {}
+    for i, d in deps.items():
+        for dep in d:
+            needed_by.setdefault(dep, []).append(i)
+    ready = [i for i, n in waiting.items() if n == 0]
+    peeled = 0
+    while ready:
+        i = ready.pop()
+        peeled += 1
+        for j in needed_by.get(i, ()):
+            waiting[j] -= 1
+            if waiting[j] == 0:
+                ready.append(j)
+    if peeled == len(waiting):
+        return None
     import networkx as nx
 
     g = nx.DiGraph()
-    ids = {t.id for t in tasks}
-    g.add_nodes_from(ids)
-    g.add_edges_from((d, t.id) for t in tasks for d in t.depends_on if d in ids)
-    try:
-        edges = nx.find_cycle(g)
-    except nx.NetworkXNoCycle:
-        return None
+    g.add_edges_from((d, i) for i, dep in deps.items() for d in dep if waiting[i] and waiting[d])
+    edges = nx.find_cycle(g)
     return [u for u, _ in edges] + [edges[0][0]]
 
 
@@ -338,8 +354,9 @@ def create_hierarchical_orchestrator(
         "plainly if a part could not be done."))
 
     def make_plan(state: Any) -> dict[str, Any]:
-        done = state.get("results") or {}
-        old = state.get("plan")
+        replanning = bool(state.get("replanning"))
+        done = (state.get("results") or {}) if replanning else {}
+        old = state.get("plan") if replanning else None
         prompt: list[Any] = [planner, *agent_view(state["messages"])]
         if old is not None:
             prompt.append(HumanMessage(content=(
@@ -361,9 +378,11 @@ def create_hierarchical_orchestrator(
         if problems or plan is None:
             raise PlanValidationError(name, problems, max_plan_attempts, plan)
         update: dict[str, Any] = {"plan": Plan.model_validate(plan.model_dump()),
-                                  "usage": usage}
-        if old is not None:
+                                  "usage": usage, "replanning": False}
+        if replanning:
             update["replans"] = (state.get("replans") or 0) + 1
+        else:  # a new request: the previous one's results, counters and stop are done with
+            update.update(results=None, replans=0, stopped=None)
         return update
 
     make_plan.graphflow_kind = "agent"  # type: ignore[attr-defined]
@@ -373,7 +392,7 @@ def create_hierarchical_orchestrator(
         results = state.get("results") or {}
         failed = [t for t in plan.tasks if t.id in results and results[t.id].status == "failed"]
         if failed and replan_on_failure and (state.get("replans") or 0) < max_replans:
-            return Command(goto="plan")
+            return Command(goto="plan", update={"replanning": True})
         if token_budget is not None:
             used = total_usage(state.get("usage"))
             if used["input_tokens"] + used["output_tokens"] >= token_budget:
@@ -385,7 +404,9 @@ def create_hierarchical_orchestrator(
             return Command(goto="synthesize")
         if max_concurrency is not None:
             ready = ready[:max_concurrency]
-        histories = state.get("histories") or {}
+        histories: dict[str, list[Any]] = {}  # each specialist's own exchanges, in order
+        for r in results.values():
+            histories.setdefault(r.assignee, []).extend(r.exchange)
         return Command(goto=[Send(t.assignee, {
             "task": t, "inputs": [results[d] for d in t.depends_on],
             "history": histories.get(t.assignee, [])}) for t in ready])
@@ -444,12 +465,10 @@ def _specialist(member: Member) -> Any:
             raise  # a limit of the whole run, not a failure of this task
         except Exception as exc:
             return {"results": {task.id: TaskResult(
-                id=task.id, assignee=member.name, status="failed",
-                error=f"{type(exc).__name__}: {exc}")}}
+                task.id, member.name, "failed", error=f"{type(exc).__name__}: {exc}")}}
         answer = reply.messages[-1] if reply.messages else AIMessage(content=reply.text)
-        return {"results": {task.id: TaskResult(id=task.id, assignee=member.name,
-                                                status="done", output=reply.text)},
-                "histories": {member.name: [request, answer]},
+        return {"results": {task.id: TaskResult(task.id, member.name, "done", reply.text,
+                                                exchange=[request, answer])},
                 "usage": reply.usage}
 
     return described(work, member.graph, member.name)

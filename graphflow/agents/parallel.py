@@ -19,6 +19,7 @@ any function; its text is appended to ``messages``.
 from __future__ import annotations
 
 import contextvars
+import operator
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -30,7 +31,7 @@ from ..engine.interrupts import SCOPE
 from ..errors import GraphflowError, GraphValidationError, TokenBudgetExceeded
 from ..graph.state_graph import StateGraph
 from ..messages import AIMessage, AnyMessage, add_messages
-from ..types import Send
+from ..types import Command, Send
 from ._team import (
     Member,
     UsageTotals,
@@ -63,18 +64,14 @@ class BranchFailedError(GraphflowError):
         self.failures = failures
 
 
-def merge_branches(left: dict[str, BranchResult] | None,
-                   right: dict[str, BranchResult] | None) -> dict[str, BranchResult]:
-    """Reducer: branch results by branch index (as a str)."""
-    return {**(left or {}), **(right or {})}
-
-
 class ParallelState(TypedDict):
-    """``messages`` (the input in, the outcome's text out), ``branches`` (each
-    :class:`BranchResult` by index), ``outcome`` (what the aggregate returned), ``usage``."""
+    """``messages`` (the input in, the outcome's text out), ``branches`` (every
+    :class:`BranchResult`, the current request's from ``branches_start`` on; sort them by
+    ``.index`` for branch order), ``outcome`` (what the aggregate returned), ``usage``."""
 
     messages: Annotated[list[AnyMessage], add_messages]
-    branches: Annotated[dict[str, BranchResult], merge_branches]
+    branches: Annotated[list[BranchResult], operator.add]
+    branches_start: int
     outcome: Any
     usage: Annotated[UsageTotals, add_usage]
 
@@ -179,11 +176,13 @@ def create_parallel_orchestrator(
                 g = gates[scope[0]] = _Gate(max_concurrency)
             return g
 
-    def fan_out(state: Any) -> list[Send]:
+    def fan_out(state: Any) -> Command:
         seen = agent_view(state["messages"])
-        return [Send(m.name, {"index": i, "messages": seen}) for i, m in enumerate(lineup)]
+        return Command(update={"branches_start": len(state.get("branches") or ())},
+                       goto=[Send(m.name, {"index": i, "messages": seen})
+                             for i, m in enumerate(lineup)])
 
-    fan_out.__annotations__ = {"state": Any, "return": list[Send]}
+    fan_out.__annotations__ = {"state": Any, "return": Command[Literal[tuple(members)]]}
     fan_out.graphflow_kind = "router"  # type: ignore[attr-defined]
 
     def branch_node(member: Member) -> Any:
@@ -203,7 +202,7 @@ def create_parallel_orchestrator(
                     raise BranchFailedError(name, f"orchestrator {name!r}: branch {index} "
                                             f"({member.name}) {result.status}: {result.error}",
                                             [result])
-            return {"branches": {str(index): result}, "usage": usage}
+            return {"branches": [result], "usage": usage}
 
         return described(branch, member.graph, member.name)
 
@@ -226,14 +225,14 @@ def create_parallel_orchestrator(
                 raise
             except Exception as exc:
                 return _failure(index, member, "failed", f"{type(exc).__name__}: {exc}"), {}
-            return BranchResult(index=index, agent=member.name, status="done",
-                                output=reply.text, value=reply.value), reply.usage
+            return BranchResult(index, member.name, "done", reply.text, reply.value), reply.usage
         finally:
             if g.slots is not None:
                 g.slots.release()
 
     def aggregate_node(state: Any) -> dict[str, Any]:
-        results = sorted(state.get("branches", {}).values(), key=lambda r: r.index)
+        mine = (state.get("branches") or [])[state.get("branches_start") or 0:]
+        results = sorted(mine, key=lambda r: r.index)
         done = [r for r in results if r.ok]
         failures = [r for r in results if not r.ok]
         if len(done) < need:
