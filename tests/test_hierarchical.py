@@ -383,3 +383,19 @@ def test_parallel_specialists_really_run_at_the_same_time():
     boss = manager(plan(task("a", "left"), task("b", "right")))
     out = ask(create_hierarchical_orchestrator(boss, [left, right]))
     assert {r.status for r in out["results"].values()} == {"done"}
+
+
+def test_a_new_request_on_the_thread_plans_afresh(saver):
+    boss = manager(plan(task("t1", "researcher")), plan(task("t1", "writer")),
+                   answer="answer")
+    app = create_hierarchical_orchestrator(boss, [echo("researcher"), echo("writer")],
+                                           checkpointer=saver)
+    thread = uuid.uuid4().hex
+    ask(app, "first question", thread=thread)
+    out = ask(app, "second question", thread=thread)
+    assert {k: (v.assignee, v.output) for k, v in out["results"].items()} == {
+        "t1": ("writer", "writer did t1")}
+    assert out["replans"] == 0
+    # the manager saw the whole conversation, not the old plan as "progress"
+    assert [m.content for m in boss.calls[2][1:]] == [
+        "first question", "answer", "second question"]

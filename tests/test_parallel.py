@@ -243,3 +243,13 @@ def test_branches_stream_under_their_agent_and_draw_as_clusters():
 def test_branch_results_are_data():
     r = BranchResult(index=0, agent="a", status="done", output="x")
     assert r.ok and not BranchResult(index=1, agent="a", status="timeout").ok
+
+
+def test_a_new_question_on_the_thread_is_voted_on_its_own_answers(saver):
+    app = create_parallel_orchestrator(says("s", "A", "A", "B", "B"), samples=2,
+                                       aggregate="vote", checkpointer=saver)
+    thread = uuid.uuid4().hex
+    assert ask(app, "first", thread=thread)["outcome"].winner == "A"
+    out = ask(app, "second", thread=thread)
+    assert (out["outcome"].winner, out["outcome"].total) == ("B", 2)
+    assert len(out["branches"]) == 4 and out["branches_start"] == 2
