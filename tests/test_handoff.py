@@ -10,6 +10,7 @@ from graphflow import (
     END,
     START,
     AIMessage,
+    Command,
     GraphRecursionError,
     GraphValidationError,
     HumanMessage,
@@ -283,3 +284,46 @@ def test_handoff_in_a_hand_built_graph_with_command_parent():
         app = g.compile()
     out = app.invoke({"messages": [("user", "hi")], "active_agent": None})
     assert out["messages"][-1].content == "expert here" and out["active_agent"] == "expert"
+
+
+def test_a_handoff_call_is_journaled_and_replayed_as_a_command(saver):
+    """The tool node fails after the handoff call finished: on resume the handoff is not run
+    again but its command still takes effect."""
+    failures = []
+    calls = []
+
+    @tool
+    def flaky(x: int) -> int:
+        """Fails the first time."""
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("flaky failed")
+        return x
+
+    def counted(note: str = "") -> Command:
+        calls.append(note)
+        return handoff_tool("bob").func(note)
+
+    from graphflow.tools import Tool
+
+    hand = Tool(counted, name="transfer_to_bob", description="to bob")
+    hand.handoff_target = "bob"
+    alice = Agent("alice", ScriptedModel([[transfer("bob", note="n"),
+                                           ToolCall(name="flaky", args={"x": 1})]]),
+                  tools=[flaky], handoffs=[hand], handle_tool_errors=False)
+    bob = Agent("bob", ScriptedModel(["bob here"]))
+    swarm = create_swarm([alice, bob], checkpointer=saver)
+    thread = uuid.uuid4().hex
+    with pytest.raises(NodeError, match="flaky failed"):
+        swarm.invoke({"messages": [("user", "hi")]}, thread=thread)
+    out = swarm.invoke(None, thread=thread)
+    assert out["active_agent"] == "bob" and out["messages"][-1].content == "bob here"
+    assert calls == ["n"]
+
+
+def test_run_calls_cannot_carry_out_a_command():
+    from graphflow import GraphflowError
+
+    node = ToolNode([handoff_tool("bob")])
+    with pytest.raises(GraphflowError, match="only a ToolNode in a graph"):
+        node.run_calls([transfer("bob")])

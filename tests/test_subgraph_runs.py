@@ -353,3 +353,19 @@ def test_crash_at_every_boundary_of_invoked_graphs(tmp_path, monkeypatch):
         total, distinct = db.execute(
             "SELECT count(*), count(DISTINCT task) FROM charges").fetchone()
     assert total == distinct == 2 * (len(report.points) + 1)  # once per task, per run
+
+
+def test_a_node_that_runs_a_graph_inside_can_be_drawn_as_its_cluster():
+    inner = chain("i1", "i2", name="inner")
+
+    def run_inner(s):
+        return {"log": inner.invoke({"log": []})["log"]}
+
+    run_inner.graphflow_graph = inner
+    run_inner.graphflow_kind = "subgraph"
+    g = StateGraph(State).add_node("runner", run_inner)
+    app = g.add_edge(START, "runner").add_edge("runner", END).compile()
+    drawn = app.get_graph(expand_subgraphs=True)
+    assert drawn.nodes["runner:i1"]["cluster"] == "runner"
+    assert ("runner:i1", "runner:i2") in drawn.edges()
+    assert app.invoke({"log": []}) == {"log": ["i1", "i2"]}

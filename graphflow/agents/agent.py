@@ -114,7 +114,7 @@ class ResponseEvent(AgentEvent):
     type: ClassVar[str] = "response"
     text: str = ""
     output: Any = None
-    result: AgentResult | None = field(default=None, compare=False)
+    result: AgentResult | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
