@@ -3,6 +3,7 @@ second needs the first), a researcher and a writer do them, the manager synthesi
 call is logged, per thread, in the table ``calls`` of ``CRASH_EFFECTS_DB``: a resumed run must
 not pay again for a call that had finished."""
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -54,6 +55,8 @@ def normalize(values):
     def strip(value):
         if hasattr(value, "model_dump"):
             value = value.model_dump()
+        elif dataclasses.is_dataclass(value):
+            value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k != "id"}
         if isinstance(value, list):
