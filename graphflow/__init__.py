@@ -12,9 +12,11 @@ from .errors import (
     GraphRecursionError,
     GraphValidationError,
     GraphValidationWarning,
+    InvalidThreadIdError,
     InvalidUpdateError,
     NodeError,
     NodeTimeoutError,
+    ThreadBusyError,
     TokenBudgetExceeded,
 )
 from .graph.state_graph import StateGraph
@@ -31,6 +33,7 @@ __all__ = [
     "GraphflowError",
     "HumanMessage",
     "Interrupt",
+    "InvalidThreadIdError",
     "InvalidUpdateError",
     "NodeError",
     "NodeTimeoutError",
@@ -41,6 +44,7 @@ __all__ = [
     "Send",
     "StateGraph",
     "SystemMessage",
+    "ThreadBusyError",
     "TokenBudgetExceeded",
     "ToolCall",
     "ToolMessage",

@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import re
 import reprlib
 import sqlite3
 import sys
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
     from .engine.compiled import CompiledGraph
 
 __all__ = ["DEFAULT_DB", "JsonLines", "LiveDisplay", "Outcome", "UsageError", "attach",
-           "check_continue", "dumps", "interrupt_record", "is_below", "load_graph", "oneline",
+           "check_continue", "dumps", "interrupt_record", "load_graph", "oneline",
            "open_saver", "parse_json", "print_history", "print_snapshot", "resume_command",
            "run_graph", "thread_status"]
 
@@ -361,10 +360,6 @@ def print_history(con: Console, thread: str, rows: list[dict[str, Any]]) -> None
 
 # -- loading graphs and stores --------------------------------------------------------------------
 
-# a subgraph's checkpoints live in a thread named after its parent task: "parent:step:node[:i]"
-_NAMESPACE = re.compile(r"^(.*):\d+:[^:@]+(?::\d+)?(?:@[^:]+)?$")
-
-
 class UsageError(Exception):
     """A mistake in the command (exit 2)."""
 
@@ -528,22 +523,13 @@ def oneline(exc: BaseException) -> str:
     return f"{name}: {text}"
 
 
-def is_below(name: str, thread: str) -> bool:
-    """Is ``name`` the namespace of a subgraph run under ``thread`` (at any depth)?"""
-    while (m := _NAMESPACE.match(name)) is not None:
-        name = m.group(1)
-        if name == thread:
-            return True
-    return False
-
-
 def thread_status(saver: Checkpointer, cp: Any) -> str:
     """done | interrupted (an interrupt or a breakpoint) | stopped (an error or a crash)."""
     if not cp.next:
         return "done"
     from .engine.run import BREAKPOINT_TASK, INTERRUPT_KEY
 
-    pending = saver.get_writes(cp.thread, cp.id)
+    pending = saver.get_writes(cp.thread, cp.id, ns=cp.ns)
     if BREAKPOINT_TASK in pending or any(k == INTERRUPT_KEY for w in pending.values()
                                          for k, _ in w.writes):
         return "interrupted"

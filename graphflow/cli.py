@@ -27,7 +27,6 @@ from ._cli_render import (
     UsageError,
     attach,
     check_continue,
-    is_below,
     load_graph,
     oneline,
     open_saver,
@@ -183,19 +182,19 @@ def cmd_threads_list(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         saver = _store(args, stack)
         names = saver.threads()
-        if not args.all:
-            known = set(names)
-            names = [n for n in names if not any(is_below(n, k) for k in known if n != k)]
+        rows = [(name, ns) for name in names
+                for ns in ["", *(saver.namespaces(name) if args.all else ())]]
         if not _json_out(args):
-            if names:
-                print("\n".join(names))
+            if rows:
+                print("\n".join(f"{name}  [subgraph {ns}]" if ns else name for name, ns in rows))
             else:
                 print(f"no threads{_where(saver)}", file=sys.stderr)
             return OK
-        for name in names:
-            cp = saver.get(name)
+        for name, ns in rows:
+            cp = saver.get(name, ns=ns)
             assert cp is not None
-            print(dumps({"thread": name, "status": thread_status(saver, cp), "step": cp.step,
+            print(dumps({"thread": name, **({"namespace": ns} if ns else {}),
+                         "status": thread_status(saver, cp), "step": cp.step,
                          "next": [n for n, _, _ in cp.next],
                          "updated_at": cp.created_at.isoformat()}), flush=True)
     return OK
@@ -260,11 +259,12 @@ def cmd_threads_resume(args: argparse.Namespace) -> int:
 def cmd_threads_delete(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         saver = _store(args, stack)
-        names = saver.threads()
-        if args.thread not in names:
+        if args.thread not in saver.threads():
             raise UsageError(f"no thread {args.thread!r}{_where(saver)}")
-        for name in [args.thread, *(n for n in names if is_below(n, args.thread))]:
-            saver.delete_thread(name)
+        from .checkpoint.lease import Lease
+
+        with Lease(saver, args.thread, saver.lease_ttl).hold():  # not under a running run
+            saver.delete_thread(args.thread)  # its subgraphs' namespaces go with it
     print(f"deleted thread {args.thread}")
     return OK
 
@@ -355,7 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "per thread with its status, step, next nodes and time.")
     p.add_argument("--graph", "-g", **graph_opt)
     p.add_argument("--all", action="store_true",
-                   help="also list subgraph namespaces (threads named parent:step:node)")
+                   help="also list each thread's subgraph namespaces")
     p.set_defaults(handler=cmd_threads_list)
 
     p = sub.add_parser("show", parents=[_common(json_flag=True)], help="a thread's state",

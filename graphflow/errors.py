@@ -10,6 +10,8 @@ Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, s
      ├─ NodeError(GraphflowError)                           a node (or router) raised; see __cause__
      ├─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
      ├─ TokenBudgetExceeded(GraphflowError)                 a run used more tokens than allowed
+     ├─ ThreadBusyError(GraphflowError)                     another run is writing the thread
+     ├─ InvalidThreadIdError(GraphflowError, ValueError)    a thread id that cannot be stored
      ├─ SerializationError(GraphflowError, TypeError)       a value cannot be stored (names node,
      │                                                      key and path: ``messages[3].content``)
      └─ CorruptCheckpointError(GraphflowError, ValueError)  a stored row cannot be read back
@@ -31,7 +33,9 @@ __all__ = [
     "GraphflowError",
     "InvalidUpdateError",
     "NodeError",
+    "InvalidThreadIdError",
     "NodeTimeoutError",
+    "ThreadBusyError",
     "TokenBudgetExceeded",
 ]
 
@@ -128,3 +132,41 @@ class TokenBudgetExceeded(GraphflowError):
         self.budget = budget
         self.used = used
         self.node = node
+
+
+class ThreadBusyError(GraphflowError):
+    """Another run is writing the thread: a thread has one writer at a time.
+
+    Raised before anything runs when a run (or ``update_state`` / ``delete_thread``) finds the
+    thread's lease held by a live writer, or when it waited for it (``wait=``) in vain. Raised
+    mid-run, with ``lost=True``, by a writer whose lease another writer took over (it was not
+    renewed in time: the process was frozen for longer than the lease's time to live); that
+    run's last checkpoint is not stored and the new writer owns the thread.
+
+    Attributes:
+        thread: the thread id.
+        holder: what the store knows of the current writer (a ``Holder``: ``owner.pid``,
+            ``owner.host``, ``held_for``, ``expires_in``), or None.
+        lost: True when this run had the thread and lost it.
+    """
+
+    def __init__(self, thread: str, holder: object | None, *, lost: bool = False,
+                 waited: float | None = None) -> None:
+        self.thread = thread
+        self.holder = holder
+        self.lost = lost
+        if lost:
+            message = (f"thread {thread!r} was taken over by another writer: this run's lease "
+                       f"expired (was the process frozen longer than the lease's ttl?); its "
+                       f"last step was not stored and the other writer now owns the thread")
+        else:
+            who = holder.describe() if hasattr(holder, "describe") else "another run writes it"
+            waited_for = f" after waiting {waited:.1f} s" if waited else ""
+            message = (f"thread {thread!r} is busy{waited_for}: {who}. A thread has one writer at "
+                       f"a time; wait for it with invoke(..., wait=True) (or wait=seconds), or "
+                       f"use another thread")
+        super().__init__(message)
+
+
+class InvalidThreadIdError(GraphflowError, ValueError):
+    """A thread id that no checkpointer can store as given (empty, blank, too long, a NUL)."""

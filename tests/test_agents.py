@@ -215,6 +215,8 @@ def test_async_tools_are_gathered_on_the_loop():
 
 
 def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
+    never = threading.Event()  # the slow tools would wait 30 s: only a timeout ends them sooner
+
     @tool
     def boom(x: int) -> int:
         """Always fails."""
@@ -223,22 +225,23 @@ def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
     @tool
     def sleepy() -> str:
         """Takes too long."""
-        time.sleep(1)
+        never.wait(30)
         return "late"
 
     @tool(timeout=0.05)
     def own_limit() -> str:
-        """Has its own timeout."""
-        time.sleep(1)
+        """Has its own timeout (far below the node's, so it fires first even on a busy machine)."""
+        never.wait(30)
         return "late"
 
-    node = ToolNode([multiply, boom, sleepy, own_limit], timeout=0.1)
+    node = ToolNode([multiply, boom, sleepy, own_limit], timeout=1.5)
     calls = [call("nope", q=1), call("multiply", a="x"), call("boom", x=1), call("sleepy"),
              call("own_limit"), ToolCall(name="multiply", args={"__raw__": '{"a": 1,'}),
              call("multiply", a=2, b=3)]
     t0 = time.perf_counter()
     out = tool_graph(node).invoke(ask_tools(*calls))
-    assert time.perf_counter() - t0 < 0.9  # the timeouts were parallel, and honoured
+    assert time.perf_counter() - t0 < 25  # the timeouts were honoured (not the tools' 30 s)
+    never.set()  # let the abandoned tool threads end
     msgs = out["messages"][2:]
     assert [m.status for m in msgs] == ["error"] * 6 + ["ok"]
     unknown, bad_args, raised, timed_out, own, broken, ok = msgs
@@ -246,7 +249,7 @@ def test_every_failure_kind_becomes_an_error_tool_message_naming_the_tool():
     assert "'multiply'" in bad_args.content and "'a'" in bad_args.content
     assert "'b'" in bad_args.content  # the missing argument is named too
     assert "'boom'" in raised.content and "RuntimeError: disk on fire" in raised.content
-    assert "'sleepy'" in timed_out.content and "timed out after 0.1s" in timed_out.content
+    assert "'sleepy'" in timed_out.content and "timed out after 1.5s" in timed_out.content
     assert "'own_limit'" in own.content and "timed out after 0.05s" in own.content
     assert "'multiply'" in broken.content and "not valid JSON" in broken.content
     assert ok.content == "6"

@@ -8,9 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import select
+import socket
 import sqlite3
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -115,7 +118,25 @@ def test_calculator_refuses_huge_results_quickly(expression):
     start = time.perf_counter()
     with pytest.raises(CalculatorError, match=r"too large|must be an integer|failed"):
         calc(expression)
-    assert time.perf_counter() - start < 0.5
+    assert time.perf_counter() - start < 5  # computing any of them would take minutes or forever
+
+
+@pytest.mark.parametrize("terms", [101, 500, 1_999])
+def test_calculator_evaluates_long_flat_chains(terms):
+    digits = [i % 10 for i in range(1, terms + 1)]
+    assert calc("+".join(map(str, digits))) == sum(digits)
+    assert calc("*".join(["1"] * terms) + "*7") == 7
+    assert calc("-".join(["2"] * terms)) == 2 - 2 * (terms - 1)
+    k = min(terms, 400)  # 2*3 + 4*5 - 2*3 + 4*5 - ... - 0
+    assert calc("2*3+4*5-" * k + "0") == 6 + 20 * k - 6 * (k - 1)
+
+
+def test_calculator_still_refuses_deep_nesting():
+    for deep in ("1+(" * 150 + "1" + ")" * 150, "-" * 150 + "1", "2**" * 150 + "2",
+                 "abs(" * 150 + "1" + ")" * 150, "(" * 250 + "1" + ")" * 250):
+        with pytest.raises(CalculatorError, match=r"nested too deeply|not a valid"):
+            calc(deep)
+    assert calc("(" * 150 + "1" + "+1)" * 150) == 151  # parenthesized on the left: a flat chain
 
 
 def test_calculator_refuses_long_and_deep_input_quickly():
@@ -126,7 +147,7 @@ def test_calculator_refuses_long_and_deep_input_quickly():
         calc("-" * 900 + "1")
     with pytest.raises(CalculatorError, match=r"nested too deeply|not a valid"):
         calc("(" * 300 + "1" + ")" * 300)
-    assert time.perf_counter() - start < 1
+    assert time.perf_counter() - start < 5  # generous: the machine may be loaded
 
 
 @pytest.mark.parametrize("expression", ["1 / 0", "1 // 0", "5 % 0", "0 ** -1", "1 / (2 - 2)",
@@ -363,6 +384,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     hits: list[str]
     stop: threading.Event
+    hung_up_in_time: threading.Event
+    late_bytes_sent: int
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -379,6 +402,29 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(body)
+
+    def _late_trickle(self, timeout: float) -> None:
+        """Headers at 0.6 x timeout, then a byte every 0.7 x timeout: no single read waits as
+        long as ``timeout``, so only a deadline over the whole call stops the client in time.
+        Records whether the client hung up before the first byte of the body was due (at
+        1.3 x timeout: a client honouring its deadline hangs up at 1 x)."""
+        if self.server.stop.wait(0.6 * timeout):
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.flush()
+        for _ in range(100):
+            readable, _, _ = select.select([self.connection], [], [], 0.7 * timeout)
+            if readable and not self.connection.recv(1, socket.MSG_PEEK):  # EOF: it hung up
+                if self.server.late_bytes_sent == 0:
+                    self.server.hung_up_in_time.set()
+                return
+            if self.server.stop.is_set():
+                return
+            self.wfile.write(b"z")
+            self.wfile.flush()
+            self.server.late_bytes_sent += 1
 
     def do_GET(self):
         self.server.hits.append(self.path)
@@ -411,6 +457,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(302, b"", {"Location": "http://not-allowed.example/steal"})
             elif path == "/redirect-userinfo":
                 self._send(302, b"", {"Location": "http://127.0.0.1@evil.example/"})
+            elif path.startswith("/redirect-to/"):  # /redirect-to/<host:port>/<path>
+                self._send(302, b"", {"Location": "http://" + path[len("/redirect-to/"):]})
+            elif path.startswith("/late-trickle/"):
+                self._late_trickle(float(path.rsplit("/", 1)[1]))
             elif path == "/redirect-on":
                 self._send(302, b"", {"Location": "/hello"})
             elif path == "/redirect-loop":
@@ -428,12 +478,17 @@ def server() -> Iterator[_Server]:
     srv = _Server(("127.0.0.1", 0), _Handler)
     srv.hits = []
     srv.stop = threading.Event()
+    srv.hung_up_in_time = threading.Event()
+    srv.late_bytes_sent = 0
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     yield srv
     srv.stop.set()
     srv.shutdown()
     srv.server_close()
+
+
+LOCAL = ["127.0.0.1/32"]  # the test server's address: the only non-public one these tests open
 
 
 def url(server: _Server, path: str) -> str:
@@ -445,7 +500,7 @@ def get(t: Tool, address: str):
 
 
 def test_http_get_fetches_from_an_allowed_host(server):
-    t = http_get(["127.0.0.1"])
+    t = http_get(["127.0.0.1"], allow_private=LOCAL)
     assert t.name == "http_get"
     assert t.schema["required"] == ["url"]
     assert get(t, url(server, "/hello")) == "héllo world"
@@ -455,20 +510,21 @@ def test_http_get_fetches_from_an_allowed_host(server):
 def test_http_get_ignores_proxy_settings_from_the_environment(server, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:9")
-    assert get(http_get(["127.0.0.1"]), url(server, "/hello")) == "héllo world"
+    assert get(http_get(["127.0.0.1"], allow_private=LOCAL), url(server, "/hello")) == \
+        "héllo world"
 
 
 @pytest.mark.parametrize("allowed", [["example.com"], ["localhost"], ["127.0.0.2"],
                                      ["*.0.0.1"], ["127.0.0.1:1"]])
 def test_http_get_refuses_hosts_off_the_list_without_connecting(server, allowed):
-    t = http_get(allowed)
+    t = http_get(allowed, allow_private=True)
     with pytest.raises(HostNotAllowedError, match=r"'127\.0\.0\.1' is not on the allow-list"):
         get(t, url(server, "/hello"))
     assert server.hits == []
 
 
 def test_http_get_refuses_tricky_urls(server):
-    t = http_get(["127.0.0.1"])
+    t = http_get(["127.0.0.1"], allow_private=LOCAL)
     port = server.server_address[1]
     with pytest.raises(HostNotAllowedError, match=r"evil\.example"):
         get(t, f"http://127.0.0.1:{port}@evil.example/")
@@ -484,7 +540,7 @@ def test_http_get_refuses_tricky_urls(server):
 
 
 def test_http_get_refuses_a_redirect_off_the_list(server):
-    t = http_get(["127.0.0.1"])
+    t = http_get(["127.0.0.1"], allow_private=LOCAL)
     with pytest.raises(HostNotAllowedError, match=re.escape("redirects to 'http://not-allowed.example")):
         get(t, url(server, "/redirect-off"))
     with pytest.raises(HostNotAllowedError, match=r"evil\.example"):
@@ -493,33 +549,127 @@ def test_http_get_refuses_a_redirect_off_the_list(server):
 
 
 def test_http_get_follows_redirects_on_the_list_but_not_forever(server):
-    t = http_get(["127.0.0.1"])
+    t = http_get(["127.0.0.1"], allow_private=LOCAL)
     assert get(t, url(server, "/redirect-on")) == "héllo world"
     with pytest.raises(ConnectionError, match="more than 5 redirects"):
         get(t, url(server, "/redirect-loop"))
 
 
 def test_http_get_caps_the_body(server):
-    t = http_get(["127.0.0.1"], max_bytes=1_000)
+    t = http_get(["127.0.0.1"], max_bytes=1_000, allow_private=LOCAL)
     start = time.perf_counter()
     text = get(t, url(server, "/big"))
-    assert time.perf_counter() - start < 5
+    assert time.perf_counter() - start < 15  # generous: the point is that 50 MB are not read
     body, _, note = text.partition("\n[... truncated")
     assert body == "y" * 1_000
     assert "after 1000 bytes of 50000000" in note
 
 
 def test_http_get_times_out(server):
-    t = http_get(["127.0.0.1"], timeout=0.5)
+    t = http_get(["127.0.0.1"], timeout=0.5, allow_private=LOCAL)
     for path in ("/slow", "/drip"):
         start = time.perf_counter()
         with pytest.raises(TimeoutError, match=r"timed out after 0\.5s"):
             get(t, url(server, path))
-        assert time.perf_counter() - start < 2.5
+        assert time.perf_counter() - start < 4  # /slow answers after 5 s
+
+
+def test_http_get_timeout_is_one_deadline_for_the_whole_call(server):
+    """Each read of /late-trickle waits less than the timeout; the call must still end at its
+    deadline (it read on to ~1.3 x timeout here, ~1.4 x in the issue's measurement, before)."""
+    timeout = 2.0
+    t = http_get(["127.0.0.1"], timeout=timeout, allow_private=LOCAL)
+    start = time.perf_counter()
+    with pytest.raises(TimeoutError, match=r"timed out after 2s"):
+        get(t, url(server, f"/late-trickle/{timeout}"))
+    assert time.perf_counter() - start < 3 * timeout  # generous: the machine may be loaded
+    assert server.hung_up_in_time.wait(5 * timeout), "the client read past its deadline"
+    assert server.late_bytes_sent == 0
+
+
+def _resolver(answers: dict[str, list[str]], calls: list[str] | None = None):
+    """A DNS stand-in: fixed answers per name, recording the names looked up."""
+    def resolve(host: str, port: int) -> list[str]:
+        if calls is not None:
+            calls.append(host)
+        return answers[host]
+    return resolve
+
+
+@pytest.mark.parametrize(("host", "kind"), [
+    ("127.0.0.1", "loopback"), ("127.0.0.2", "loopback"), ("[::1]", "loopback"),
+    ("2130706433", "loopback"), ("0x7f.1", "loopback"), ("017700000001", "loopback"),
+    ("127.1", "loopback"), ("[::ffff:127.0.0.1]", "loopback (embedded in an IPv6 address)"),
+    ("[2002:7f00:1::]", "loopback (embedded"), ("[64:ff9b::7f00:1]", "loopback (embedded"),
+    ("0.0.0.0", "unspecified"), ("0", "unspecified"), ("[::]", "unspecified"),
+    ("10.1.2.3", "private"), ("192.168.0.1", "private"), ("172.16.0.1", "private"),
+    ("[fc00::1]", "private"), ("169.254.169.254", "cloud metadata"),
+    ("[fd00:ec2::254]", "cloud metadata"), ("100.100.100.200", "cloud metadata"),
+    ("192.0.0.192", "cloud metadata"), ("169.254.1.1", "link-local"), ("[fe80::1]", "link-local"),
+    ("224.0.0.1", "multicast"), ("[ff02::1]", "multicast"), ("240.0.0.1", "reserved"),
+    ("100.64.0.1", "non-public"),
+])
+def test_http_get_refuses_non_public_addresses_by_default(server, host, kind):
+    port = server.server_address[1]
+    t = http_get([host.strip("[]"), f"{host}:{port}"])
+    with pytest.raises(HostNotAllowedError, match=rf"is a {re.escape(kind)}") as info:
+        get(t, f"http://{host}:{port}/hello")
+    assert "allow_private" in str(info.value) and "not sent" in str(info.value)
+    assert server.hits == []
+
+
+def test_http_get_checks_the_address_a_name_resolves_to(server):
+    port = server.server_address[1]
+    for answers in (["127.0.0.1"], ["93.184.215.14", "127.0.0.1"], ["::ffff:10.0.0.1"]):
+        t = http_get([f"admin.internal.test:{port}"],
+                     resolver=_resolver({"admin.internal.test": answers}))
+        with pytest.raises(HostNotAllowedError,
+                           match=r"'admin\.internal\.test', which resolves to .*, is a "):
+            get(t, f"http://admin.internal.test:{port}/hello")
+    meta = http_get(["metadata.google.internal"],
+                    resolver=_resolver({"metadata.google.internal": ["169.254.169.254"]}))
+    with pytest.raises(HostNotAllowedError, match="cloud metadata"):
+        get(meta, "http://metadata.google.internal/computeMetadata/v1/")
+    assert server.hits == []
+
+
+def test_http_get_connects_to_the_address_it_checked(server):
+    """The name is looked up once per connection, and that checked answer is the address
+    connected to: a resolver whose answer changes (DNS rebinding) gets no second chance."""
+    port = server.server_address[1]
+    calls: list[str] = []
+    answers = iter([["127.0.0.1"], ["10.9.9.9"], ["10.9.9.9"]])
+    t = http_get([f"rebind.test:{port}"], allow_private=LOCAL,
+                 resolver=lambda host, _port: (calls.append(host), next(answers))[1])
+    assert get(t, f"http://rebind.test:{port}/hello") == "héllo world"  # no real DNS for .test
+    assert calls == ["rebind.test"] and server.hits == ["/hello"]
+    with pytest.raises(HostNotAllowedError, match=r"10\.9\.9\.9, is a private address"):
+        get(t, f"http://rebind.test:{port}/hello")  # a new call: looked up and checked again
+    assert server.hits == ["/hello"]
+
+
+def test_http_get_checks_the_address_of_every_redirect_hop(server):
+    port = server.server_address[1]
+    resolver = _resolver({"inside.test": ["127.0.0.2"], "also-local.test": ["127.0.0.1"]})
+    t = http_get(["127.0.0.1", f"inside.test:{port}", f"also-local.test:{port}"],
+                 allow_private=LOCAL, resolver=resolver)
+    with pytest.raises(HostNotAllowedError,
+                       match=rf"redirects to 'http://inside\.test:{port}/hello': 'inside\.test', "
+                             rf"which resolves to 127\.0\.0\.2, is a loopback address"):
+        get(t, url(server, f"/redirect-to/inside.test:{port}/hello"))
+    assert server.hits == [f"/redirect-to/inside.test:{port}/hello"]
+    assert get(t, url(server, f"/redirect-to/also-local.test:{port}/hello")) == "héllo world"
+
+
+def test_http_get_allow_private_takes_true_or_networks():
+    with pytest.raises(ValueError, match="not a network"):
+        http_get(["example.com"], allow_private=["not-a-network"])
+    with pytest.raises(TypeError, match="list of networks"):
+        http_get(["example.com"], allow_private="10.0.0.0/8")
 
 
 def test_http_get_error_statuses_and_network_errors(server):
-    t = http_get(["127.0.0.1"])
+    t = http_get(["127.0.0.1"], allow_private=LOCAL)
     with pytest.raises(ConnectionError, match="HTTP 404 Not Found: nothing here"):
         get(t, url(server, "/missing"))
     with socket_closed_port() as port, pytest.raises(ConnectionError,
@@ -661,9 +811,46 @@ def test_sql_query_interrupts_long_queries(db):
     with pytest.raises(TimeoutError, match=r"longer than 0\.3s"):
         t.invoke({"query": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                            "SELECT count(*) FROM c"})
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 10  # the query never ends unless interrupted
     with pytest.raises(ValueError, match="too big"):
         t.invoke({"query": "SELECT zeroblob(500000000)"})
+
+
+_ROWS_CTE = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < {n}) "
+
+
+def _peak_bytes(call) -> tuple[object, int]:
+    tracemalloc.start()
+    try:
+        result = call()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_sql_query_memory_is_bounded_while_reading_not_after(db):
+    """101 rows of 1 MB blobs (or text) used to be built in full before the row cap applied
+    (about 100 MB here, 1 GB for 10 MB blobs); now one row at a time is read."""
+    t = sql_query(db, max_rows=100)
+    for cell in ("zeroblob(1000000)", "printf('%.*c', 1000000, 'x')"):
+        out, peak = _peak_bytes(lambda c=cell: t.invoke(
+            {"query": _ROWS_CTE.format(n=101) + f"SELECT x, {c} FROM c"}))
+        assert len(out["rows"]) == 100 and out["truncated"] is True
+        assert out["truncated_reason"].startswith("max_rows")
+        assert peak < 12_000_000, f"{cell}: peak {peak / 1e6:.0f} MB while reading"
+
+
+def test_sql_query_caps_the_bytes_of_the_result(db):
+    t = sql_query(db, max_rows=1_000, max_cell_chars=1_500, max_bytes=10_000)
+    out = t.invoke({"query": _ROWS_CTE.format(n=500) + "SELECT printf('%.*c', 1400, 'y') FROM c"})
+    assert len(out["rows"]) == 7 and out["truncated"] is True  # 7 x 1,400 <= 10,000 < 8 x 1,400
+    assert out["truncated_reason"].startswith("max_bytes")
+    wide = t.invoke({"query": "SELECT " + ", ".join(["printf('%.*c', 3000, 'w')"] * 8)})
+    assert wide["rows"] == [] and wide["truncated"] is True  # one row is already too big
+    small = t.invoke({"query": _ROWS_CTE.format(n=5) + "SELECT x FROM c"})
+    assert small == {"columns": ["x"], "rows": [[1], [2], [3], [4], [5]], "truncated": False}
+    with pytest.raises(ValueError, match="max_bytes must be a positive int"):
+        sql_query(db, max_bytes=0)
 
 
 def test_sql_query_missing_database_is_an_error_and_is_not_created(tmp_path, db):

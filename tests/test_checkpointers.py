@@ -535,7 +535,8 @@ def test_unserializable_values_raise_naming_node_and_key(sql: Backend) -> None:
     store = sql.open()
     bad = Checkpoint(id="c0", thread="t", step=0, values={"log": []}, next=[],
                      writes=[("agent", "messages", [1, {"content": object()}])])
-    with pytest.raises(SerializationError, match=r"node 'agent' key 'messages'.*\[1\]\.content"):
+    with pytest.raises(SerializationError,
+                       match=r"node 'agent' wrote key 'messages'.*at messages\[1\]\.content"):
         store.put(bad)
     assert store.get("t") is None
 

@@ -1,8 +1,10 @@
 """The crash-recovery proof: a graph with parallel branches, Send fan-out, a join, a subgraph and a
-loop is SIGKILLed at every boundary in a subprocess (on entering each node, mid-node after each
-journaled ctx.step, after each task's writes are stored, after each checkpoint), resumed in a new
-process, and must end exactly like an uninterrupted run with no finished task run twice and its
-side effect made once per task."""
+loop is SIGKILLed at every boundary in a subprocess (on entering each node, between an effect and
+the storing of its journaled result, mid-node after each journaled ctx.step, after each task's
+writes are stored, after each checkpoint), resumed in a new process, and must end exactly like an
+uninterrupted run with no finished task run twice. Its side effect is at-least-once (called again
+after a kill between the effect and its journal entry) and exactly-once where it counts: the API
+it calls applies each idempotency key once."""
 
 import os
 import sqlite3
@@ -39,13 +41,23 @@ def _check(report, effects_db: Path) -> None:
     for item in EXPECTED:
         assert f'"{item}"' in report.reference
     assert report.counts["journal"] == 2 and report.counts["node"] == 12
+    assert report.counts["effect"] == 2
     kinds = {p.kind for p in report.points}
-    assert kinds == {"node", "journal", "writes", "checkpoint"}
+    assert kinds == {"node", "effect", "journal", "writes", "checkpoint"}
+    # at-least-once, honestly: a kill after the effect and before its journal entry repeats it,
+    # and only such a kill does
+    for p in report.points:
+        assert bool(p.repeated_effects) == (p.kind == "effect"), (p.kind, p.at)
+    with pytest.raises(AssertionError, match="ran 2 times"):
+        report.check(exactly_once_effects=True)
     with sqlite3.connect(effects_db) as db:
-        total, distinct = db.execute(
-            "SELECT count(*), count(DISTINCT task) FROM charges").fetchone()
-    # 2 charges per run (reference + each kill point), each made exactly once per task
-    assert total == distinct == 2 * (len(report.points) + 1)
+        calls, = db.execute("SELECT count(*) FROM calls").fetchone()
+        applied, = db.execute("SELECT count(*) FROM charges").fetchone()
+    runs = len(report.points) + 1
+    # exactly-once where the API honours the key: 2 charges per run (reference + each kill
+    # point), each applied once; the calls repeated after the effect kills carried the same key
+    assert applied == 2 * runs
+    assert calls == applied + report.counts["effect"]
 
 
 def test_crash_at_every_boundary_sqlite(tmp_path, monkeypatch):

@@ -353,18 +353,19 @@ def test_a_failed_run_resumes_without_repeating_finished_delegations(saver):
 
 
 def test_crash_at_every_boundary_of_a_hierarchy(tmp_path, monkeypatch):
-    """SIGKILL after every journal write — each model call, and each delegation's result — the
-    resumed run ends like an uninterrupted one, no delegation runs again and no model call is
-    made twice. (Kills at checkpoints of nested runs: test_subgraph_runs.py.)"""
+    """SIGKILL after every journal write (each model call, and each delegation's result) and
+    every checkpoint (the delegations' own runs' too): the resumed run ends like an
+    uninterrupted one, no delegation runs again and no model call that had finished is made
+    twice."""
     effects = tmp_path / "effects.db"
     monkeypatch.setenv("CRASH_EFFECTS_DB", str(effects))
     report = crash_test("hierarchy_graph:make", {"messages": [("user", "report on the sky")]},
                         store=f"sqlite:{tmp_path / 'runs.db'}", pythonpath=[SUPPORT],
-                        workdir=tmp_path, kinds=["journal"],
+                        workdir=tmp_path, kinds=["node", "journal", "writes", "checkpoint"],
                         normalize="hierarchy_graph:normalize")
-    report.check()
+    report.check(exactly_once_effects=True)
     assert "Report:" in report.reference and "the sky is blue" in report.reference
-    assert len(report.points) == 6  # 4 model calls, 2 delegations
+    assert report.counts["journal"] == 6  # 4 model calls, 2 delegations
     with sqlite3.connect(effects) as db:
         rows = db.execute("SELECT thread, count(*), count(DISTINCT prompt) FROM calls "
                           "GROUP BY thread").fetchall()

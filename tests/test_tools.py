@@ -651,19 +651,17 @@ def test_async_tools_with_invoke_and_ainvoke():
 
 
 def test_ainvoke_runs_sync_tools_off_the_event_loop():
+    together = threading.Barrier(4, timeout=60)  # passes only if all four calls run at once
+
     @tool
     def slow(x: int) -> int:
-        time.sleep(0.3)
+        together.wait()
         return x
 
     async def main():
-        start = time.perf_counter()
-        results = await asyncio.gather(*(slow.ainvoke({"x": i}) for i in range(4)))
-        return results, time.perf_counter() - start
+        return await asyncio.gather(*(slow.ainvoke({"x": i}) for i in range(4)))
 
-    results, elapsed = asyncio.run(main())
-    assert results == [0, 1, 2, 3]
-    assert elapsed < 0.9  # concurrent, not 1.2 s in a row
+    assert asyncio.run(main()) == [0, 1, 2, 3]  # one at a time would break the barrier
 
 
 def test_sync_timeout_names_the_tool():

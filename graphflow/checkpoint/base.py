@@ -8,19 +8,28 @@ checkpointer doing real I/O overrides them.
 
 from __future__ import annotations
 
-import uuid
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .lease import Holder, Lease, Owner
 
 __all__ = [
     "Checkpoint", "Checkpointer", "PendingWrite", "StateSnapshot", "new_checkpoint_id", "now",
 ]
 
 
+_TABLE_LOCK = threading.Lock()  # guards the in-process lease tables (short critical sections)
+
+
 def new_checkpoint_id() -> str:
-    return uuid.uuid4().hex
+    """A new random id: 32 hex digits (128 random bits)."""
+    return os.urandom(16).hex()
 
 
 def now() -> datetime:
@@ -34,6 +43,9 @@ class Checkpoint:
     Attributes:
         id: unique id of this checkpoint.
         thread: the thread it belongs to.
+        ns: the namespace inside the thread: ``""`` for the thread's own graph, a path of task
+            ids for a subgraph's run (see ``graphflow.engine.ids``). Subgraph state lives apart
+            from every user-chosen thread id.
         step: the superstep it was taken after (0: after the input).
         values: the state (a dict of key -> value), never mutated once handed over. A store may
             leave it out (delta storage): read back, it is then None and the state is rebuilt
@@ -56,6 +68,7 @@ class Checkpoint:
     created_at: datetime = field(default_factory=now)
     metadata: dict[str, Any] = field(default_factory=dict)
     writes: list[tuple[str, str, Any]] = field(default_factory=list)
+    ns: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,78 +101,161 @@ class StateSnapshot:
 
 
 class Checkpointer(ABC):
-    """Where a compiled graph keeps its threads' checkpoints."""
+    """Where a compiled graph keeps its threads' checkpoints.
+
+    Every method that reads or writes a thread's records takes ``ns``: the namespace inside the
+    thread (``""``: the thread's own graph; a subgraph run's path otherwise). A thread's
+    namespaces are deleted with it.
+
+    Leases (one writer per thread): :meth:`acquire_lease`, :meth:`renew_lease` and
+    :meth:`release_lease` must be atomic for every process that shares the store. The defaults
+    here keep leases in this object, which is right for a store that lives in one process; a
+    store shared by several processes decides them in its database.
+    """
+
+    #: Seconds a thread's lease lasts unless renewed (its holder renews it while it runs).
+    lease_ttl: float = 30.0
+    _leases: dict[str, tuple[Owner, float, float]]  # thread -> owner, expiry, since (monotonic)
+
+    def _lease_table(self) -> dict[str, tuple[Owner, float, float]]:
+        """The in-process leases (made on first use, so subclasses need not call ``__init__``)."""
+        try:
+            return self._leases
+        except AttributeError:
+            with _TABLE_LOCK:
+                if "_leases" not in self.__dict__:
+                    self._leases = {}
+            return self._leases
 
     @abstractmethod
-    def put(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
-        """Store ``checkpoint`` as the newest of its thread. ``pending``: the outcome of the
-        lone task of the step the checkpoint ends, stored against the checkpoint's parent (as
-        :meth:`put_writes` would) in the same transaction: one commit per step instead of
-        two."""
+    def put(self, checkpoint: Checkpoint, *, lease: Lease | None = None) -> None:
+        """Store ``checkpoint`` as the newest of its thread and namespace. With ``lease``, store
+        it only if that lease still holds the thread (raise ``ThreadBusyError`` otherwise)."""
 
     @abstractmethod
-    def get(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
+    def get(self, thread: str, checkpoint_id: str | None = None, *,
+            ns: str = "") -> Checkpoint | None:
         """The newest checkpoint of ``thread`` (or the one with ``checkpoint_id``), or None."""
 
     @abstractmethod
-    def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
+    def put_writes(self, thread: str, checkpoint_id: str, write: PendingWrite, *,
+                   ns: str = "") -> None:
         """Store a finished task's outcome against the checkpoint its step started from."""
 
     @abstractmethod
-    def get_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
+    def get_writes(self, thread: str, checkpoint_id: str, *,
+                   ns: str = "") -> dict[str, PendingWrite]:
         """The finished tasks' outcomes stored against ``checkpoint_id``, by task id."""
 
     @abstractmethod
-    def chain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
+    def chain(self, thread: str, checkpoint_id: str | None = None, *,
+              ns: str = "") -> list[Checkpoint]:
         """From the nearest ancestor with ``values`` to the checkpoint (newest if None), oldest
         first; empty if there is no such checkpoint."""
 
     @abstractmethod
-    def put_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
+    def put_journal(self, thread: str, task_id: str, index: int, value: Any, *,
+                    ns: str = "") -> None:
         """Record the ``index``-th journaled result of a task."""
 
     @abstractmethod
-    def get_journal(self, thread: str, task_id: str) -> list[Any]:
+    def get_journal(self, thread: str, task_id: str, *, ns: str = "") -> list[Any]:
         """A task's journaled results, in order."""
 
     @abstractmethod
-    def list(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
-        """The checkpoints of ``thread``, newest first."""
+    def list(self, thread: str, *, limit: int | None = None, ns: str = "") -> list[Checkpoint]:
+        """The checkpoints of ``thread`` (in namespace ``ns``), newest first."""
 
     @abstractmethod
     def delete_thread(self, thread: str) -> None:
-        """Forget every checkpoint of ``thread``."""
+        """Forget every checkpoint, pending write and journal entry of ``thread``, in every
+        namespace, and its lease."""
 
     @abstractmethod
     def threads(self) -> list[str]:
-        """The threads that have checkpoints."""
+        """The threads that have checkpoints, sorted."""
 
-    async def aput(self, checkpoint: Checkpoint, *, pending: PendingWrite | None = None) -> None:
-        self.put(checkpoint, pending=pending)
+    @abstractmethod
+    def namespaces(self, thread: str) -> list[str]:
+        """The subgraph namespaces of ``thread`` that have checkpoints, sorted (``""`` left
+        out)."""
 
-    async def aget(self, thread: str, checkpoint_id: str | None = None) -> Checkpoint | None:
-        return self.get(thread, checkpoint_id)
+    # -- leases -------------------------------------------------------------------------------
 
-    async def aput_writes(self, thread: str, checkpoint_id: str, write: PendingWrite) -> None:
-        self.put_writes(thread, checkpoint_id, write)
+    def acquire_lease(self, thread: str, owner: Owner, ttl: float, *,
+                      takeover: Owner | None = None) -> Holder | None:
+        """Make ``owner`` the writer of ``thread`` for ``ttl`` seconds if the thread is free,
+        its lease has expired, ``owner`` already holds it, or (``takeover``) its holder is
+        exactly that owner (a dead process). Atomic. Returns None on success, else the holder."""
+        from .lease import Holder
 
-    async def aget_writes(self, thread: str, checkpoint_id: str) -> dict[str, PendingWrite]:
-        return self.get_writes(thread, checkpoint_id)
+        table = self._lease_table()
+        now = time.monotonic()
+        with _TABLE_LOCK:
+            held = table.get(thread)
+            if (held is None or held[1] < now or held[0].token == owner.token
+                    or (takeover is not None and held[0] == takeover)):
+                table[thread] = (owner, now + ttl, now)
+                return None
+            return Holder(held[0], held[1] - now, now - held[2])
 
-    async def achain(self, thread: str, checkpoint_id: str | None = None) -> list[Checkpoint]:
-        return self.chain(thread, checkpoint_id)
+    def renew_lease(self, thread: str, owner: Owner, ttl: float) -> bool:
+        """Extend ``owner``'s lease on ``thread``; False if it no longer holds it."""
+        table = self._lease_table()
+        with _TABLE_LOCK:
+            held = table.get(thread)
+            if held is None or held[0].token != owner.token:
+                return False
+            table[thread] = (owner, time.monotonic() + ttl, held[2])
+            return True
 
-    async def aput_journal(self, thread: str, task_id: str, index: int, value: Any) -> None:
-        self.put_journal(thread, task_id, index, value)
+    def release_lease(self, thread: str, owner: Owner) -> None:
+        """End ``owner``'s lease on ``thread`` (nothing if it does not hold it)."""
+        table = self._lease_table()
+        with _TABLE_LOCK:
+            held = table.get(thread)
+            if held is not None and held[0].token == owner.token:
+                del table[thread]
 
-    async def aget_journal(self, thread: str, task_id: str) -> list[Any]:
-        return self.get_journal(thread, task_id)
+    def holds_lease(self, thread: str, owner: Owner) -> bool:
+        """Whether ``owner`` holds ``thread`` right now (the in-process fence of :meth:`put`)."""
+        held = self._lease_table().get(thread)
+        return held is not None and held[0].token == owner.token
+
+    # -- async twins ----------------------------------------------------------------------------
+
+    async def aput(self, checkpoint: Checkpoint, *, lease: Lease | None = None) -> None:
+        self.put(checkpoint, lease=lease)
+
+    async def aget(self, thread: str, checkpoint_id: str | None = None, *,
+                   ns: str = "") -> Checkpoint | None:
+        return self.get(thread, checkpoint_id, ns=ns)
+
+    async def aput_writes(self, thread: str, checkpoint_id: str, write: PendingWrite, *,
+                          ns: str = "") -> None:
+        self.put_writes(thread, checkpoint_id, write, ns=ns)
+
+    async def aget_writes(self, thread: str, checkpoint_id: str, *,
+                          ns: str = "") -> dict[str, PendingWrite]:
+        return self.get_writes(thread, checkpoint_id, ns=ns)
+
+    async def achain(self, thread: str, checkpoint_id: str | None = None, *,
+                     ns: str = "") -> list[Checkpoint]:
+        return self.chain(thread, checkpoint_id, ns=ns)
+
+    async def aput_journal(self, thread: str, task_id: str, index: int, value: Any, *,
+                           ns: str = "") -> None:
+        self.put_journal(thread, task_id, index, value, ns=ns)
+
+    async def aget_journal(self, thread: str, task_id: str, *, ns: str = "") -> list[Any]:
+        return self.get_journal(thread, task_id, ns=ns)
 
     async def athreads(self) -> list[str]:
         return self.threads()
 
-    async def alist(self, thread: str, *, limit: int | None = None) -> list[Checkpoint]:
-        return self.list(thread, limit=limit)
+    async def alist(self, thread: str, *, limit: int | None = None,
+                    ns: str = "") -> list[Checkpoint]:
+        return self.list(thread, limit=limit, ns=ns)
 
     async def adelete_thread(self, thread: str) -> None:
         self.delete_thread(thread)

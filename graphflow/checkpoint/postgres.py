@@ -16,7 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+from . import _sql
+from ._sql import (
+    CHECKPOINTS,
+    JOURNAL,
+    LEASES,
+    WRITES,
+    CorruptCheckpointError,
+    SqlCheckpointer,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -29,10 +37,19 @@ __all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
 _LOCK_CLASS_SCHEMA = 0x67660000
 _LOCK_CLASS_THREAD = 0x67660001
 
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
+        task_id TEXT NOT NULL,
+        idx BIGINT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (thread, ns, task_id, idx))"""
+
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         id TEXT NOT NULL,
         parent_id TEXT,
         step BIGINT NOT NULL,
@@ -44,25 +61,37 @@ _DDL = (
         snapshot TEXT,
         snapshot_step BIGINT NOT NULL,
         snapshot_bytes BIGINT NOT NULL,
-        delta_bytes BIGINT NOT NULL,
-        UNIQUE (thread, id))""",
-    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_thread_seq ON {CHECKPOINTS} (thread, seq)",
+        delta_bytes BIGINT NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {WRITES} (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         checkpoint_id TEXT NOT NULL,
         task_id TEXT NOT NULL,
         node TEXT NOT NULL,
         writes TEXT NOT NULL,
         update_value TEXT NOT NULL,
-        goto TEXT NOT NULL,
-        UNIQUE (thread, checkpoint_id, task_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {JOURNAL} (
-        thread TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        idx BIGINT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (thread, task_id, idx))""",
+        goto TEXT NOT NULL)""",
+    _JOURNAL_DDL.format(table=JOURNAL),
+    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
+        thread TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)""",
+)
+
+# The layout before namespaces: add the column; rebuild the journal, whose key gains it.
+_MIGRATE = (
+    f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    _JOURNAL_DDL.format(table=JOURNAL + "_v2"),
+    f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
+    f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
+    f"DROP TABLE {JOURNAL}",
+    f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
 )
 
 _INSTALL_HINT = 'pip install "graphflow[postgres]"'
@@ -77,6 +106,29 @@ def _import_driver() -> tuple[Any, Any]:
             f"PostgresCheckpointer needs psycopg 3 and psycopg-pool, which are not installed "
             f"({exc}); install them with: {_INSTALL_HINT}") from exc
     return psycopg, psycopg_pool
+
+
+def _configure_text(conn: psycopg.Connection[Any]) -> None:
+    """Make text come back as str, whatever the database's encoding.
+
+    A UTF8 (or other real encoding) database validates text on the way in, so it cannot hold
+    invalid UTF-8: the client encoding is set to UTF8 and psycopg's own loaders are kept. An
+    ``SQL_ASCII`` database stores bytes unchecked and psycopg would return every text value as
+    bytes: there text is decoded as UTF-8 here, and a value that is not valid UTF-8 (a tampered
+    row) comes back as :class:`~._sql.UndecodableText`, which the reader reports as a corrupted
+    column.
+    """
+    if conn.info.parameter_status("server_encoding") != "SQL_ASCII":
+        conn.execute("SET client_encoding TO 'UTF8'")
+        return
+    from psycopg.adapt import Loader
+
+    class TextLoader(Loader):
+        def load(self, data: Any) -> str | _sql.UndecodableText:
+            return _sql.UndecodableText.decode_text(bytes(data))
+
+    for type_name in ("text", "varchar", "name"):
+        conn.adapters.register_loader(type_name, TextLoader)
 
 
 class PostgresCheckpointer(SqlCheckpointer):
@@ -102,6 +154,8 @@ class PostgresCheckpointer(SqlCheckpointer):
 
     _placeholder = "%s"
     _ddl = _DDL
+    _migrate_ddl = _MIGRATE
+    _now = "extract(epoch from clock_timestamp())::float8"
 
     def __init__(self, dsn: str, *, snapshot_every: int | None = None, pool_size: int = 4,
                  timeout: float = 30.0) -> None:
@@ -122,6 +176,7 @@ class PostgresCheckpointer(SqlCheckpointer):
     @staticmethod
     def _configure(conn: psycopg.Connection[Any]) -> None:
         conn.execute("SET TIME ZONE 'UTC'")  # created_at comes back in UTC
+        _configure_text(conn)
 
     def _ready_pool(self) -> psycopg_pool.ConnectionPool:
         if self._ready:

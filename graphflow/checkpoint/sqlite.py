@@ -5,11 +5,28 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from ._sql import CHECKPOINTS, JOURNAL, WRITES, CorruptCheckpointError, SqlCheckpointer
+from . import _sql
+from ._sql import (
+    CHECKPOINTS,
+    JOURNAL,
+    LEASES,
+    WRITES,
+    CorruptCheckpointError,
+    SqlCheckpointer,
+)
+
+_JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
+        task_id TEXT NOT NULL,
+        idx INTEGER NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (thread, ns, task_id, idx)) WITHOUT ROWID"""
 
 __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
@@ -17,6 +34,7 @@ _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         id TEXT NOT NULL,
         parent_id TEXT,
         step INTEGER NOT NULL,
@@ -28,26 +46,41 @@ _DDL = (
         snapshot TEXT,
         snapshot_step INTEGER NOT NULL,
         snapshot_bytes INTEGER NOT NULL,
-        delta_bytes INTEGER NOT NULL,
-        UNIQUE (thread, id))""",
-    f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_thread_seq ON {CHECKPOINTS} (thread, seq)",
+        delta_bytes INTEGER NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {WRITES} (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         thread TEXT NOT NULL,
+        ns TEXT NOT NULL DEFAULT '',
         checkpoint_id TEXT NOT NULL,
         task_id TEXT NOT NULL,
         node TEXT NOT NULL,
         writes TEXT NOT NULL,
         update_value TEXT NOT NULL,
-        goto TEXT NOT NULL,
-        UNIQUE (thread, checkpoint_id, task_id))""",
-    f"""CREATE TABLE IF NOT EXISTS {JOURNAL} (
-        thread TEXT NOT NULL,
-        task_id TEXT NOT NULL,
-        idx INTEGER NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (thread, task_id, idx)) WITHOUT ROWID""",
+        goto TEXT NOT NULL)""",
+    _JOURNAL_DDL.format(table=JOURNAL),
+    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
+        thread TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at REAL NOT NULL) WITHOUT ROWID""",
 )
+
+# The layout before namespaces: add the column; rebuild the journal, whose key gains it.
+_MIGRATE = (
+    f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+    _JOURNAL_DDL.format(table=JOURNAL + "_v2"),
+    f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
+    f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
+    f"DROP TABLE {JOURNAL}",
+    f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
+)
+
+#: How long a failed switch to WAL mode is retried at most (it does not wait on busy_timeout).
+_BUSY_RETRY = 0.002
 
 
 class SqliteCheckpointer(SqlCheckpointer):
@@ -70,6 +103,8 @@ class SqliteCheckpointer(SqlCheckpointer):
 
     _integrity_errors = (sqlite3.IntegrityError,)
     _ddl = _DDL
+    _migrate_ddl = _MIGRATE
+    _now = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, path: str | os.PathLike[str], *, snapshot_every: int | None = None,
                  timeout: float = 30.0) -> None:
@@ -90,12 +125,13 @@ class SqliteCheckpointer(SqlCheckpointer):
             raise RuntimeError(f"{self!r} is closed")
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False)
+        # Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead of
+        # failing the whole query, so that the error names the thread, checkpoint and column.
+        conn.text_factory = _sql.UndecodableText.decode_text
         try:
+            deadline = time.monotonic() + self._timeout
             if self.path != ":memory:":
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise sqlite3.OperationalError(f"{self.path!r}: cannot use WAL mode "
-                                                   f"(journal_mode is {mode!r})")
+                self._use_wal(conn, deadline)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -109,6 +145,28 @@ class SqliteCheckpointer(SqlCheckpointer):
             raise
         self._conn = conn
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection, deadline: float) -> None:
+        """Switch the file to WAL mode. The switch needs a moment alone with the file and SQLite
+        does not wait on its busy timeout for it, so processes opening one new file together
+        would fail at once with "database is locked": retry until the timeout instead."""
+        pause = _BUSY_RETRY
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.1)
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"{self.path!r}: cannot use WAL mode "
+                                           f"(journal_mode is {mode!r})")
 
     def _table_columns(self, conn: Any, table: str) -> set[str]:
         return {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}

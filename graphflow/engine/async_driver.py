@@ -31,9 +31,9 @@ async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     except BaseException:
         await run.astore_deferred()  # a router failed: the finished task's outcome still counts
         raise
-    cp, pending = run.take_checkpoint()
+    cp = run.take_checkpoint()
     if cp is not None:
-        await run.checkpointer.aput(cp, pending=pending)
+        await run.checkpointer.aput(cp, lease=run.lease)
 
 
 async def _plan(run: Run, branches: tuple[Branch, ...]) -> None:
@@ -99,7 +99,20 @@ async def _run_all_live(run: Run, tasks: list[Task]) -> AsyncIterator[Any]:
 
 
 async def run_async(run: Run) -> AsyncIterator[Any]:
-    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for)."""
+    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for).
+
+    A run with a thread holds the thread's lease from its start to its end (however it ends).
+    """
+    for pause in run.lease_waits():
+        await asyncio.sleep(pause)
+    try:
+        async for event in _drive(run):
+            yield event
+    finally:
+        run.release()
+
+
+async def _drive(run: Run) -> AsyncIterator[Any]:
     await _route(run, run.begin())
     for event in run.flush():
         yield event
@@ -108,7 +121,7 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
         if run.paused:  # a static breakpoint before this step
             if run.checkpointer is not None:
                 await run.checkpointer.aput_writes(run.thread or "", run.checkpoint_id or "",
-                                                   run.breakpoint_write())
+                                                   run.breakpoint_write(), ns=run.ns)
             break
         if len(tasks) == 1 and not run.live_inline:
             task = tasks[0]

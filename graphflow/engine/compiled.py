@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ..checkpoint.base import Checkpointer
 from .async_driver import run_async
 from .diagram import Drawable
+from .ids import child_namespace
 from .interrupts import SCOPE, GraphInterrupt
 from .journal import ajournaled, journaled, slot_key
 from .program import Program
@@ -79,6 +80,11 @@ async def _drain(events: AsyncIterator[Any]) -> None:
         pass
 
 
+def _child_ns(parent: Run, task: Task) -> str:
+    """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
+    return child_namespace(parent.ns, parent.task_id(parent.step, task.name, task.index))
+
+
 def _same(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -130,14 +136,15 @@ class CompiledGraph(Threads, Drawable):
 
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
-             token_budget: int | None = None, subgraphs: bool = False) -> Run:
+             token_budget: int | None = None, wait: bool | float = False,
+             subgraphs: bool = False) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget,
+                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
                    subgraphs=subgraphs)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
-               token_budget: int | None = None) -> Any:
+               token_budget: int | None = None, wait: bool | float = False) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -153,6 +160,10 @@ class CompiledGraph(Threads, Drawable):
                 raises :class:`TokenBudgetExceeded`. A checkpoint's ``metadata["usage"]``
                 holds the thread's totals so far (``input_tokens``, ``output_tokens``,
                 ``cost``), every run's calls counted once.
+            wait: a thread has one writer at a time. If another run is writing ``thread``:
+                False (the default) raises :class:`ThreadBusyError` at once, before anything
+                runs; True waits until the thread is free; a number waits that many seconds
+                at most.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -171,23 +182,23 @@ class CompiledGraph(Threads, Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget))
+                checkpoint=checkpoint, token_budget=token_budget, wait=wait))
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget)
+                        token_budget=token_budget, wait=wait)
         for _ in run_sync(run):
             pass
         return run.result()
 
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
-                      token_budget: int | None = None) -> Any:
+                      token_budget: int | None = None, wait: bool | float = False) -> Any:
         """Async :meth:`invoke`."""
         if thread is None and checkpoint is None:
             scope = SCOPE.get(None)
             if scope is not None:
                 return await self._ainvoke_inside(scope, input, context, recursion_limit)
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget)
+                        token_budget=token_budget, wait=wait)
         async for _ in run_async(run):
             pass
         return run.result()
@@ -195,7 +206,7 @@ class CompiledGraph(Threads, Drawable):
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
-               subgraphs: bool = False) -> Iterator[Any]:
+               wait: bool | float = False, subgraphs: bool = False) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
@@ -210,7 +221,7 @@ class CompiledGraph(Threads, Drawable):
         ``("team", "researcher")``): a UI can tell who is speaking.
         """
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, subgraphs)  # checks the arguments now, not at next()
+                        token_budget, wait, subgraphs)  # checks the arguments now
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -218,10 +229,10 @@ class CompiledGraph(Threads, Drawable):
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                subgraphs: bool = False) -> AsyncIterator[Any]:
+                wait: bool | float = False, subgraphs: bool = False) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, subgraphs))
+                                   token_budget, wait, subgraphs))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -271,18 +282,19 @@ class CompiledGraph(Threads, Drawable):
         """The child run of an invoke from inside a node of ``parent`` (None and its result if
         it had finished, before a crash, without its result being journaled)."""
         saver = parent.checkpointer
-        ns = None
+        thread, ns = None, ""
         if saver is not None:
-            ns = slot_key()  # this call's journal slot: unique, and the same when run again
-            last = saver.get(ns)
+            # the namespace of this call's journal slot: unique, and the same when run again
+            thread, ns = parent.thread or "", child_namespace(parent.ns, slot_key())
+            last = saver.get(thread, ns=ns)
             if last is not None and not last.next:
-                return None, self.schema.view(rebuild_values(self, saver.chain(ns)))
+                return None, self.schema.view(rebuild_values(self, saver.chain(thread, ns=ns)))
             if last is not None:
                 input = None  # resume it
-        child = Run(self, input, thread=ns, checkpointer=saver,
+        child = Run(self, input, thread=thread, checkpointer=saver,
                     context=parent.context if context is None else context,
                     recursion_limit=parent.limit if recursion_limit is None else recursion_limit,
-                    nested=True, token_budget=parent.token_budget)
+                    nested=True, token_budget=parent.token_budget, ns=ns)
         child.adopt(parent, self.name, mount=None)
         return child, None
 
@@ -327,17 +339,18 @@ class CompiledGraph(Threads, Drawable):
     def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run | None]:
         """The child run for a subgraph task (None: it already finished, before a crash).
 
-        Under a checkpointed parent the child is checkpointed too, in its own namespace (the
-        parent task's id), so an interrupted or crashed subgraph resumes where it stopped.
+        Under a checkpointed parent the child is checkpointed too, in the parent's thread under
+        its own namespace (the parent task's namespace path), so an interrupted or crashed
+        subgraph resumes where it stopped.
         """
         source = task.input if task.index >= 0 else parent.values
         writes = self.schema.input_writes(source)
         given = {k: v for k, v in writes.items() if k in self.schema.keys}
         saver = parent.checkpointer
-        ns = None
+        ns = ""
         if saver is not None:
-            ns = parent.task_id(parent.step, task.name, task.index)
-            last = saver.get(ns)
+            ns = _child_ns(parent, task)
+            last = saver.get(parent.thread or "", ns=ns)
             if last is not None and not last.next:
                 return given, None
             if last is not None:
@@ -346,9 +359,9 @@ class CompiledGraph(Threads, Drawable):
                 given_input = given
         else:
             given_input = given
-        child = Run(self, given_input, thread=ns, checkpointer=saver, context=parent.context,
-                    recursion_limit=parent.limit, log_writes=True, nested=True,
-                    token_budget=parent.token_budget)
+        child = Run(self, given_input, thread=parent.thread if saver is not None else None,
+                    checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
+                    log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns)
         child.adopt(parent, task.name, mount=task.name)
         return given, child
 
@@ -360,11 +373,12 @@ class CompiledGraph(Threads, Drawable):
             raise GraphInterrupt(child.interrupts)
         saver = parent.checkpointer
         if saver is not None:  # the whole child history, across resumes, is in its namespace
-            ns = parent.task_id(parent.step, task.name, task.index)
-            history = saver.list(ns)[::-1]
+            ns, thread = _child_ns(parent, task), parent.thread or ""
+            history = saver.list(thread, ns=ns)[::-1]
             log = [(k, v) for cp in history if cp.metadata.get("source") == "loop"
                    for _, k, v in cp.writes]
-            final = child.values if child is not None else rebuild_values(self, saver.chain(ns))
+            final = child.values if child is not None else \
+                rebuild_values(self, saver.chain(thread, ns=ns))
             commands = child.to_parent if child is not None else (
                 history[-1].metadata.get("to_parent") or [] if history else [])
         else:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import GraphflowError
 from ..graph.nodes import is_async_callable
-from .journal import ajournaled, journaled
+from .ids import idempotency_key
+from .journal import ajournaled, journaled, next_slot
 
 if TYPE_CHECKING:
     from .run import Run
@@ -48,8 +49,31 @@ class RunContext:
 
     @property
     def task_id(self) -> str:
-        """A deterministic id of this task: the same for the same thread, step, node and Send."""
+        """A deterministic id of this task within its thread: the same for the same step, node,
+        ``Send`` and branch (``"3:work:1"``; see ``graphflow.engine.ids``). For a key that is
+        unique across threads, to hand to an external API, use :meth:`idempotency_key`."""
         return self._run.task_id(self.superstep, self.node, self._index)
+
+    def idempotency_key(self) -> str:
+        """A stable key for the next :meth:`step` of this task: pass it to the API the step
+        calls (payments, e-mail, any API that deduplicates by key) to make its effect
+        exactly-once::
+
+            receipt = ctx.step("charge", pay, amount, idempotency_key=ctx.idempotency_key())
+
+        A journaled step's *result* is exactly-once: once stored, it is replayed, never
+        recomputed. Its *effect* is at-least-once: a crash after the effect and before its
+        result is stored runs the function again on resume. That second call gets the same
+        key (the same thread, subgraph, step, node, ``Send`` and position of the call), so an
+        API that honours idempotency keys applies the effect once. Different calls, threads,
+        and forks of the history get different keys.
+        """
+        task = self._task
+        if task is None:
+            raise GraphflowError("ctx.idempotency_key() is only available inside a node")
+        run = self._run
+        key, index = next_slot(run, task)
+        return idempotency_key(run.thread or "", run.ns, key, index)
 
     def write(self, value: Any) -> None:
         """Emit ``value`` on the ``"custom"`` stream, live, while the node runs."""

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..constants import END, START
+from .ids import child_tasks
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -27,16 +28,17 @@ class Drawable:
     def get_graph(self, *, expand_subgraphs: bool | int = False) -> nx.MultiDiGraph:
         raise NotImplementedError
 
-    def run_path(self, thread: str, *, expand: bool | int = False
+    def run_path(self, thread: str, *, expand: bool | int = False, ns: str = ""
                  ) -> tuple[set[str], set[tuple[str, str]]]:
         """The nodes and edges that ``thread`` executed, from its checkpoint history.
 
         With ``expand`` (as for ``get_graph(expand_subgraphs=...)``) the nodes that ran inside
         subgraphs are included too (as ``parent:child``), read from their own namespaces.
+        ``ns``: the namespace inside the thread (a subgraph's run).
         """
         if self.checkpointer is None:
             raise ValueError("drawing a run needs a checkpointer: compile(checkpointer=...)")
-        history = self.checkpointer.list(thread)[::-1]  # oldest first
+        history = self.checkpointer.list(thread, ns=ns)[::-1]  # oldest first
         if not history:
             raise ValueError(f"thread {thread!r} has no checkpoint to draw")
         ran: list[set[str]] = [{START}]
@@ -55,32 +57,28 @@ class Drawable:
         nodes = set().union(*ran)
         if not expand:
             return nodes, edges
-        nodes |= self._ran_inside(thread, expand)
+        nodes |= self._ran_inside(thread, ns, expand)
         expanded = self.get_graph(expand_subgraphs=expand)
         edges = {(u, v) for u, v in expanded.edges() if u in nodes and v in nodes}
         return nodes, edges
 
-    def _ran_inside(self, thread: str, expand: bool | int) -> set[str]:
-        """Nodes that ran inside this graph's subgraphs, as ``parent:child`` names.
-
-        A subgraph task checkpoints in the namespace ``"<thread>:<step>:<node>[:<send>]"``.
-        """
+    def _ran_inside(self, thread: str, ns: str, expand: bool | int) -> set[str]:
+        """Nodes that ran inside this graph's subgraphs, as ``parent:child`` names (each
+        subgraph task checkpoints in a namespace of its own: see ``graphflow.engine.ids``)."""
         deeper = True if expand is True else int(expand) - 1
         specs = self._program.specs  # type: ignore[attr-defined]
         out: set[str] = set()
-        for ns in self.checkpointer.threads() if self.checkpointer else ():
-            if not ns.startswith(thread + ":"):
-                continue
-            parts = ns[len(thread) + 1:].split("@")[0].split(":")
-            if not (2 <= len(parts) <= 3 and parts[0].isdigit() and all(
-                    p.isdigit() for p in parts[2:])):
-                continue  # not a direct child (a grandchild's namespace is longer)
-            spec = specs.get(parts[1])
+        saver = self.checkpointer
+        if saver is None:
+            return out
+        for child_ns, name in child_tasks(ns, saver.namespaces(thread)):
+            spec = specs.get(name)
             if spec is None or spec.subgraph is None:
                 continue
-            child = spec.subgraph.with_checkpointer(self.checkpointer)
-            inner, _ = child.run_path(ns, expand=deeper) if deeper else child.run_path(ns)
-            out |= {f"{parts[1]}:{n}" for n in inner if n not in (START, END)}
+            child = spec.subgraph.with_checkpointer(saver)
+            inner, _ = child.run_path(thread, expand=deeper, ns=child_ns) if deeper else \
+                child.run_path(thread, ns=child_ns)
+            out |= {f"{name}:{n}" for n in inner if n not in (START, END)}
         return out
 
     def _node_names(self) -> set[str]:

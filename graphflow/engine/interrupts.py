@@ -32,7 +32,8 @@ class Interrupt:
         id: stable id; resume several pending interrupts with ``{id: value}``.
         value: what the node passed to ``interrupt(...)`` (the question for the human).
         node: the node that asked.
-        ns: where the answer is journaled: the thread (or subgraph namespace) of the task.
+        ns: where the answer is journaled: the namespace of the task inside its thread
+            (``""`` for the thread's own graph, a subgraph run's path otherwise).
         task: the id of the task that asked.
         index: which ``interrupt`` call of that task this is (0 for the first).
     """
@@ -65,8 +66,8 @@ def current() -> tuple[Run, Task]:
     return scope
 
 
-def interrupt_id(ns: str, task_id: str, index: int) -> str:
-    return hashlib.sha1(f"{ns}\x00{task_id}\x00{index}".encode()).hexdigest()[:16]
+def interrupt_id(thread: str, ns: str, task_id: str, index: int) -> str:
+    return hashlib.sha1(f"{thread}\x00{ns}\x00{task_id}\x00{index}".encode()).hexdigest()[:16]
 
 
 def interrupt(value: Any) -> Any:
@@ -87,6 +88,6 @@ def interrupt(value: Any) -> Any:
         raise GraphflowError(
             f"node {task.name!r} called interrupt() in a run without a checkpointer and "
             f"thread: compile(checkpointer=...) and invoke(..., thread=...) to pause and resume")
-    ns = run.thread or ""
-    raise GraphInterrupt([Interrupt(interrupt_id(ns, task_id, index), value, task.name, ns,
-                                    task_id, index)])
+    ns = run.ns
+    raise GraphInterrupt([Interrupt(interrupt_id(run.thread or "", ns, task_id, index), value,
+                                    task.name, ns, task_id, index)])

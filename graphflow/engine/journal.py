@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["ajournaled", "journaled", "slot_key"]
+__all__ = ["ajournaled", "journaled", "next_slot", "slot_key"]
 
 T = TypeVar("T")
 _MISS = object()
@@ -30,6 +30,14 @@ _MISS = object()
 # The journaled call now running, per task: (task, its slot's key, the slot's next inner index).
 _ENCLOSING: ContextVar[tuple[Task, str, list[int]] | None] = ContextVar(
     "graphflow_journal_scope", default=None)
+
+
+def next_slot(run: Run, task: Task) -> tuple[str, int]:
+    """The journal key and index the task's next journaled call will take (nothing claimed)."""
+    enclosing = _ENCLOSING.get()
+    if enclosing is not None and enclosing[0] is task:
+        return enclosing[1], enclosing[2][0]
+    return run.task_id(run.step, task.name, task.index), task.n_steps
 
 
 def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..constants import END, START
 from ..graph.nodes import Branch, NodeSpec
+from .ids import escape_name
 
 if TYPE_CHECKING:
     from ..graph.state_graph import StateGraph
@@ -16,10 +17,12 @@ __all__ = ["Program"]
 class Program:
     """Per node: static targets, joins it feeds and routers on it."""
 
-    __slots__ = ("branches_of", "joins", "joins_of", "specs", "static_out")
+    __slots__ = ("branches_of", "joins", "joins_of", "name_ids", "specs", "static_out")
 
     def __init__(self, g: StateGraph) -> None:
         self.specs: dict[str, NodeSpec] = dict(g.nodes)
+        # node names as they appear inside task ids (escaped: see ids.py)
+        self.name_ids = {n: escape_name(n) for n in (START, END, *self.specs)}
         names = [START, *g.nodes]
         out: dict[str, list[str]] = {n: [] for n in names}
         for src, dst in g.edges:

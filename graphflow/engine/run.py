@@ -9,13 +9,15 @@ routers and checkpointer calls are made.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import Counter, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
+from ..checkpoint.lease import Lease
 from ..constants import END, START
 from ..errors import (
     GraphflowError,
@@ -27,6 +29,7 @@ from ..errors import (
 from ..graph.nodes import Branch
 from ..types import Command, Send
 from .context import RunContext
+from .ids import check_checkpoint_id, check_thread_id, make_task_id
 from .interrupts import Interrupt
 from .merge import apply_writes, items_of
 from .task import Task, parent_commands
@@ -39,6 +42,7 @@ __all__ = ["DEFAULT_RECURSION_LIMIT", "INTERRUPT_KEY", "Run", "rebuild_values"]
 DEFAULT_RECURSION_LIMIT = 10_000
 STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages"})
 INTERRUPT_KEY = "__interrupt__"  # a pending write holding a task's interrupts
+ERROR_KEY = "__error__"  # a pending write saying the task's outcome was rejected: run it again
 BREAKPOINT_TASK = "__breakpoint__"  # a pending write saying "paused before this step"
 
 
@@ -89,6 +93,8 @@ class Run:
         checkpointer: Checkpointer | None = None,
         nested: bool = False,
         token_budget: int | None = None,
+        ns: str = "",
+        wait: bool | float = False,
         subgraphs: bool = False,
     ) -> None:
         self.graph = graph
@@ -105,8 +111,15 @@ class Run:
         if thread is not None and saver is None:
             raise GraphflowError(
                 f"thread={thread!r} needs a checkpointer: compile(checkpointer=...) first")
-        if checkpoint_id is not None and thread is None:
-            raise GraphflowError("checkpoint= needs thread= as well")
+        if checkpoint_id is not None:
+            if thread is None:
+                raise GraphflowError("checkpoint= needs thread= as well")
+            check_checkpoint_id(checkpoint_id)
+        if thread is not None and not nested:
+            check_thread_id(thread)
+        self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
+        self.wait = wait
+        self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
         # streaming
         if modes is None:
@@ -155,8 +168,8 @@ class Run:
         self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
-        # the outcome of a step's lone task, stored with the step's checkpoint in one commit
-        # (see task_finished); None when there is none to store
+        # the outcome of a step's lone task, recorded by the step's checkpoint (see
+        # task_finished); None when there is none to store
         self.lone = False
         self.deferred: tuple[str, PendingWrite] | None = None  # (step's checkpoint, outcome)
         self.skip_before = False  # resuming from a static breakpoint taken before this step
@@ -174,9 +187,11 @@ class Run:
 
     def adopt(self, parent: Run, name: str, *, mount: str | None) -> None:
         """Run as a part of ``parent``: a subgraph node ``mount`` of it, or (``mount`` None) a
-        graph invoked from inside one of its nodes. One run's usage totals and token budget;
-        its stream events reach the parent's stream, under ``parent.path + (name,)``."""
+        graph invoked from inside one of its nodes. It writes under the parent's lease; one
+        run's usage totals and token budget; its stream events reach the parent's stream, under
+        ``parent.path + (name,)``."""
         self.parent, self.mount = parent, mount
+        self.lease = parent.lease
         self.usage, self._usage_lock = parent.usage, parent._usage_lock
         self.usage_base = parent.usage_base
         self.path = (*parent.path, name)
@@ -209,12 +224,31 @@ class Run:
         return events
 
     def task_id(self, step: int, node: str, index: int) -> str:
-        """Deterministic: the same task of the same thread, step and branch has the same id
-        (what pending writes and the journal are keyed by)."""
-        base = f"{self.thread or ''}:{step}:{node}"
-        if index >= 0:
-            base = f"{base}:{index}"
-        return f"{base}@{self.branch}" if self.branch else base
+        """Deterministic: the same task of the same step, ``Send`` index and branch has the same
+        id within its thread and namespace (what pending writes and the journal are keyed by);
+        built structurally (see :mod:`graphflow.engine.ids`), so no two tasks share one."""
+        return make_task_id(step, self.prog.name_ids[node], index, self.branch)
+
+    # -- the thread's lease (one writer per thread) --------------------------------------------
+
+    def lease_waits(self) -> Iterator[float]:
+        """Take the thread's lease; yields the pauses to sleep while waiting for a busy thread
+        (the sync and async drivers sleep them their own way). Nothing for a run without a
+        thread, or a subgraph's run (it writes under its parent's lease)."""
+        saver = self.checkpointer
+        if saver is None or self.parent is not None or self.lease is not None:
+            return
+        lease = Lease(saver, self.thread or "", saver.lease_ttl)
+        yield from lease.acquire(self.wait)
+        self.lease = lease
+
+    def release(self) -> None:
+        """Give the thread's lease back (a run that holds one, at its end, however it ends)."""
+        lease, self.lease = self.lease, None
+        if lease is not None and self.parent is None:
+            # a closed store or a lost connection: the lease expires by itself then
+            with contextlib.suppress(Exception):
+                lease.release()
 
     # -- journal ---------------------------------------------------------------------------------
 
@@ -223,7 +257,7 @@ class Run:
         entries = self._journal.get(key)
         if entries is None:
             saver = self.checkpointer
-            entries = saver.get_journal(self.thread or "", key) if saver else []
+            entries = saver.get_journal(self.thread or "", key, ns=self.ns) if saver else []
             self._journal[key] = entries
         return entries
 
@@ -235,7 +269,7 @@ class Run:
         else:
             entries.append(value)
         if self.checkpointer is not None:
-            self.checkpointer.put_journal(self.thread or "", key, index, value)
+            self.checkpointer.put_journal(self.thread or "", key, index, value, ns=self.ns)
 
     # -- model usage ---------------------------------------------------------------------------
 
@@ -286,11 +320,12 @@ class Run:
     def task_finished(self, task: Task) -> None:
         """Store a finished task's outcome at once (pending write) and stream it.
 
-        The outcome of a step's lone task is stored in the same transaction as the checkpoint
-        that ends the step, moments later (the driver passes :attr:`deferred` to ``put``), or
-        by :meth:`store_deferred` if the step fails before that checkpoint: one commit per step
-        instead of two, and an outcome is never lost. (A crash in between re-runs the task, as
-        a crash just before a separate commit would.)
+        The outcome of a step's lone task is not stored apart: the checkpoint that ends the
+        step, moments later, records it (its writes, and the tasks it leads to), in the step's
+        one commit. If the step fails after the task and before that checkpoint (a router
+        raised), :meth:`store_deferred` stores it on its own, so it is never lost; if the
+        task's writes are rejected it is not stored at all (it must run again). A crash in
+        between re-runs the task, as a crash just before a separate commit would.
         """
         if self.checkpointer is None and not self.streaming:
             return
@@ -298,14 +333,15 @@ class Run:
             task_id = self.task_id(self.step, task.name, task.index)
             if task.interrupts:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
-                    task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]))
+                    task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]), ns=self.ns)
             elif task.error is None:
                 write = PendingWrite(task_id, task.name, list(items_of(task.writes)),
                                      task.update, task.goto)
                 if self.lone:
                     self.deferred = (self.checkpoint_id, write)
                 else:
-                    self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, write)
+                    self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, write,
+                                                 ns=self.ns)
         if task.error is None and not task.interrupts:
             self.emit("updates", {task.name: task.update})
         if self.debug:
@@ -322,7 +358,7 @@ class Run:
         """Apply the input and return START's routers to evaluate; or, to resume (``input`` None
         or ``Command(resume=...)``), load the thread's due tasks and return None."""
         saver = self.checkpointer
-        chain = saver.chain(self.thread or "", self.start_from) if saver else []
+        chain = saver.chain(self.thread or "", self.start_from, ns=self.ns) if saver else []
         if self.start_from is not None and not chain:
             raise GraphflowError(
                 f"thread {self.thread!r} has no checkpoint {self.start_from!r}")
@@ -380,26 +416,33 @@ class Run:
             next=list(base.next), joins=dict(base.joins), parent_id=base.id, created_at=now(),
             metadata={"source": "fork", "step": base.step, "branch": self.branch,
                       **({"usage": base.metadata["usage"]} if "usage" in base.metadata else {})},
-            writes=[])
-        self.checkpointer.put(cp)
+            writes=[], ns=self.ns)
+        self.checkpointer.put(cp, lease=self.lease)
         self.checkpoint_id = cp.id
         return cp
 
     def _load_due_tasks(self, cp: Checkpoint) -> None:
         """Resume ``cp``: its due tasks, minus those whose outcome was stored before."""
         specs = self.prog.specs
+        gone = sorted({name for name, _, _ in cp.next if name not in specs})
+        if gone:
+            raise GraphflowError(
+                f"thread {self.thread!r} is due to run node(s) {gone} next, which this graph "
+                f"({self.graph.name!r}) no longer has. Add the node(s) back to finish the "
+                f"thread, or move it on with update_state(thread, values, as_node=...) (or "
+                f"start a new thread)")
         self.tasks = [Task(specs[name], index, arg) for name, index, arg in cp.next]
-        pending = self.checkpointer.get_writes(cp.thread, cp.id) if cp.next else {}
+        pending = self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns) if cp.next else {}
         self.skip_before = BREAKPOINT_TASK in pending
         for t in self.tasks:
             pw = pending.get(self.task_id(cp.step + 1, t.name, t.index))
-            if pw is not None and not any(k == INTERRUPT_KEY for k, _ in pw.writes):
+            if pw is not None and not any(k in (INTERRUPT_KEY, ERROR_KEY) for k, _ in pw.writes):
                 t.writes, t.update, t.goto, t.done = pw.writes, pw.update, pw.goto, True
         self.resuming = True
 
     def _store_answers(self, cp: Checkpoint, resume: Any) -> None:
         """Journal the answers of ``Command(resume=...)`` for the interrupted tasks."""
-        pending = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id))
+        pending = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns))
         if not pending:
             raise GraphflowError(
                 f"nothing to resume: thread {self.thread!r} has no pending interrupt; "
@@ -417,10 +460,11 @@ class Run:
         for iid, value in answers.items():
             intr = by_id[iid]
             key = intr.task + "#resume"
-            if intr.ns == (self.thread or ""):
+            if intr.ns == self.ns:
                 self.record(key, intr.index, value)
             else:  # an interrupt inside a subgraph: journaled in the subgraph's namespace
-                self.checkpointer.put_journal(intr.ns, key, intr.index, value)
+                self.checkpointer.put_journal(self.thread or "", key, intr.index, value,
+                                              ns=intr.ns)
 
     def next_step(self) -> list[Task]:
         """Enter the next superstep; enforce the recursion limit and breakpoints."""
@@ -457,7 +501,12 @@ class Run:
                 raise t.error
             if t.interrupts:
                 return self._pause(tasks)
-            self.values = apply_writes(self.schema, self.values, ((t.name, t.writes),), self.log)
+            try:
+                self.values = apply_writes(self.schema, self.values, ((t.name, t.writes),),
+                                           self.log)
+            except InvalidUpdateError:
+                self.deferred = None  # a rejected outcome is not a finished task: never stored
+                raise
             if self.checkpointer is not None:
                 self._step_writes = [(t.name, k, v) for k, v in items_of(t.writes)]
             if "values" in self.modes:
@@ -472,13 +521,34 @@ class Run:
                     raise t.error
             if any(t.interrupts for t in tasks):
                 return self._pause(tasks)
-            self.values = apply_writes(self.schema, self.values,
-                                       [(t.name, t.writes) for t in tasks], self.log)
+            self.values = self._merge(tasks)
             if self.checkpointer is not None:
                 self._step_writes = [(t.name, k, v) for t in tasks for k, v in items_of(t.writes)]
             if "values" in self.modes:
                 self.emit("values", self.output())
         return self.route_from(tasks)
+
+    def _merge(self, tasks: list[Task]) -> dict[str, Any]:
+        """The state with the writes of a parallel step applied. When a task's writes are
+        rejected (a wrong type, a failing reducer, a second write to a key without reducer),
+        its stored outcome is marked failed, so that resuming after a fix runs that task again
+        and restores the others."""
+        at = [0]
+
+        def writes() -> Iterator[tuple[str, Any]]:
+            for i, t in enumerate(tasks):
+                at[0] = i
+                yield t.name, t.writes
+
+        try:
+            return apply_writes(self.schema, self.values, writes(), self.log)
+        except InvalidUpdateError as exc:
+            bad = tasks[at[0]]
+            if self.checkpointer is not None and self.checkpoint_id is not None:
+                self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
+                    self.task_id(self.step, bad.name, bad.index), bad.name,
+                    [(ERROR_KEY, str(exc))]), ns=self.ns)
+            raise
 
     def route_from(self, tasks: list[Task]) -> tuple[Branch, ...]:
         """Fire the edges out of ``tasks`` (which just ran); return their routers."""
@@ -641,7 +711,7 @@ class Run:
             self.emit("updates", {INTERRUPT_KEY: ()})
         if self.checkpointer is not None:
             cp = Checkpoint(
-                id=new_checkpoint_id(), thread=self.thread or "", step=self.step,
+                id=new_checkpoint_id(), thread=self.thread or "", ns=self.ns, step=self.step,
                 values=self.values, next=[(t.name, t.index, t.input) for t in tasks],
                 joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
                 parent_id=self.checkpoint_id, created_at=now(),
@@ -655,14 +725,15 @@ class Run:
             self.checkpoint_id = cp.id
             self.pending_checkpoint = cp
 
-    def take_checkpoint(self) -> tuple[Checkpoint | None, PendingWrite | None]:
-        """The checkpoint the last plan made (to store), with the deferred outcome of the
-        step's lone task (to store in the same transaction)."""
+    def take_checkpoint(self) -> Checkpoint | None:
+        """The checkpoint the last plan made, to store. It also records the outcome of the
+        step's lone task (its writes, and where the run goes next), so that outcome is not
+        stored apart; without such a checkpoint it is stored on its own now."""
         cp, self.pending_checkpoint = self.pending_checkpoint, None
         if self.deferred is not None and (cp is None or cp.parent_id != self.deferred[0]):
             self.store_deferred()  # no checkpoint of this step to carry it: store it alone
-        deferred, self.deferred = self.deferred, None
-        return cp, None if deferred is None else deferred[1]
+        self.deferred = None
+        return cp
 
     def _take_deferred(self) -> tuple[str, str, PendingWrite] | None:
         deferred, self.deferred = self.deferred, None
@@ -671,16 +742,17 @@ class Run:
         return self.thread or "", deferred[0], deferred[1]
 
     def store_deferred(self) -> None:
-        """Store the lone task's outcome now: the step failed before its checkpoint."""
+        """Store the lone task's outcome now: the step failed after the task (a router), before
+        its checkpoint."""
         args = self._take_deferred()
         if args is not None:
-            self.checkpointer.put_writes(*args)
+            self.checkpointer.put_writes(*args, ns=self.ns)
 
     async def astore_deferred(self) -> None:
         """Async :meth:`store_deferred`."""
         args = self._take_deferred()
         if args is not None:
-            await self.checkpointer.aput_writes(*args)
+            await self.checkpointer.aput_writes(*args, ns=self.ns)
 
     def breakpoint_write(self) -> PendingWrite:
         """The marker stored when pausing before a step, so resuming runs that step."""

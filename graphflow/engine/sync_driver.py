@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
@@ -40,9 +41,9 @@ def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     except BaseException:
         run.store_deferred()  # a router failed: the finished task's outcome still counts
         raise
-    cp, pending = run.take_checkpoint()
+    cp = run.take_checkpoint()
     if cp is not None:
-        run.checkpointer.put(cp, pending=pending)
+        run.checkpointer.put(cp, lease=run.lease)
 
 
 def _run_all(run: Run, tasks: list[Task]) -> None:
@@ -110,7 +111,19 @@ def _run_all_live(run: Run, tasks: list[Task]) -> Iterator[Any]:
 
 
 def run_sync(run: Run) -> Iterator[Any]:
-    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for)."""
+    """Drive ``run`` to the end, yielding stream events (none when no mode was asked for).
+
+    A run with a thread holds the thread's lease from its start to its end (however it ends).
+    """
+    for pause in run.lease_waits():
+        time.sleep(pause)
+    try:
+        yield from _drive(run)
+    finally:
+        run.release()
+
+
+def _drive(run: Run) -> Iterator[Any]:
     _route(run, run.begin())
     if run.events:
         yield from run.flush()
@@ -119,7 +132,7 @@ def run_sync(run: Run) -> Iterator[Any]:
         if run.paused:  # a static breakpoint before this step
             if run.checkpointer is not None:
                 run.checkpointer.put_writes(run.thread or "", run.checkpoint_id or "",
-                                            run.breakpoint_write())
+                                            run.breakpoint_write(), ns=run.ns)
             break
         if len(tasks) == 1 and not run.live_inline:
             execute_sync(run, tasks[0])

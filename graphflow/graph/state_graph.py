@@ -83,6 +83,10 @@ class StateGraph:
                     )
         if not isinstance(name, str) or not name:
             raise GraphValidationError(f"node name must be a non-empty string, got {name!r}")
+        if "\x00" in name:
+            raise GraphValidationError(
+                f"node name {name!r} holds a NUL character: node names are stored in task ids, "
+                f"and PostgreSQL cannot store NUL, so no checkpointer accepts it")
         if name in RESERVED:
             raise GraphValidationError(f"node name {name!r} is reserved (START/END)")
         if name in self.nodes:

@@ -1,5 +1,6 @@
 """A graph for the crash-recovery proof: parallel branches, Send fan-out, a join, a subgraph and a
-loop, with a side effect (an "external charge") made through ctx.step."""
+loop, with a side effect (an "external charge") made through ctx.step, by an API that
+deduplicates by idempotency key (as payment APIs do)."""
 
 import operator
 import os
@@ -14,12 +15,15 @@ class State(TypedDict):
     rounds: int
 
 
-def charge(task_id: str) -> str:
-    """The side effect that must happen once per task: a row in an external table."""
+def charge(key: str) -> str:
+    """The external API: every call is logged in ``calls``; a charge is applied once per
+    idempotency key (``charges``), however often it is called with that key."""
     with sqlite3.connect(os.environ["CRASH_EFFECTS_DB"]) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS charges (task TEXT)")
-        db.execute("INSERT INTO charges VALUES (?)", (task_id,))
-    return f"receipt-{task_id}"
+        db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS charges (key TEXT PRIMARY KEY)")
+        db.execute("INSERT INTO calls VALUES (?)", (key,))
+        db.execute("INSERT OR IGNORE INTO charges VALUES (?)", (key,))
+    return f"receipt-{key}"
 
 
 def plan(state: State) -> dict:
@@ -43,8 +47,10 @@ def fan_out(state: State) -> list[Send]:
 
 
 def merge(state: State, ctx: RunContext) -> dict:
-    receipt = ctx.step("charge", charge, ctx.task_id)
-    return {"items": [f"merge:{receipt.split(':')[-2]}"], "rounds": state["rounds"] + 1}
+    key = ctx.idempotency_key()
+    receipt = ctx.step("charge", charge, key)
+    assert receipt == f"receipt-{key}", (receipt, key)  # a replayed result is the stored one
+    return {"items": [f"merge:{ctx.superstep}"], "rounds": state["rounds"] + 1}
 
 
 def again(state: State) -> Literal["merge", "__end__"]:

@@ -15,17 +15,20 @@ class State(TypedDict):
     log: Annotated[list[str], operator.add]
 
 
-def charge(task_id: str) -> str:
-    """The side effect that must happen once per task: a row in an external table."""
+def charge(key: str) -> str:
+    """The external API: every call is logged in ``calls``; a charge is applied once per
+    idempotency key (``charges``), however often it is called with that key."""
     with sqlite3.connect(os.environ["CRASH_EFFECTS_DB"]) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS charges (task TEXT)")
-        db.execute("INSERT INTO charges VALUES (?)", (task_id,))
+        db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS charges (key TEXT PRIMARY KEY)")
+        db.execute("INSERT INTO calls VALUES (?)", (key,))
+        db.execute("INSERT OR IGNORE INTO charges VALUES (?)", (key,))
     return "paid"
 
 
 def make_inner():
     def pay(s: State, ctx: RunContext) -> dict:
-        return {"log": [ctx.step("charge", charge, ctx.task_id)]}
+        return {"log": [ctx.step("charge", charge, ctx.idempotency_key())]}
 
     inner = StateGraph(State)
     inner.add_node("pay", pay)

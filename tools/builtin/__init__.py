@@ -4,9 +4,10 @@
   few math functions; bounded sizes).
 * :func:`file_tools` ``(root)`` — ``read_file``/``write_file``/``list_dir`` confined to ``root``.
 * :func:`http_get` ``(allowed_hosts, timeout=10, max_bytes=1_000_000)`` — GET from allowed hosts
-  only, redirects checked too.
+  only, redirects checked too; only public addresses (checked after DNS, on every hop, and
+  pinned) unless ``allow_private``; ``timeout`` bounds the whole call.
 * :func:`sql_query` ``(db_path)`` — read-only SQLite queries (``mode=ro``, ``query_only``, an
-  authorizer), with a row cap.
+  authorizer), capped by rows and bytes while reading.
 """
 
 from .calculator import CalculatorError, calculator

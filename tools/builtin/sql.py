@@ -9,8 +9,12 @@ Read-only is enforced by the connection, not by inspecting the SQL text:
   few introspection pragmas such as ``table_info``) and denies everything else — ``INSERT``,
   ``UPDATE``, ``DELETE``, ``DROP``, ``CREATE``, ``ATTACH``, ``PRAGMA writable_schema``, ...;
 * no database can be attached (``SQLITE_LIMIT_ATTACHED`` = 0), one statement per call, values
-  and SQL text have size limits, a query is interrupted after ``timeout`` seconds, and at most
-  ``max_rows`` rows are returned.
+  and SQL text have size limits, a query is interrupted after ``timeout`` seconds.
+
+The result is bounded while it is read, not after: rows are fetched one at a time, each cell is
+shortened as it arrives (a blob becomes ``"<blob of N bytes>"``, long text is cut), and reading
+stops at ``max_rows`` rows or ``max_bytes`` bytes of cells, whichever comes first. So memory stays
+at about one row plus the result, however many or large the rows the query would produce.
 """
 
 from __future__ import annotations
@@ -51,23 +55,37 @@ def _cell(value: Any, max_chars: int) -> Any:
     return value
 
 
+def _size(value: Any) -> int:
+    """Bytes a cell takes in the result: UTF-8 text, or a number or null as written."""
+    if isinstance(value, str):
+        return len(value) if value.isascii() else len(value.encode("utf-8", "replace"))
+    return len(repr(value))
+
+
 def sql_query(db_path: str | os.PathLike[str], *, max_rows: int = 100, timeout: float = 10.0,
-              max_cell_chars: int = 2_000) -> Tool:
+              max_cell_chars: int = 2_000, max_bytes: int = 1_000_000) -> Tool:
     """A tool that runs one read-only SQL query on an SQLite database file.
 
     Args:
         db_path: the database file; it must exist (it is never created).
-        max_rows: the most rows returned (``truncated`` says when there were more).
+        max_rows: the most rows returned.
         timeout: seconds a query may run before it is interrupted.
         max_cell_chars: longer text values are cut.
+        max_bytes: the most bytes of cells returned (UTF-8 text, numbers as written); reading
+            stops before the row that would pass it.
 
     Returns:
         A :class:`~graphflow.tools.Tool` named ``"sql_query"`` taking ``query`` and returning
         ``{"columns": [...], "rows": [[...], ...], "truncated": bool}`` (JSON-able; blobs are
-        shown as ``"<blob of N bytes>"``). A statement that would write raises
-        :class:`PermissionError`; an SQL error :class:`ValueError`; a query over time
-        :class:`TimeoutError`.
+        shown as ``"<blob of N bytes>"``); when ``truncated`` is true, ``"truncated_reason"``
+        says which limit stopped the reading (``max_rows`` or ``max_bytes``). A statement that
+        would write raises :class:`PermissionError`; an SQL error :class:`ValueError`; a query
+        over time :class:`TimeoutError`.
     """
+    for name, value in (("max_rows", max_rows), ("max_bytes", max_bytes),
+                        ("max_cell_chars", max_cell_chars)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"sql_query: {name} must be a positive int, not {value!r}")
     path = Path(db_path).resolve()
     if not path.is_file():
         raise FileNotFoundError(f"sql_query: the database file {str(db_path)!r} does not "
@@ -105,22 +123,34 @@ def sql_query(db_path: str | os.PathLike[str], *, max_rows: int = 100, timeout: 
         conn = connect()
         deadline = time.monotonic() + timeout
         conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        rows: list[list[Any]] = []
+        size = 0
+        reason = None
         try:
             cursor = conn.execute(query)
-            rows = cursor.fetchmany(max_rows + 1)
             columns = [d[0] for d in cursor.description or ()]
+            while (row := cursor.fetchone()) is not None:  # one row in memory at a time
+                if len(rows) == max_rows:
+                    reason = f"max_rows: the query returned more than {max_rows} rows"
+                    break
+                cells = [_cell(v, max_cell_chars) for v in row]
+                del row  # the full-size values (blobs, long text) go now
+                size += sum(map(_size, cells))
+                if size > max_bytes:
+                    reason = (f"max_bytes: the rows after the first {len(rows)} would pass "
+                              f"{max_bytes} bytes")
+                    break
+                rows.append(cells)
         except sqlite3.DatabaseError as exc:
             raise _explain(exc, timeout) from None
         except sqlite3.Warning as exc:  # older Pythons: "one statement at a time"
             raise ValueError(f"SQL error: {exc}") from None
         finally:
             conn.close()
-        truncated = len(rows) > max_rows
-        return {
-            "columns": columns,
-            "rows": [[_cell(v, max_cell_chars) for v in row] for row in rows[:max_rows]],
-            "truncated": truncated,
-        }
+        out: dict[str, Any] = {"columns": columns, "rows": rows, "truncated": reason is not None}
+        if reason is not None:
+            out["truncated_reason"] = reason
+        return out
 
     return Tool(run_query, name="sql_query", description=(
         "Run one read-only SQL query (SQLite dialect) on the database and return the columns "

@@ -21,6 +21,13 @@ Enums, pydantic models and dataclasses must be registered first (:func:`register
 :func:`register_schema_types` for everything a state schema mentions). Decoding looks names up
 in that registry only: it never imports a module or resolves a class by a name read from data.
 
+Stored data is untrusted input: pydantic models are rebuilt through their validation
+(``model_validate``), dataclasses only from their own fields, time-zone keys only when they name
+a zone that exists (checked before ``ZoneInfo`` sees them), and numbers are bounded
+(:data:`~.decode.MAX_INT_DIGITS`, :data:`~.decode.MAX_NUMBER_CHARS`,
+:data:`~.decode.MAX_DECIMAL_EXPONENT`), so reading hostile data fails fast with a
+:class:`SerializationError` ("corrupted checkpoint data: ...").
+
 Anything else raises :class:`SerializationError` naming where in the value it sits, e.g.
 ``messages[3].content``. Types are matched exactly: subclasses of dict, list, str, int, float,
 ... (``OrderedDict``, a ``str`` subclass, a subclass of a registered class) are refused rather

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 from collections.abc import Callable
 from itertools import chain, repeat
 from typing import Any
@@ -15,7 +16,22 @@ from typing import Any
 from ...types import Send
 from .errors import SerializationError
 from .json_format import TAG, _pydantic_core
-from .registry import _BY_NAME, _KIND_ENUM, _KIND_PYDANTIC
+from .registry import _BY_NAME, _KIND_ENUM, _KIND_PYDANTIC, _Entry
+
+MAX_INT_DIGITS = 5_000
+"""Longest integer literal read from JSON, in digits (graphflow itself writes at most ~600: larger
+integers are hex-tagged). Converting decimal digits to an int takes time quadratic in their
+number, so longer literals are refused at once as corrupted data."""
+
+MAX_NUMBER_CHARS = 5_000
+"""Longest text of a tagged ``Decimal`` accepted."""
+
+MAX_DECIMAL_EXPONENT = 999_999
+"""Largest (adjusted) exponent of a ``Decimal`` accepted either way: the range of the default
+``decimal`` context, beyond which arithmetic overflows (and ``int(d)`` would build a huge
+number)."""
+
+_STR_ONLY = frozenset({str})
 
 
 def _dec_registered(d: dict[str, Any], tag: str) -> Any:
@@ -40,12 +56,27 @@ def _dec_registered(d: dict[str, Any], tag: str) -> Any:
     if type(v) is not dict:
         raise ValueError(f"fields must be an object, got {type(v).__name__}")
     if entry.kind == _KIND_PYDANTIC:
-        s = d.get("s")
-        return cls.model_construct(_fields_set=set(v) if s is None else set(s), **v)
+        return _validated_model(entry, v, d.get("s"))
+    unknown = v.keys() - entry.all_fields
+    if unknown:
+        raise ValueError(f"{name!r} has no field(s) {sorted(map(str, unknown))}")
     obj = cls(**{k: v[k] for k in entry.fields if k in v})
     for k in entry.no_init:
         if k in v:
             object.__setattr__(obj, k, v[k])
+    return obj
+
+
+def _validated_model(entry: _Entry, fields: dict[str, Any], fields_set: Any) -> Any:
+    """A registered pydantic model rebuilt from stored fields *through its validation*
+    (stored data is untrusted input): a field of the wrong type, a failing validator or a
+    forbidden extra is an error, as it would be for ``Model(**fields)`` in user code."""
+    if fields_set is not None and not (type(fields_set) is list
+                                       and _STR_ONLY.issuperset(map(type, fields_set))):
+        raise ValueError("the set fields ('s') must be a list of field names")
+    obj = entry.validate(fields)
+    if fields_set is not None:  # which fields the user set explicitly, as encoded
+        object.__setattr__(obj, "__pydantic_fields_set__", set(fields_set))
     return obj
 
 
@@ -65,12 +96,65 @@ def _dec_time(d: dict[str, Any]) -> Any:
 def _with_zone(value: Any, d: dict[str, Any]) -> Any:
     key = d.get("tz")
     if key is not None:
-        from zoneinfo import ZoneInfo
-
-        value = value.replace(tzinfo=ZoneInfo(key))
+        value = value.replace(tzinfo=_zone(key))
     if d.get("fold"):
         value = value.replace(fold=1)
     return value
+
+
+# An IANA time-zone key: "UTC", "Europe/Paris", "America/Argentina/Buenos_Aires", "Etc/GMT+5".
+# No dots (so no "..", no module-like names), no leading "/" (no absolute paths), no empty parts.
+_ZONE_PART = r"[A-Za-z0-9_+][A-Za-z0-9_+-]{0,29}"
+_ZONE_KEY = rf"{_ZONE_PART}(?:/{_ZONE_PART}){{0,3}}"
+_ZONES_OK: set[str] = set()  # keys found to name a zone (at most the few hundred that exist)
+_TZDATA_ZONES: frozenset[str] | None = None
+
+
+def _zone(key: Any) -> Any:
+    """The ``ZoneInfo`` for a stored zone key, accepted only if it names a zone that exists.
+
+    ``ZoneInfo(key)`` looks ``key`` up as a file under ``zoneinfo.TZPATH`` and then imports
+    ``tzdata.zoneinfo.<parts of key>`` packages: so a stored key is first checked to be a
+    well-formed IANA name, then found as a file in TZPATH or in the list of zones the
+    ``tzdata`` package ships, and only then handed to ``ZoneInfo`` (which caches it, so equal
+    keys give the same object, as in user code).
+    """
+    from zoneinfo import ZoneInfo
+
+    if type(key) is str and key in _ZONES_OK:
+        return ZoneInfo(key)
+    if type(key) is not str or not re.fullmatch(_ZONE_KEY, key):
+        raise ValueError(f"{key!r} is not a time-zone name")
+    if not _zone_exists(key):
+        raise ValueError(f"no time zone is named {key!r} here")
+    zone = ZoneInfo(key)
+    _ZONES_OK.add(key)
+    return zone
+
+
+def _zone_exists(key: str) -> bool:
+    import os
+    import zoneinfo
+
+    for root in zoneinfo.TZPATH:
+        if os.path.isfile(os.path.join(root, key)):
+            return True
+    return key in _tzdata_zones()
+
+
+def _tzdata_zones() -> frozenset[str]:
+    """The zone names the ``tzdata`` package ships (empty if it is not installed)."""
+    global _TZDATA_ZONES
+    if _TZDATA_ZONES is None:
+        try:
+            from importlib import resources
+
+            text = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8")
+        except (ImportError, OSError, ValueError):
+            _TZDATA_ZONES = frozenset()
+        else:
+            _TZDATA_ZONES = frozenset(text.split())
+    return _TZDATA_ZONES
 
 
 def _dec_date(d: dict[str, Any]) -> Any:
@@ -98,7 +182,15 @@ def _dec_decimal(d: dict[str, Any]) -> Any:
     v = d["v"]
     if type(v) is not str:
         raise ValueError("a decimal must be a str")
-    return Decimal(v)
+    if len(v) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a decimal of {len(v)} characters; at most {MAX_NUMBER_CHARS} are "
+                         f"accepted")
+    value = Decimal(v)
+    if value.is_finite() and not -MAX_DECIMAL_EXPONENT <= value.adjusted() <= \
+            MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"a decimal with the exponent {value.adjusted()}; at most "
+                         f"{MAX_DECIMAL_EXPONENT} either way is accepted")
+    return value
 
 
 def _dec_float(d: dict[str, Any]) -> float:
@@ -112,7 +204,7 @@ def _dec_int(d: dict[str, Any]) -> int:
     v = d["v"]
     if type(v) is not str:
         raise ValueError("a big int must be a hex str")
-    return int(v, 16)
+    return int(v, 16)  # linear time in the length (a power-of-two base)
 
 
 def _dec_bytes(d: dict[str, Any]) -> bytes:
@@ -209,8 +301,15 @@ def _revive(x: Any) -> Any:
 
 
 def _parse_int(s: str) -> int:
+    """A JSON integer literal (the stdlib path): bounded, so hostile data cannot make reading
+    slow (``int(str)`` is quadratic in the digits; Python guards it, and so do we)."""
     if len(s) < 4000:
         return int(s)
+    if len(s) > MAX_INT_DIGITS + (s[0] == "-"):
+        raise SerializationError(
+            f"corrupted checkpoint data: an integer literal of {len(s)} characters; at most "
+            f"{MAX_INT_DIGITS} digits are accepted (graphflow writes integers from 2**2000 up "
+            f"as hex-tagged values)")
     from decimal import Decimal  # not subject to the int/str conversion limit
 
     return int(Decimal(s))

@@ -25,7 +25,7 @@ _KIND_DATACLASS = "dataclass"
 class _Entry:
     """How one registered class is written and rebuilt."""
 
-    __slots__ = ("cls", "fields", "kind", "name", "no_init")
+    __slots__ = ("_validate", "all_fields", "cls", "fields", "kind", "name", "no_init")
 
     def __init__(self, cls: type, name: str, kind: str, fields: tuple[str, ...] = (),
                  no_init: tuple[str, ...] = ()) -> None:
@@ -34,6 +34,34 @@ class _Entry:
         self.kind = kind
         self.fields = fields  # pydantic: field names; dataclass: fields taking part in __init__
         self.no_init = no_init  # dataclass fields with init=False (set after construction)
+        self.all_fields = frozenset(fields + no_init)
+        self._validate: Callable[[dict[str, Any]], Any] | None = None
+
+    def validate(self, fields: dict[str, Any]) -> Any:
+        """A pydantic model built from its fields (by name) through its validation."""
+        validate = self._validate
+        if validate is None:
+            validate = self._validate = _model_validator(self.cls)
+        return validate(fields)
+
+
+def _model_validator(cls: Any) -> Callable[[dict[str, Any]], Any]:
+    """How to validate a pydantic model from field values keyed by field *name* (what the
+    encoder writes), whatever the model's aliases."""
+    if getattr(cls, "__pydantic_root_model__", False):
+        return lambda fields: cls.model_validate(fields["root"])
+    renamed: dict[str, str] = {}  # field name -> the key validation expects (an alias)
+    if not cls.model_config.get("populate_by_name") and not cls.model_config.get(
+            "validate_by_name"):
+        for fname, info in cls.model_fields.items():
+            alias = info.validation_alias if info.validation_alias is not None else info.alias
+            if isinstance(alias, str) and alias != fname:
+                renamed[fname] = alias
+            elif alias is not None and not isinstance(alias, str):  # AliasPath / AliasChoices
+                return lambda fields: cls.model_validate(fields, by_name=True)  # pydantic 2.11+
+    if not renamed:
+        return cls.model_validate
+    return lambda fields: cls.model_validate({renamed.get(k, k): v for k, v in fields.items()})
 
 
 _BY_NAME: dict[str, _Entry] = {}
