@@ -362,7 +362,8 @@ class Agent(CompiledGraph):
     # -- running -------------------------------------------------------------------------------
 
     def run(self, task: Any, *, thread: str | None = None, context: Any = None,
-            recursion_limit: int | None = None, token_budget: int | None = None) -> AgentResult:
+            recursion_limit: int | None = None, token_budget: int | None = None,
+            wait: bool | float = False) -> AgentResult:
         """Run on ``task`` (a request, messages, or a state dict); returns an
         :class:`AgentResult`. Inside a node of another graph it runs as a subgraph of it."""
         graph = self.team()
@@ -370,7 +371,8 @@ class Agent(CompiledGraph):
         if thread is None and SCOPE.get(None) is not None:  # inside a node: a subgraph run
             state = graph.invoke(inp, context=context, recursion_limit=recursion_limit)
             return self._result(state, None)
-        run = graph._run(inp, thread, context, recursion_limit, token_budget=token_budget)
+        run = graph._run(inp, thread, context, recursion_limit, token_budget=token_budget,
+                         wait=wait)
         from ..engine.sync_driver import run_sync
 
         if graph._has_async:
@@ -382,8 +384,8 @@ class Agent(CompiledGraph):
         return self._result(run.result(), run)
 
     async def arun(self, task: Any, *, thread: str | None = None, context: Any = None,
-                   recursion_limit: int | None = None,
-                   token_budget: int | None = None) -> AgentResult:
+                   recursion_limit: int | None = None, token_budget: int | None = None,
+                   wait: bool | float = False) -> AgentResult:
         """Async :meth:`run`."""
         graph = self.team()
         inp = _task_messages(task)
@@ -391,7 +393,7 @@ class Agent(CompiledGraph):
             state = await graph.ainvoke(inp, context=context, recursion_limit=recursion_limit)
             return self._result(state, None)
         return await self._arun_run(graph._run(inp, thread, context, recursion_limit,
-                                               token_budget=token_budget))
+                                               token_budget=token_budget, wait=wait))
 
     async def _arun_run(self, run: Any) -> AgentResult:
         from ..engine.async_driver import run_async
@@ -417,7 +419,7 @@ class Agent(CompiledGraph):
     def stream(self, task: Any, *, mode: Any = None, thread: str | None = None,  # type: ignore[override]
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
-               subgraphs: bool = False) -> Iterator[Any]:
+               wait: bool | float = False, subgraphs: bool = False) -> Iterator[Any]:
         """Run on ``task`` and yield typed :class:`AgentEvent` s: ``thinking``, ``tool_call``,
         ``tool_result``, ``handoff``, then ``response`` (with the result), or ``error`` (then the
         exception is raised). Each carries the agent, the subgraph path and the usage so far.
@@ -428,24 +430,26 @@ class Agent(CompiledGraph):
         if mode is not None:
             return super().stream(task, mode=mode, thread=thread, context=context,
                                   recursion_limit=recursion_limit, checkpoint=checkpoint,
-                                  token_budget=token_budget, subgraphs=subgraphs)
+                                  token_budget=token_budget, wait=wait, subgraphs=subgraphs)
         graph = self.team()
-        run = graph._run(_task_messages(task), thread, context, recursion_limit, "updates",
-                         checkpoint, token_budget, True)
+        run = graph._run(_task_messages(task), thread, context, recursion_limit,
+                         modes="updates", checkpoint=checkpoint, token_budget=token_budget,
+                         wait=wait, subgraphs=True)
         return self._events(graph, run)
 
     def astream(self, task: Any, *, mode: Any = None, thread: str | None = None,  # type: ignore[override]
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                subgraphs: bool = False) -> AsyncIterator[Any]:
+                wait: bool | float = False, subgraphs: bool = False) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         if mode is not None:
             return super().astream(task, mode=mode, thread=thread, context=context,
                                    recursion_limit=recursion_limit, checkpoint=checkpoint,
-                                   token_budget=token_budget, subgraphs=subgraphs)
+                                   token_budget=token_budget, wait=wait, subgraphs=subgraphs)
         graph = self.team()
-        run = graph._run(_task_messages(task), thread, context, recursion_limit, "updates",
-                         checkpoint, token_budget, True)
+        run = graph._run(_task_messages(task), thread, context, recursion_limit,
+                         modes="updates", checkpoint=checkpoint, token_budget=token_budget,
+                         wait=wait, subgraphs=True)
         return self._aevents(run)
 
     def _events(self, graph: CompiledGraph, run: Any) -> Iterator[AgentEvent]:
