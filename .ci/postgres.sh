@@ -2,8 +2,10 @@
 # Brings up a local PostgreSQL for the checkpointer tests on a Debian machine, as root.
 # Idempotent: installs the server if missing, creates a cluster if there is none, lets
 # 127.0.0.1 / ::1 connect with trust auth (test machines only), starts the cluster, waits until
-# it accepts connections and prints the DSN to use (e.g. as GRAPHFLOW_PG_DSN). The DSN is the
-# only line on stdout; everything else goes to stderr. Exports nothing.
+# it accepts connections, creates the tests' own database (graphflow_test, or $GRAPHFLOW_PG_DB:
+# the tests never write into the server's default `postgres` database) and prints the DSN to use
+# (e.g. as GRAPHFLOW_PG_DSN). The DSN is the only line on stdout; everything else goes to
+# stderr. Exports nothing.
 set -euo pipefail
 # Everything any command prints goes to stderr; fd 3 (the original stdout) carries only the DSN.
 exec 3>&1 1>&2
@@ -62,9 +64,15 @@ elif [ "$changed" = "1" ]; then
   quiet pg_ctlcluster "$version" "$cluster" reload
 fi
 
+db="${GRAPHFLOW_PG_DB:-graphflow_test}"
 for _ in $(seq 1 60); do
   if pg_isready -q -h 127.0.0.1 -p "$port"; then
-    echo "postgresql://postgres@127.0.0.1:$port/postgres" >&3
+    if [ -z "$(psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -tAc \
+        "SELECT 1 FROM pg_database WHERE datname = '$db'" 3>&-)" ]; then
+      log "creating database $db"
+      quiet createdb -h 127.0.0.1 -p "$port" -U postgres "$db"
+    fi
+    echo "postgresql://postgres@127.0.0.1:$port/$db" >&3
     exit 0
   fi
   sleep 0.5

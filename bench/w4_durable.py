@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import operator
-import os
 import sqlite3
 import tempfile
 import time
@@ -130,11 +129,13 @@ def run(quick: bool) -> dict:
         return SqliteCheckpointer(path), path
 
     out = _measure(sqlite_saver, lambda path, _t: _sqlite_bytes(path), "sqlite", quick)
-    dsn = os.environ.get("GRAPHFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+    from graphflow.testing.postgres import configured_dsn, ensure_database
+
+    dsn = configured_dsn()  # GRAPHFLOW_PG_DSN, else a graphflow_test database, made if missing
     try:
         import psycopg
 
-        psycopg.connect(dsn, connect_timeout=3).close()
+        ensure_database(dsn)
     except Exception as exc:
         log(f"W4 postgres skipped: {exc}")
         out["W4_postgres"] = f"skipped: {type(exc).__name__}"

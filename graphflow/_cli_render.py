@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DB", "JsonLines", "LiveDisplay", "Outcome", "UsageError", "attach",
            "check_continue", "dumps", "interrupt_record", "load_graph", "oneline",
            "open_saver", "parse_json", "print_history", "print_snapshot", "resume_command",
-           "run_graph", "thread_status"]
+           "run_graph", "stored_snapshot", "thread_status"]
 
 INTERRUPT_KEY = "__interrupt__"
 DEFAULT_DB = "runs.db"
@@ -338,7 +338,10 @@ def print_snapshot(con: Console, record: dict[str, Any]) -> None:
     if record["interrupts"]:
         con.print("[bold]pending interrupts:[/]")
         _print_interrupts(con, record["interrupts"])
-    con.print(Panel(Pretty(record["values"]), title="values", title_align="left"))
+    if record.get("values_note"):
+        con.print(f"[bold]values:[/] {escape(record['values_note'])}", highlight=False)
+    else:
+        con.print(Panel(Pretty(record["values"]), title="values", title_align="left"))
 
 
 def print_history(con: Console, thread: str, rows: list[dict[str, Any]]) -> None:
@@ -521,6 +524,37 @@ def oneline(exc: BaseException) -> str:
     if isinstance(exc, GraphflowError | UsageError) or not text:
         return text or name
     return f"{name}: {text}"
+
+
+def stored_snapshot(saver: Checkpointer, thread: str) -> dict[str, Any]:
+    """``threads show`` without ``--graph``: the newest checkpoint of ``thread`` as the store
+    holds it. Its values are there when the store kept them whole; a checkpoint stored as the
+    changes since an earlier one needs the graph's reducers to be rebuilt (``values`` is None
+    and ``values_note`` says so)."""
+    from .checkpoint.serde import SerializationError
+    from .engine.run import pending_interrupts
+
+    try:
+        cp = saver.get(thread)
+        if cp is None:
+            where = getattr(saver, "path", None)
+            raise UsageError(f"no thread {thread!r}" + (f" in {where!r}" if where else ""))
+        pending = saver.get_writes(thread, cp.id) if cp.next else {}
+    except (SerializationError, ValueError) as e:
+        if "not registered" not in str(e):
+            raise
+        raise UsageError(f"thread {thread!r} holds values of types its graph registers: pass "
+                         f"--graph MODULE:ATTR to read them") from e
+    record = {"thread": thread, "status": thread_status(saver, cp), "step": cp.step,
+              "next": [n for n, _, _ in cp.next],
+              "interrupts": [interrupt_record(i) for i in pending_interrupts(pending)],
+              "checkpoint_id": cp.id, "parent_id": cp.parent_id,
+              "created_at": cp.created_at.isoformat(), "metadata": cp.metadata,
+              "values": cp.values}
+    if cp.values is None:
+        record["values_note"] = ("stored as the changes since an earlier checkpoint: pass "
+                                 "--graph MODULE:ATTR to rebuild the state")
+    return record
 
 
 def thread_status(saver: Checkpointer, cp: Any) -> str:

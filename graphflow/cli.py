@@ -116,8 +116,11 @@ def _execute(graph: CompiledGraph, payload: Any, args: argparse.Namespace, threa
     except InvalidUpdateError as e:
         if e.node != "__start__":
             return _run_failed(e, args, hint)
-        message = oneline(e).removeprefix("invalid input: ")
-        raise UsageError(f"invalid --input: {message}") from e
+        message = oneline(e)  # an input error, found before anything ran
+        message = "--" + message if message.startswith("input ") else f"--input: {message}"
+        if getattr(args, "input", None) is None:
+            message += " (no --input was given: pass the input as a JSON object)"
+        raise UsageError(message) from e
     except Exception as e:
         return _run_failed(e, args, hint)
     return PAUSED if outcome.status == "interrupted" else OK
@@ -162,6 +165,9 @@ def cmd_draw(args: argparse.Namespace) -> int:
     if suffix not in FORMATS:
         raise UsageError(f"cannot tell the format of {args.output!r}: the file name must end "
                          f"with one of {', '.join(FORMATS)}")
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {args.output!r}: there is no directory {folder!r}")
     graph = load_graph(args.target)
     with contextlib.ExitStack() as stack:
         if args.thread is not None:
@@ -169,9 +175,13 @@ def cmd_draw(args: argparse.Namespace) -> int:
             _state(graph, args.thread)
         try:
             path = graph.draw(args.output, expand=args.expand, run=args.thread)
-        except ImportError as e:
-            raise UsageError(f"{oneline(e)} (PNG diagrams need Pillow: "
-                             f"pip install 'graphflow[draw]')") from e
+        except ImportError as e:  # Pillow, for PNG: its message says how to install it
+            hint = "" if "graphflow[draw]" in str(e) else \
+                " (PNG diagrams need Pillow: pip install 'graphflow[draw]')"
+            raise UsageError(f"{e}{hint}") from e
+        except OSError as e:  # the file cannot be written: a bad -o, not a broken graph
+            raise UsageError(f"cannot write {args.output!r}: "
+                             f"{e.strerror or type(e).__name__}") from e
     print(path)
     return OK
 
@@ -201,19 +211,21 @@ def cmd_threads_list(args: argparse.Namespace) -> int:
 
 
 def cmd_threads_show(args: argparse.Namespace) -> int:
-    from ._cli_render import dumps, interrupt_record, print_snapshot
+    from ._cli_render import dumps, interrupt_record, print_snapshot, stored_snapshot
 
-    graph = load_graph(args.graph)
     with contextlib.ExitStack() as stack:
-        graph = attach(graph, args.db, create=False, stack=stack)
-        snap = _state(graph, args.thread)
-        cp = graph.checkpointer.get(args.thread, snap.checkpoint_id)
-        record = {"thread": args.thread, "status": thread_status(graph.checkpointer, cp),
-                  "step": snap.step, "next": list(snap.next),
-                  "interrupts": [interrupt_record(i) for i in snap.interrupts],
-                  "checkpoint_id": snap.checkpoint_id, "parent_id": snap.parent_id,
-                  "created_at": snap.created_at.isoformat(), "metadata": snap.metadata,
-                  "values": snap.values}
+        if args.graph is None:  # what the store alone says; the graph rebuilds the state
+            record = stored_snapshot(_store(args, stack), args.thread)
+        else:
+            graph = attach(load_graph(args.graph), args.db, create=False, stack=stack)
+            snap = _state(graph, args.thread)
+            cp = graph.checkpointer.get(args.thread, snap.checkpoint_id)
+            record = {"thread": args.thread, "status": thread_status(graph.checkpointer, cp),
+                      "step": snap.step, "next": list(snap.next),
+                      "interrupts": [interrupt_record(i) for i in snap.interrupts],
+                      "checkpoint_id": snap.checkpoint_id, "parent_id": snap.parent_id,
+                      "created_at": snap.created_at.isoformat(), "metadata": snap.metadata,
+                      "values": snap.values}
     if _json_out(args):
         print(dumps(record))
     else:
@@ -294,7 +306,8 @@ def _streaming(p: argparse.ArgumentParser) -> None:
 _EPILOG = """examples:
   graphflow run myapp.graphs:app --input '{"question": "hi"}'
   graphflow run myapp.graphs:app --input '{"question": "hi"}' --thread t1   # checkpointed
-  graphflow threads show t1 --graph myapp.graphs:app
+  graphflow threads show t1
+  graphflow threads show t1 --graph myapp.graphs:app                      # with the state
   graphflow threads resume t1 --graph myapp.graphs:app --value '"yes"'
   graphflow draw myapp.graphs:app -o graph.svg
 
@@ -359,10 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_threads_list)
 
     p = sub.add_parser("show", parents=[_common(json_flag=True)], help="a thread's state",
-                       description="A thread's newest state: values, next nodes, pending "
-                                   "interrupts (with their ids), step and checkpoint id.")
+                       description="A thread's newest state: status, next nodes, pending "
+                                   "interrupts (with their ids), step, checkpoint id and values. "
+                                   "The store alone holds the values of some checkpoints only "
+                                   "(the others as changes): --graph rebuilds them always.")
     p.add_argument("thread", metavar="T", help="the thread")
-    p.add_argument("--graph", "-g", required=True, **graph_opt)
+    p.add_argument("--graph", "-g", **graph_opt)
     p.set_defaults(handler=cmd_threads_show)
 
     p = sub.add_parser("history", parents=[_common(json_flag=True)],

@@ -31,9 +31,11 @@ __all__ = [
     "Usage",
     "add_messages",
     "all_messages",
+    "args_from_json",
     "merge_chunks",
     "message_kind",
     "new_id",
+    "raw_args",
     "repair_tool_calls",
     "starts_with",
     "to_message",
@@ -60,17 +62,59 @@ class Usage(BaseModel):
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
 
+    def __getitem__(self, key: str) -> int:
+        """``usage["input_tokens"]``: read like LangChain's ``usage_metadata`` dict too."""
+        if key in ("input_tokens", "output_tokens", "total_tokens"):
+            return getattr(self, key)  # type: ignore[no-any-return]
+        raise KeyError(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(input_tokens=self.input_tokens + other.input_tokens,
                      output_tokens=self.output_tokens + other.output_tokens)
 
 
+RAW_ARGS = "__raw__"
+
+
 class ToolCall(BaseModel):
-    """A tool the model asks to call, with its arguments."""
+    """A tool the model asks to call, with its arguments.
+
+    Arguments that were not a JSON object (a model's broken JSON) are kept as ``{"__raw__":
+    text}`` so that the tool can report the problem; :attr:`raw_args` is that text.
+    """
 
     id: str = Field(default_factory=lambda: "call_" + os.urandom(12).hex())
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def raw_args(self) -> str | None:
+        """The model's arguments text when it was not a JSON object, else None."""
+        return raw_args(self.args)
+
+
+def raw_args(args: dict[str, Any]) -> str | None:
+    """The text kept under ``"__raw__"`` when ``args`` is a broken-JSON marker, else None."""
+    if len(args) == 1 and RAW_ARGS in args and isinstance(args[RAW_ARGS], str):
+        return args[RAW_ARGS]  # type: ignore[no-any-return]
+    return None
+
+
+def args_from_json(text: str | None) -> dict[str, Any]:
+    """A tool call's arguments from the model's JSON text: the object, or the marker
+    ``{"__raw__": text}`` when the text is not a JSON object."""
+    raw = text or "{}"
+    try:
+        args = json.loads(raw)
+    except json.JSONDecodeError:
+        return {RAW_ARGS: raw}  # the model sent broken JSON; the tool reports it
+    return args if isinstance(args, dict) else {RAW_ARGS: raw}
 
 
 class Message(BaseModel):
@@ -122,6 +166,11 @@ class AIMessage(Message):
     @property
     def role(self) -> str:
         return "assistant"
+
+    @property
+    def usage_metadata(self) -> Usage | None:
+        """:attr:`usage` under LangChain's name (``["input_tokens"]`` works on it too)."""
+        return self.usage
 
 
 class ToolMessage(Message):
@@ -185,15 +234,8 @@ def merge_chunks(chunks: Iterable[AIMessageChunk], *, model: str | None = None) 
     tool_calls = []
     for index in sorted(calls):
         slot = calls[index]
-        raw = "".join(slot["args"]) or "{}"
-        try:
-            args = json.loads(raw)
-        except json.JSONDecodeError:
-            args = {"__raw__": raw}  # the model sent broken JSON; the tool reports it
-        if not isinstance(args, dict):
-            args = {"__raw__": raw}
         tool_calls.append(ToolCall(id=slot["id"] or ToolCall(name="x").id, name=slot["name"]
-                                   or "", args=args))
+                                   or "", args=args_from_json("".join(slot["args"]))))
     return AIMessage(id=msg_id or new_id(), content="".join(text), tool_calls=tool_calls,
                      usage=usage, model=model, finish_reason=finish)
 

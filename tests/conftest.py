@@ -5,8 +5,11 @@ yet or, for PostgreSQL, when no server answers. On CI (``CI=true``) a missing Po
 or server fails the test instead, so that it cannot go silently untested.
 
 PostgreSQL: the DSN comes from ``GRAPHFLOW_PG_DSN`` (default
-``postgresql://postgres@127.0.0.1:5432/postgres``; ``.ci/postgres.sh`` brings one up). The
-database is shared between tests, so tests must use thread names of their own (uuids).
+``postgresql://postgres@127.0.0.1:5432/graphflow_test``, never a server's own ``postgres``
+database; ``.ci/postgres.sh`` brings a server up). The database is created when the server is
+there but the database is not (``graphflow.testing.postgres.ensure_database``). It is shared
+between tests, so tests must use thread names of their own (uuids). ``pg_dsn`` is the fixture
+for tests that need the DSN itself.
 """
 
 from __future__ import annotations
@@ -18,8 +21,7 @@ from typing import NoReturn
 import pytest
 
 from graphflow.checkpoint import MemoryCheckpointer
-
-DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from graphflow.testing.postgres import configured_dsn, ensure_database
 
 
 def _on_ci() -> bool:
@@ -31,10 +33,6 @@ def _unavailable(reason: str) -> NoReturn:
     if _on_ci():
         pytest.fail(f"{reason} (CI=true: the PostgreSQL backend must be tested)", pytrace=False)
     pytest.skip(reason)
-
-
-def _pg_dsn() -> str:
-    return os.environ.get("GRAPHFLOW_PG_DSN") or DEFAULT_PG_DSN
 
 
 def _shown(dsn: str) -> str:
@@ -50,24 +48,35 @@ def _make_sqlite(tmp_path):
     return SqliteCheckpointer(tmp_path / "runs.db")
 
 
+def _reachable_pg_dsn() -> str:
+    """The PostgreSQL DSN of the tests, its database made if missing; or skip (fail on CI)."""
+    dsn = configured_dsn()
+    try:
+        import psycopg  # noqa: F401
+    except ImportError as exc:
+        _unavailable(f'postgres backend: psycopg is not installed ({exc}); pip install '
+                     f'"graphflow[postgres]"')
+    try:
+        ensure_database(dsn)
+    except Exception as exc:  # psycopg.OperationalError and the like: no server there
+        _unavailable(f"postgres backend: no PostgreSQL server at {_shown(dsn)} "
+                     f"({type(exc).__name__}: {str(exc).strip()}); set GRAPHFLOW_PG_DSN or "
+                     f"run .ci/postgres.sh")
+    return dsn
+
+
+@pytest.fixture(scope="session")
+def pg_dsn() -> str:
+    """The DSN of the tests' own PostgreSQL database (skips, or fails on CI, without one)."""
+    return _reachable_pg_dsn()
+
+
 def _make_postgres():
     try:
         from graphflow.checkpoint.postgres import PostgresCheckpointer
     except ImportError as exc:
         _unavailable(f"postgres backend: graphflow.checkpoint.postgres cannot be imported ({exc})")
-    dsn = _pg_dsn()
-    try:
-        import psycopg
-
-        with psycopg.connect(dsn, connect_timeout=3):
-            pass
-    except ImportError as exc:
-        _unavailable(f"postgres backend: psycopg is not installed ({exc})")
-    except Exception as exc:  # psycopg.OperationalError and the like: no server there
-        _unavailable(f"postgres backend: no PostgreSQL server at {_shown(dsn)} "
-                     f"({type(exc).__name__}: {exc}); set GRAPHFLOW_PG_DSN or run "
-                     f".ci/postgres.sh")
-    return PostgresCheckpointer(dsn)
+    return PostgresCheckpointer(_reachable_pg_dsn())
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])

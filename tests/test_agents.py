@@ -191,6 +191,53 @@ def test_parallel_tool_calls_run_concurrently_and_keep_call_order():
     assert [m.tool_call_id for m in results] == [c.id for c in last_ai_calls(out)]
 
 
+def test_many_quick_calls_share_a_few_threads_and_blocking_ones_still_meet():
+    threads = set()
+
+    @tool
+    def lookup(k: int) -> int:
+        """Quick: no waiting."""
+        threads.add(threading.current_thread())  # keeps the object: distinct threads counted
+        return 2 * k
+
+    barrier = threading.Barrier(4, timeout=10)
+
+    @tool
+    def fetch(k: int) -> int:
+        """Waits for its siblings, like I/O: run one after another they would never meet."""
+        barrier.wait()
+        return k
+
+    node = ToolNode([lookup, fetch])
+    calls = [call("lookup", k=k) for k in range(50)] + [call("fetch", k=k) for k in range(4)]
+    expected = [str(2 * k) for k in range(50)] + [str(k) for k in range(4)]
+    for _ in range(20):
+        out = node.invoke(ask_tools(*calls))["messages"]
+        assert [m.content for m in out] == expected  # in call order; the barrier never broke
+        assert [m.status for m in out] == ["ok"] * 54
+    # a thread per call would be 53 new threads a batch: over a thousand
+    assert len(threads) <= 60
+
+
+def test_parallel_calls_reuse_worker_threads_instead_of_starting_one_each():
+    threads = set()
+
+    @tool
+    def wait_a_bit(k: int) -> int:
+        """Sleeps, like I/O: its calls run on worker threads."""
+        threads.add(threading.current_thread())  # keeps the object: distinct threads counted
+        time.sleep(0.01)
+        return k
+
+    node = ToolNode([wait_a_bit])
+    calls = [call("wait_a_bit", k=k) for k in range(8)]
+    for _ in range(10):
+        out = node.invoke(ask_tools(*calls))["messages"]
+        assert [m.content for m in out] == [str(k) for k in range(8)]
+    # a thread per call would be 71 threads: 7 per batch, the node's own thread ran one call
+    assert len(threads) <= 24
+
+
 def test_async_tools_are_gathered_on_the_loop():
     state = {"running": 0, "peak": 0}
 
@@ -746,6 +793,25 @@ def test_example_runs_offline(monkeypatch, capsys):
     assert "9.165" in example["main"](["--react"])
     out = capsys.readouterr().out
     assert "[tool calculator -> 84]" in out
+
+
+@pytest.mark.parametrize("react", [False, True], ids=["function calling", "ReAct"])
+def test_example_offline_answers_the_question_asked_or_says_it_cannot(monkeypatch, capsys,
+                                                                       react):
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    path = Path(__file__).resolve().parent.parent / "examples" / "agent.py"
+    example = runpy.run_path(str(path), run_name="not_main")
+    flags = ["--react"] if react else []
+    assert example["main"]([*flags, "what", "is", "2+2?"]) == "2+2 = 4"
+    assert example["main"]([*flags, "what is (7 - 1) ^ 2"]) == "(7 - 1) ** 2 = 36"
+    refusal = example["main"]([*flags, "tell me a joke"])
+    assert "no arithmetic" in refusal and "OPENAI_API_KEY" in refusal
+    out = capsys.readouterr().out
+    assert out.count("ScriptedModel, offline") == 3 and "[tool calculator -> 4]" in out
 
 
 def test_async_confirm_tool_pauses_and_resumes_under_ainvoke():

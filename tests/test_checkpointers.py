@@ -4,15 +4,15 @@
 and PostgresCheckpointer (a fresh schema per test). ``sql``-based tests cover what only the SQL
 stores do: delta storage, its policy and growth, corrupted rows, reopening.
 
-PostgreSQL: ``GRAPHFLOW_PG_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``;
-``.ci/postgres.sh`` sets one up). Unreachable -> the postgres cases skip, or fail when CI=true.
+PostgreSQL: the ``pg_dsn`` fixture (conftest: ``GRAPHFLOW_PG_DSN``, default a ``graphflow_test``
+database it creates; ``.ci/postgres.sh`` sets a server up). Unreachable -> the postgres cases
+skip, or fail when CI=true.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import sqlite3
 import sys
 import threading
@@ -33,7 +33,6 @@ from graphflow.types import Send
 
 pytestmark = pytest.mark.timeout(120)
 
-PG_DSN = os.environ.get("GRAPHFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 ODD_THREADS = ["a|b:c", "parent|node:child|x:y", "ünïcødé 日本語 🚀", "q'uo\"te %s ? ; --", ""]
 
 
@@ -65,26 +64,6 @@ class Backend:
                 close()
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> str:
-    """The DSN of a reachable PostgreSQL, or skip (fail when CI=true)."""
-    try:
-        import psycopg
-    except ImportError as exc:
-        reason = f'psycopg is not installed ({exc}); pip install "graphflow[postgres]"'
-    else:
-        try:
-            with psycopg.connect(PG_DSN, connect_timeout=5) as conn:
-                conn.execute("SELECT 1")
-            return PG_DSN
-        except Exception as exc:
-            reason = f"{type(exc).__name__}: {exc}".strip()
-    message = f"PostgreSQL not reachable at {PG_DSN}: {reason}"
-    if os.environ.get("CI") == "true":
-        pytest.fail(message + " (CI=true: run .ci/postgres.sh first)")
-    pytest.skip(message)
-
-
 def _sqlite_backend(tmp_path: Path) -> Backend:
     path = tmp_path / "checkpoints.db"
 
@@ -104,7 +83,7 @@ def _postgres_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
 
     from graphflow.checkpoint.postgres import PostgresCheckpointer
 
-    dsn = request.getfixturevalue("pg_server")
+    dsn = request.getfixturevalue("pg_dsn")
     schema = f"gf_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")

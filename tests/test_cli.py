@@ -185,14 +185,34 @@ def test_run_error_is_one_line_and_exit_1(tmp_path):
     (["run", "cli_graphs", "-i", "{}"], "MODULE:ATTR"),
     (["run", "cli_graphs:not_a_graph", "-i", "{}"], "not a graph"),
     (["run", APP, "--input", '{"name": '], "--input is not valid JSON"),
-    (["run", APP, "--input", '{"nmae": "x"}'], "unknown key 'nmae'"),
+    (["run", APP, "--input", '{"nmae": "x"}'], "--input key 'nmae' is not in the state"),
     (["run", APP, "--resume", '"x"'], "--resume"),
     (["run", APP, "--stream", "nope"], "--stream"),
     (["draw", APP, "-o", "graph.xyz"], ".svg"),
+    (["draw", APP, "-o", "no/such/dir/graph.svg"], "cannot write 'no/such/dir/graph.svg'"),
     (["threads", "resume", "t", "--graph", APP, "--id", "abc"], "--id needs --value"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, args, needle):
     assert_one_error_line(cli(tmp_path, *args), 2, needle)
+
+
+@pytest.mark.parametrize(("args", "needles"), [
+    ([], ["--input is missing required keys 'n', 'notes' of the state Count",
+          "no --input was given"]),
+    (["-i", '{"n": "zero", "notes": ""}'], ["--input key 'n': expected int, got str 'zero'"]),
+    (["-i", '{"notes": "", "n": 1.5}'], ["--input key 'n': expected int, got float 1.5"]),
+    (["-i", '{"n": 1, "notes": "", "seen": "x"}'], ["--input key 'seen': expected list[int]"]),
+], ids=["no input", "a str for an int", "a float for an int", "a str for a list"])
+def test_input_errors_are_found_before_any_node_runs_and_worded_as_such(tmp_path, args,
+                                                                        needles):
+    proc = cli(tmp_path, "run", "cli_graphs:counter", *args)
+    assert_one_error_line(proc, 2, *needles)
+    assert "__start__" not in proc.stderr and "node" not in proc.stderr
+    assert proc.stdout == ""  # nothing ran
+    if args:  # on a thread: nothing was stored either
+        assert_one_error_line(cli(tmp_path, "run", "cli_graphs:counter", *args, "-t", "t"), 2,
+                              *needles)
+        assert cli(tmp_path, "threads", "list").stdout == ""
 
 
 def test_unknown_thread_and_missing_database(tmp_path):
@@ -240,6 +260,76 @@ def test_threads_list_history_delete(tmp_path):
     assert deleted.returncode == 0 and "t1" in deleted.stdout
     assert [r["thread"] for r in events(cli(tmp_path, "threads", "list", "--db", db))] == ["t2"]
     assert cli(tmp_path, "threads", "delete", "t1", "--db", db).returncode == 2
+
+
+def _without_pillow(tmp_path: Path) -> dict[str, str]:
+    """An environment in which ``import PIL`` fails, as without the [draw] extra."""
+    blocker = tmp_path / "nopil" / "PIL"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('No module named PIL')\n")
+    env = _env()
+    env["PYTHONPATH"] = os.pathsep.join([str(blocker.parent), env["PYTHONPATH"]])
+    return env
+
+
+def test_draw_png_without_pillow_says_how_to_get_it_once(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "graphflow.cli", "draw", APP, "-o", "g.png"],
+                          cwd=tmp_path, env=_without_pillow(tmp_path), capture_output=True,
+                          text=True, timeout=60)
+    assert_one_error_line(proc, 2, "needs Pillow", "graphflow[draw]")
+    assert proc.stderr.count("graphflow[draw]") == 1 and "ImportError" not in proc.stderr
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_readme_diagram_example_writes_svg_without_pillow(tmp_path):
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "examples").mkdir()
+    for name in ("readme_diagram.py", "quickstart.py"):  # run a copy: it writes next to itself
+        shutil.copy(root / "examples" / name, tmp_path / "examples" / name)
+    proc = subprocess.run([sys.executable, "examples/readme_diagram.py"], cwd=tmp_path,
+                          env=_without_pillow(tmp_path), capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "graphflow[draw]" in proc.stderr
+    assert "wrote docs/images/quickstart.svg" in proc.stdout
+    ET.parse(tmp_path / "docs" / "images" / "quickstart.svg")
+    assert not (tmp_path / "docs" / "images" / "quickstart.png").exists()
+
+
+def test_threads_show_works_without_graph_like_history(tmp_path):
+    assert cli(tmp_path, "run", "cli_graphs:approval", "-i", '{"name": "bob"}',
+               "-t", "t1").returncode == 3
+    [plain] = events(cli(tmp_path, "threads", "show", "t1", "--db", "runs.db"))
+    [full] = events(cli(tmp_path, "threads", "show", "t1", "--graph", "cli_graphs:approval"))
+    for key in ("status", "step", "next", "interrupts", "checkpoint_id", "parent_id",
+                "created_at", "metadata"):
+        assert plain[key] == full[key], key
+    assert plain["status"] == "interrupted" and plain["interrupts"][0]["node"] == "review"
+    assert plain["values"] in (full["values"], None)
+
+    # a checkpoint stored as the changes since an earlier one: the graph rebuilds its values
+    notes = "x" * 2000
+    assert cli(tmp_path, "run", "cli_graphs:counter", "-i", json.dumps({"n": 0, "notes": notes}),
+               "-t", "c").returncode == 0
+    [plain] = events(cli(tmp_path, "threads", "show", "c"))
+    [full] = events(cli(tmp_path, "threads", "show", "c", "-g", "cli_graphs:counter"))
+    assert plain["status"] == full["status"] == "done" and plain["step"] == full["step"] == 3
+    assert plain["values"] is None and "--graph" in plain["values_note"]
+    assert full["values"] == {"n": 3, "notes": notes, "seen": [0, 1, 2]}
+
+
+def test_terminal_show_without_graph_says_how_to_see_the_values(tmp_path):
+    from rich.console import Console
+
+    from graphflow._cli_render import print_snapshot
+
+    record = {"thread": "c", "status": "done", "step": 3, "next": [], "interrupts": [],
+              "checkpoint_id": "abc", "values": None,
+              "values_note": "stored as the changes since an earlier checkpoint: pass "
+                             "--graph MODULE:ATTR to rebuild the state"}
+    buf = io.StringIO()
+    print_snapshot(Console(file=buf, width=100, color_system=None), record)
+    assert "--graph MODULE:ATTR" in buf.getvalue() and "None" not in buf.getvalue()
 
 
 def test_draw_writes_svg_mermaid_and_png(tmp_path):

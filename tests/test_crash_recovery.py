@@ -6,7 +6,6 @@ uninterrupted run with no finished task run twice. Its side effect is at-least-o
 after a kill between the effect and its journal entry) and exactly-once where it counts: the API
 it calls applies each idempotency key once."""
 
-import os
 import sqlite3
 from pathlib import Path
 
@@ -18,21 +17,6 @@ SUPPORT = str(Path(__file__).parent / "support")
 INPUT = {"items": [], "rounds": 0}
 EXPECTED = ["plan", "a", "b", "work0", "work1", "work2", "merge:3", "s1", "s2", "merge:5", "s1",
             "s2"]
-
-
-@pytest.fixture
-def postgres_dsn():
-    dsn = os.environ.get("GRAPHFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        import psycopg
-
-        psycopg.connect(dsn, connect_timeout=3).close()
-    except Exception as exc:
-        reason = f"PostgreSQL not reachable at {dsn}: {exc}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return dsn
 
 
 def _check(report, effects_db: Path) -> None:
@@ -68,10 +52,10 @@ def test_crash_at_every_boundary_sqlite(tmp_path, monkeypatch):
     _check(report, effects)
 
 
-def test_crash_at_every_boundary_postgres(tmp_path, monkeypatch, postgres_dsn):
+def test_crash_at_every_boundary_postgres(tmp_path, monkeypatch, pg_dsn):
     effects = tmp_path / "effects.db"
     monkeypatch.setenv("CRASH_EFFECTS_DB", str(effects))
-    report = crash_test("crash_graph:make", INPUT, store=f"postgres:{postgres_dsn}",
+    report = crash_test("crash_graph:make", INPUT, store=f"postgres:{pg_dsn}",
                         pythonpath=[SUPPORT], workdir=tmp_path)
     _check(report, effects)
 

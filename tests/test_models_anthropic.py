@@ -322,3 +322,37 @@ def test_resume_replays_the_journaled_call_without_a_second_request(server):
         app.invoke({"messages": [("user", "q")]}, thread="t")
     assert app.invoke(None, thread="t")["messages"][-1].content == "paid once"
     assert len(server.requests) == 1
+
+
+# -- broken tool-call JSON -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["invoke", "stream"])
+def test_broken_tool_call_json_is_sent_back_as_an_empty_input_and_an_error_result(server,
+                                                                                   streamed):
+    from graphflow.tools import tool
+
+    from graphflow.agents import create_function_calling_agent
+
+    @tool
+    def multiply(a: int, b: int) -> int:
+        """Multiply."""
+        return a * b
+
+    broken = '{"a": 6, "b":'  # a model cut off mid-call
+    server.push(Reply(tool_calls=[{"id": "toolu_1", "name": "multiply", "args": broken}]),
+                Reply("Let me try that again."))
+    agent = create_function_calling_agent(make(server), [multiply])
+    question = {"messages": [("user", "6 x 7?")]}
+    if streamed:
+        for _ in agent.stream(question, mode="messages"):
+            pass
+    else:
+        agent.invoke(question)
+    assert [b.get("stream", False) for b in server.bodies] == [streamed, streamed]
+    _, call_turn, result_turn = server.bodies[1]["messages"]
+    (use,) = [b for b in call_turn["content"] if b["type"] == "tool_use"]
+    assert use == {"type": "tool_use", "id": "toolu_1", "name": "multiply", "input": {}}
+    (result,) = result_turn["content"]
+    assert result["tool_use_id"] == "toolu_1" and result["is_error"] is True
+    assert "not valid JSON" in result["content"] and broken in result["content"]
+    assert "__raw__" not in str(server.bodies[1])

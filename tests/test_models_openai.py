@@ -426,3 +426,19 @@ def test_request_bodies_are_json_the_sdk_accepts_for_every_message_kind(server):
     assert sent[1]["name"] == "ada"
     assert sent[2]["content"] == "thinking"
     assert json.loads(sent[2]["tool_calls"][0]["function"]["arguments"]) == {"x": 1}
+
+
+def test_bind_tools_and_with_structured_output_on_the_real_sdk(server):
+    class City(BaseModel):
+        name: str
+
+    server.push(Reply(tool_calls=[("get_weather", {"city": "Oslo"})]),
+                Reply(data={"name": "Oslo"}))
+    model = make(server)
+    msg = model.bind_tools([WEATHER], tool_choice="required").invoke("weather in Oslo?")
+    assert msg.tool_calls[0].args == {"city": "Oslo"}
+    assert [t["function"]["name"] for t in server.bodies[0]["tools"]] == ["get_weather"]
+    assert server.bodies[0]["tool_choice"] == "required"
+    assert model.with_structured_output(City).invoke("which city?") == City(name="Oslo")
+    assert server.bodies[1]["response_format"]["type"] == "json_schema"
+    assert "tools" not in server.bodies[1]  # the original model has no tools bound

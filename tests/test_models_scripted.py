@@ -195,3 +195,101 @@ def test_a_call_paid_before_a_failure_or_pause_is_counted_exactly_once(how):
         app.invoke({"messages": [("user", "q")]}, thread="t")
     assert len(model.calls) == 1
     assert _usage_of(app, "t") == (100, 50)
+
+
+# -- structured output in a checkpointed node; LangChain-style conveniences ------------------------
+
+def test_structured_output_inside_a_checkpointed_node_needs_no_register_type(tmp_path):
+    from graphflow.checkpoint import SqliteCheckpointer
+
+    class Address(BaseModel):  # defined here: registered by nobody but the model call
+        city: str
+
+    class Customer(BaseModel):
+        name: str
+        address: Address
+
+    model = ScriptedModel(['{"name": "Ada", "address": {"city": "London"}}'])
+
+    def extract(state):
+        return {"messages": [model.invoke(state["messages"], response_format=Customer)]}
+
+    g = StateGraph(Chat)
+    g.add_node("extract", extract)
+    g.add_edge(START, "extract")
+    g.add_edge("extract", END)
+    db = tmp_path / "runs.db"
+    out = g.compile(checkpointer=SqliteCheckpointer(db)).invoke(
+        {"messages": [("user", "Ada lives in London")]}, thread="t")
+    assert out["messages"][-1].parsed == Customer(name="Ada", address=Address(city="London"))
+    # read back from the file by a fresh checkpointer: the nested model round-trips too
+    again = g.compile(checkpointer=SqliteCheckpointer(db)).get_state("t")
+    assert again.values["messages"][-1].parsed.address.city == "London"
+
+
+def test_with_structured_output_returns_the_parsed_instance_and_is_journaled():
+    class Verdict(BaseModel):
+        route: str
+
+    model = ScriptedModel(['{"route": "billing"}', '{"route": "sales"}', [ToolCall(name="f")]])
+    judge = model.with_structured_output(Verdict)
+    attempts = []
+
+    def route(state):
+        verdict = judge.invoke(state["messages"])
+        attempts.append(verdict)
+        if len(attempts) == 1:
+            raise RuntimeError("crash after the model answered")
+        return {"messages": [AIMessage(content=verdict.route)]}
+
+    g = StateGraph(Chat)
+    g.add_node("route", route)
+    g.add_edge(START, "route")
+    g.add_edge("route", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    with pytest.raises(NodeError):
+        app.invoke({"messages": [("user", "refund?")]}, thread="t")
+    assert app.invoke(None, thread="t")["messages"][-1].content == "billing"
+    assert attempts == [Verdict(route="billing")] * 2 and len(model.calls) == 1  # replayed
+    assert asyncio.run(judge.ainvoke("x")) == Verdict(route="sales")
+    with pytest.raises(StructuredOutputError, match="called tools"):
+        judge.invoke("again")  # the script's tool call is no Verdict
+    with pytest.raises(TypeError, match="pydantic model class"):
+        model.with_structured_output(dict)
+
+
+def test_bind_tools_returns_a_model_that_offers_them_and_per_call_tools_still_win():
+    from graphflow.tools import tool
+
+    @tool
+    def ping() -> str:
+        """Ping."""
+        return "pong"
+
+    def pong(host: str) -> str:
+        """Pong a host."""
+        return host
+
+    seen = []
+
+    class Recording(ScriptedModel):
+        def _generate(self, messages, *, tools, tool_choice, response_format):
+            seen.append(([t.name for t in tools or []], tool_choice))
+            return super()._generate(messages, tools=tools, tool_choice=tool_choice,
+                                     response_format=response_format)
+
+    base = Recording(lambda msgs: "ok")
+    bound = base.bind_tools([ping, pong], tool_choice="auto")
+    assert isinstance(bound, ScriptedModel) and bound is not base
+    bound.invoke("a")
+    bound.invoke("b", tools=[ping], tool_choice="required")
+    base.invoke("c")
+    assert seen == [(["ping", "pong"], "auto"), (["ping"], "required"), ([], None)]
+
+
+def test_usage_metadata_is_usage_under_langchains_name():
+    msg = ScriptedModel(["four words of text"]).invoke("hello there")
+    assert msg.usage_metadata is msg.usage
+    assert msg.usage_metadata["input_tokens"] == msg.usage.input_tokens
+    assert msg.usage_metadata["total_tokens"] == msg.usage.total_tokens
+    assert msg.usage_metadata.get("cache_read", 0) == 0

@@ -266,3 +266,31 @@ def test_bare_tools_and_memory_are_not_importable_outside_the_repo(tmp_path):
         "print(json.dumps({n: importlib.util.find_spec(n) is None for n in ('tools', 'memory')}))"
     )
     assert run_isolated(code, tmp_path) == {"tools": True, "memory": True}
+
+
+MODELS_ALL = [
+    "AnthropicChat",
+    "ChatModel",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "MissingAPIKeyError",
+    "OpenAIChat",
+    "RetryConfig",
+    "ScriptedModel",
+    "StructuredOutputError",
+    "chat_model",
+    "count_tokens",
+    "is_retryable",
+]
+
+
+def test_models_package_exports_the_resilience_names_and_count_tokens():
+    models = importlib.import_module("graphflow.models")
+    assert list(models.__all__) == MODELS_ALL == sorted(MODELS_ALL)
+    from graphflow.models.resilience import CircuitBreaker, RetryConfig
+    from graphflow.models.tokens import count_tokens
+
+    assert models.CircuitBreaker is CircuitBreaker and models.RetryConfig is RetryConfig
+    assert models.count_tokens is count_tokens
+    for name in MODELS_ALL:
+        assert getattr(models, name, None) is not None, name

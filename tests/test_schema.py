@@ -475,3 +475,113 @@ def test_bad_schema_is_a_validation_error(bad_schema):
         graph.add_edge(START, "noop")
         graph.add_edge("noop", END)
         graph.compile()
+
+
+# --------------------------------------------------------------------------------------------
+# The input, checked before the first step and reported as an input error
+# --------------------------------------------------------------------------------------------
+
+
+def never_runs(state):
+    raise AssertionError("a node ran although the input was bad")
+
+
+@pytest.mark.parametrize("schema", ALL_SCHEMAS)
+def test_a_wrong_input_type_is_an_input_error_not_a_node_error(schema):
+    with pytest.raises(InvalidUpdateError) as info:
+        chain(schema, never_runs).invoke({"count": "three"})
+    message = str(info.value)
+    assert message.startswith("input key 'count': expected int, got str 'three'")
+    assert "__start__" not in message and "node" not in message
+    assert info.value.key == "count" and info.value.node == START
+
+
+def test_a_total_typeddict_input_giving_none_of_its_keys_names_them_all():
+    class Count(TypedDict):
+        n: int
+        notes: str
+        seen: Annotated[list[int], operator.add]  # a reducer key starts empty: never required
+
+    with pytest.raises(InvalidUpdateError, match=r"^input is missing required keys 'n', "
+                                                 r"'notes' of the state Count$"):
+        chain(Count, never_runs).invoke({})
+
+    class Order(TypedDict):  # the README's pattern: `approved` is the graph's output
+        item: str
+        approved: bool
+
+    def approve(state):
+        return {"approved": state["item"] == "book"}
+
+    assert chain(Order, approve).invoke({"item": "book"}) == {"item": "book", "approved": True}
+
+
+def test_required_keys_of_a_typeddict_are_demanded_of_every_new_input():
+    from typing import NotRequired, Required
+
+    class Ask(TypedDict, total=False):
+        question: Required[str]
+        user: Required[Annotated[str, "who asks"]]
+        answer: str
+        log: Required[Annotated[list[str], operator.add]]  # a reducer: starts empty
+        tries: NotRequired[int]
+
+    with pytest.raises(InvalidUpdateError, match=r"^input is missing required key 'user' of "
+                                                 r"the state Ask$"):
+        chain(Ask, never_runs).invoke({"question": "why?"})
+    with pytest.raises(InvalidUpdateError, match=r"input key 'tries': expected int, got str"):
+        chain(Ask, never_runs).invoke({"question": "why?", "user": "bo", "tries": "2"})
+
+    def answer(state):
+        return {"answer": state["question"].upper(), "log": ["answered"]}
+
+    def check(state):
+        return {"log": [f"checked {state['answer']}"]}
+
+    out = chain(Ask, answer, check).invoke({"question": "why?", "user": "bo"})
+    assert out["answer"] == "WHY?" and out["log"] == ["answered", "checked WHY?"]  # reducer
+
+
+def test_a_continued_thread_needs_no_key_it_already_has():
+    from graphflow.checkpoint import MemoryCheckpointer
+
+    class Count(TypedDict):
+        n: int
+        notes: str
+
+    def bump(state):
+        return {"n": state["n"] + 1}
+
+    g = StateGraph(Count)
+    g.add_node(bump)
+    g.add_edge(START, "bump")
+    g.add_edge("bump", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    app.invoke({"n": 0, "notes": "a"}, thread="t")
+    assert app.invoke({"notes": "b"}, thread="t") == {"n": 2, "notes": "b"}
+
+
+def test_a_pydantic_input_that_does_not_coerce_says_why():
+    class P(BaseModel):
+        count: int = 0
+
+    with pytest.raises(InvalidUpdateError) as info:
+        chain(P, never_runs).invoke({"count": "lots"})
+    assert str(info.value).startswith("input key 'count': expected int, got str 'lots': ")
+    def noop(state):
+        return None
+
+    assert chain(P, noop).invoke({"count": "7"}).count == 7
+
+
+def test_update_errors_use_the_right_article():
+    class S(TypedDict):
+        name: str
+
+    def writes_an_int(state):
+        return {"name": 42}
+
+    with pytest.raises(InvalidUpdateError, match=r"wrote key 'name' an int \(42\)"):
+        chain(S, writes_an_int).invoke({"name": "x"})
+    with pytest.raises(InvalidUpdateError, match=r"must be a dict or an? S instance, got a list"):
+        chain(S, writes_an_int).invoke([1])

@@ -17,7 +17,6 @@ import dataclasses
 import importlib
 import json
 import operator
-import os
 import sqlite3
 import sys
 import uuid
@@ -41,7 +40,6 @@ from graphflow.checkpoint.sqlite import CorruptCheckpointError, SqliteCheckpoint
 
 pytestmark = pytest.mark.timeout(60)
 
-PG_DSN = os.environ.get("GRAPHFLOW_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 # -- backends: a store plus raw SQL on its tables ----------------------------------------------
@@ -57,35 +55,19 @@ class Sql:
         return self.run(query.replace("?", self.placeholder), params)
 
 
-def _pg_or_skip() -> Any:
-    try:
-        import psycopg
-    except ImportError as exc:
-        reason = f"psycopg is not installed ({exc})"
-    else:
-        try:
-            with psycopg.connect(PG_DSN, connect_timeout=5):
-                return psycopg
-        except Exception as exc:
-            reason = f"no PostgreSQL at GRAPHFLOW_PG_DSN ({type(exc).__name__})"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason + " (CI=true: the PostgreSQL backend must be tested)")
-    pytest.skip(reason)
-
-
 @pytest.fixture
-def pg_schema() -> Iterator[str]:
+def pg_schema(pg_dsn: str) -> Iterator[str]:
     """A DSN whose search_path is a fresh schema (dropped afterwards)."""
-    psycopg = _pg_or_skip()
+    import psycopg
     from psycopg.conninfo import make_conninfo
 
     schema = f"gf_stored_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        yield make_conninfo(PG_DSN, options=f"-c search_path={schema}")
+        yield make_conninfo(pg_dsn, options=f"-c search_path={schema}")
     finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
@@ -211,24 +193,24 @@ def test_postgres_refuses_to_store_invalid_utf8(pg_schema: str) -> None:
 
 
 @pytest.fixture
-def sql_ascii_dsn() -> Iterator[str]:
+def sql_ascii_dsn(pg_dsn: str) -> Iterator[str]:
     """A throwaway PostgreSQL database in SQL_ASCII: it stores text bytes unchecked."""
-    psycopg = _pg_or_skip()
+    import psycopg
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     name = f"gf_sqlascii_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
         try:
             conn.execute(f"CREATE DATABASE {name} ENCODING 'SQL_ASCII' LC_COLLATE 'C' "
                          f"LC_CTYPE 'C' TEMPLATE template0")
         except psycopg.Error as exc:
             pytest.skip(f"cannot create an SQL_ASCII database here ({exc})")
     try:
-        params = conninfo_to_dict(PG_DSN)
+        params = conninfo_to_dict(pg_dsn)
         params["dbname"] = name
         yield make_conninfo(**params)
     finally:
-        with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 

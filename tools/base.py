@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
+import functools
 import inspect
 import json
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, overload
 
 from pydantic import BaseModel, ValidationError
 
+from graphflow import _workers as workers
 from graphflow import interrupt
 from graphflow.errors import GraphflowError
 
@@ -111,45 +111,6 @@ def _format_errors(tool: str, errors: list[dict[str, Any]]) -> str:
             part = f"{loc!r}: unexpected argument (the tool does not take it)"
         parts.append(part)
     return f"tool {tool!r}: invalid arguments: " + "; ".join(parts)
-
-
-class _Outcome:
-    """Result or exception of a call made in another thread."""
-
-    __slots__ = ("error", "value")
-
-    def __init__(self) -> None:
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-def _in_thread(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-               done: Callable[[_Outcome], None] | None = None,
-               ) -> tuple[threading.Thread, _Outcome]:
-    """Start ``fn(*args, **kwargs)`` in a daemon thread, in a copy of the current context
-    (so ``interrupt()``/``ctx.step()`` keep working). Daemon: a tool that never returns must
-    not keep the interpreter alive after its caller gave up on it."""
-    outcome = _Outcome()
-    context = contextvars.copy_context()
-
-    def target() -> None:
-        try:
-            outcome.value = context.run(fn, *args, **kwargs)
-        except BaseException as exc:  # re-raised in the caller, unchanged
-            outcome.error = exc
-        if done is not None:
-            done(outcome)
-
-    thread = threading.Thread(target=target, name="graphflow-tool", daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def _unwrap(outcome: _Outcome) -> Any:
-    if outcome.error is not None:
-        error, outcome.error = outcome.error, None
-        raise error
-    return outcome.value
 
 
 def _is_async(fn: Any) -> bool:
@@ -305,7 +266,7 @@ class Tool:
             except ValueError as exc:
                 raise ToolArgumentError(
                     self.name, f"tool {self.name!r}: the arguments are not valid JSON "
-                               f"({exc})") from None
+                               f"({exc}): {args!r:.200}") from None
         if isinstance(args, BaseModel):
             args = args.model_dump(by_alias=True)
         if not isinstance(args, Mapping):
@@ -414,12 +375,11 @@ class Tool:
             return self._run_coroutine(lambda: self._acall(positional, keywords))
         if self.timeout is None:
             result = self.func(*positional, **keywords)
-        else:
-            thread, outcome = _in_thread(self.func, tuple(positional), keywords)
-            thread.join(self.timeout)
-            if thread.is_alive():
+        else:  # on a worker thread, so that the caller can stop waiting
+            job = workers.start(functools.partial(self.func, *positional, **keywords))
+            if not job.wait(self.timeout):
                 raise ToolTimeoutError(self.name, self.timeout)
-            result = _unwrap(outcome)
+            result = job.result()
         if inspect.isawaitable(result):  # a sync function that returned a coroutine
             return self._run_coroutine(lambda: self._await(result))
         return result
@@ -436,18 +396,18 @@ class Tool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
 
-        def settle(outcome: _Outcome) -> None:
+        def settle(job: workers.Job) -> None:
             def set_outcome() -> None:
                 if future.done():
                     return
-                if outcome.error is not None:
-                    future.set_exception(outcome.error)
+                if job.error is not None:
+                    future.set_exception(job.error)
                 else:
-                    future.set_result(outcome.value)
+                    future.set_result(job.value)
             with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
                 loop.call_soon_threadsafe(set_outcome)
 
-        _in_thread(self.func, tuple(positional), keywords, settle)
+        workers.start(functools.partial(self.func, *positional, **keywords), then=settle)
         result = await self._with_timeout(future)
         if inspect.isawaitable(result):
             result = await self._with_timeout(result)
@@ -478,9 +438,9 @@ class Tool:
             asyncio.get_running_loop()
         except RuntimeError:
             return asyncio.run(make())
-        thread, outcome = _in_thread(lambda: asyncio.run(make()), (), {})
-        thread.join()
-        return _unwrap(outcome)
+        job = workers.start(lambda: asyncio.run(make()))
+        job.wait()
+        return job.result()
 
 
 @overload

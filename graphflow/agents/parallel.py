@@ -18,7 +18,7 @@ any function; its text is appended to ``messages``.
 
 from __future__ import annotations
 
-import contextvars
+import functools
 import operator
 import threading
 import weakref
@@ -280,27 +280,13 @@ class _Overran(Exception):
 
 
 def _ask(member: Member, messages: Sequence[Any], timeout: float | None) -> Any:
-    """``member.ask(messages)``, within ``timeout`` seconds (:class:`_Overran` past it)."""
+    """``member.ask(messages)``, within ``timeout`` seconds (:class:`_Overran` past it; the
+    call keeps its worker thread until it returns, and its answer is dropped)."""
     if timeout is None:
         return member.ask(messages)
-    box: list[tuple[bool, Any]] = []
-    done = threading.Event()
-    context = contextvars.copy_context()  # the task's journal scope goes along
+    from .. import _workers
 
-    def target() -> None:
-        try:
-            box.append((True, member.ask(messages)))
-        except BaseException as exc:
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=context.run, args=(target,), daemon=True,
-                     name=f"graphflow-branch-{member.name}").start()
-    if not done.wait(timeout):
+    job = _workers.start(functools.partial(member.ask, messages))  # in this task's context
+    if not job.wait(timeout):
         raise _Overran(f"branch {member.name!r} timed out after {timeout:g}s")
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
-
+    return job.result()

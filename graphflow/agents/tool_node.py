@@ -1,9 +1,14 @@
 """:class:`ToolNode` runs the tool calls of the last AI message; :func:`tools_condition` routes
 to it.
 
-Every call of one AI message runs at the same time: sync tools each in a thread, async tools
-with ``asyncio.gather`` (a ToolNode holding an async tool is an async node). The results come
-back as ``ToolMessage`` s in the order of the calls. Failures — arguments that do not validate,
+Every call of one AI message runs at the same time: async tools with ``asyncio.gather`` on the
+event loop (a ToolNode holding an async tool is an async node); sync tools on the node's own
+thread and on reused worker threads, without a thread started per call. The node's thread
+takes the calls one by one; whoever takes a call while others are still waiting first asks
+for one more worker (one request outstanding at a time), so quick calls are mostly done by
+the node's thread before a worker even wakes up, while calls that block (I/O, a sleep, waiting
+for each other) each end up on a thread of their own within moments. The results come back as
+``ToolMessage`` s in the order of the calls. Failures — arguments that do not validate,
 an unknown tool name, an exception in the tool, a call over ``timeout`` — become
 ``ToolMessage(status="error")`` whose text names the tool and the problem, for the model to
 read and correct (``handle_errors=False``: they raise instead).
@@ -27,21 +32,21 @@ together: resume them with ``Command(resume={interrupt_id: answer, ...})``.
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import functools
 import inspect
 import json
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
 
+from .. import _workers as workers
 from ..constants import END
 from ..engine.context import RunContext
 from ..engine.interrupts import SCOPE, GraphInterrupt
 from ..engine.task import Task
 from ..errors import GraphflowError
-from ..messages import AIMessage, Message, ToolCall, ToolMessage, message_kind
+from ..messages import AIMessage, Message, ToolCall, ToolMessage, message_kind, raw_args
 from ..tools import (
     ToolArgumentError,
     ToolConfirmationError,
@@ -335,7 +340,9 @@ class ToolNode:
 
     def run_calls(self, calls: Sequence[ToolCall], *, state: Any = None,
                   ctx: RunContext | None = None, start: int = 0) -> list[ToolMessage]:
-        """Run ``calls`` concurrently (threads) and return their messages in order.
+        """Run ``calls`` concurrently and return their messages in order (see
+        :func:`graphflow._workers.run_all`: this thread runs calls too, and worker threads join
+        in as fast as calls keep it busy).
 
         ``start`` offsets the calls' journal positions (a node that runs tools several times
         gives each batch its own positions). A tool returning a ``Command`` is an error here:
@@ -354,21 +361,9 @@ class ToolNode:
             return []
         if len(calls) == 1:
             return _settle([_capture(self._run_one, start, calls[0], state, ctx)])
-        outcomes: list[tuple[bool, Any]] = [(True, None)] * len(calls)
-
-        def target(context: contextvars.Context, i: int) -> None:
-            outcomes[i] = context.run(_capture, self._run_one, start + i, calls[i], state, ctx)
-
-        threads = []
-        for i in range(1, len(calls)):
-            t = threading.Thread(target=target, args=(contextvars.copy_context(), i),
-                                 name=f"graphflow-tool-{calls[i].name}", daemon=True)
-            t.start()
-            threads.append(t)
-        outcomes[0] = _capture(self._run_one, start, calls[0], state, ctx)
-        for t in threads:
-            t.join()
-        return _settle(outcomes)
+        return _settle(workers.run_all([
+            functools.partial(self._run_one, start + i, c, state, ctx)
+            for i, c in enumerate(calls)]))
 
     async def _aoutcomes(self, calls: list[ToolCall], state: Any, ctx: Any,
                          start: int) -> list[ToolMessage | Commanded]:
@@ -420,21 +415,10 @@ class ToolNode:
         """:meth:`_execute` within the node's ``timeout``."""
         if self.timeout is None:
             return self._execute(call, state, ctx)
-        box: list[tuple[bool, Any]] = []
-        done = threading.Event()
-        context = contextvars.copy_context()
-
-        def target() -> None:
-            box.append(context.run(_capture, self._execute, call, state, ctx))
-            done.set()
-
-        threading.Thread(target=target, name=f"graphflow-tool-{call.name}", daemon=True).start()
-        if not done.wait(self.timeout):
+        job = workers.start(functools.partial(self._execute, call, state, ctx))
+        if not job.wait(self.timeout):  # the call keeps its worker; its result is dropped
             return self._failure(call, self._timeout_error(call))
-        ok, value = box[0]
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
+        return job.result()  # type: ignore[no-any-return]
 
     async def _aguarded(self, call: ToolCall, state: Any, ctx: Any) -> ToolMessage:
         if self.timeout is None:
@@ -452,11 +436,10 @@ class ToolNode:
 
     @staticmethod
     def _args(call: ToolCall) -> Any:
-        # a streamed call whose JSON did not parse keeps its text under "__raw__": hand the
-        # text to the tool, which explains that it is not valid JSON
-        if len(call.args) == 1 and "__raw__" in call.args:
-            return call.args["__raw__"]
-        return call.args
+        # a call whose JSON did not parse keeps its text under "__raw__": hand the text to the
+        # tool, which explains that it is not valid JSON
+        raw = raw_args(call.args)
+        return call.args if raw is None else raw
 
     def _execute(self, call: ToolCall, state: Any, ctx: Any) -> ToolMessage:
         tool = self.tools_by_name.get(call.name)

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..errors import InvalidUpdateError
 from ..graph.schema import Channel, StateSchema
+from ..graph.typecheck import article
 
 __all__ = ["apply_writes", "items_of"]
 
@@ -34,7 +35,7 @@ def _checked(ch: Channel, node: str, value: Any) -> Any:
                 f"node {node!r} wrote key {ch.name!r} = {value!r:.80}, expected {ch.expected}: "
                 f"{exc}", node=node, key=ch.name) from None
     raise InvalidUpdateError(
-        f"node {node!r} wrote key {ch.name!r} a {type(value).__name__} ({value!r:.80}), "
+        f"node {node!r} wrote key {ch.name!r} {article(type(value).__name__)} ({value!r:.80}), "
         f"expected {ch.expected}", node=node, key=ch.name)
 
 

@@ -391,17 +391,9 @@ class Run:
             self._load_due_tasks(cp)
             return None
         base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
-        try:
-            writes = self.schema.input_writes(inp)
-        except TypeError as exc:
-            raise InvalidUpdateError(f"invalid input: {exc}", node=START) from None
+        writes = self.schema.check_input(inp, base)  # input errors, before anything runs
         values = apply_writes(self.schema, base, ((START, writes),))
         self.values = {k: values[k] for k in self.schema.channels if k in values}  # schema order
-        missing = self.schema.missing_required(self.values)
-        if missing:
-            raise InvalidUpdateError(
-                f"input is missing required key(s) {missing} of {self.schema.cls.__name__}",
-                node=START, key=missing[0])
         if saver is not None:
             self._step_writes = [(START, k, v) for k, v in items_of(writes)]
         self.emit("values", self.output())

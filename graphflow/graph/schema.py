@@ -11,10 +11,11 @@ import dataclasses
 import sys
 import typing
 from collections.abc import Callable
-from typing import Any, get_origin, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
 
-from ..errors import GraphValidationError
-from .typecheck import Check, describe, empty_factory, make_check, strip_annotated
+from ..constants import START
+from ..errors import GraphValidationError, InvalidUpdateError
+from .typecheck import Check, article, describe, empty_factory, make_check, strip_annotated
 
 __all__ = ["Channel", "StateSchema"]
 
@@ -24,12 +25,15 @@ _MISSING = object()
 class Channel:
     """One key of the state."""
 
-    __slots__ = ("annotation", "check", "coerce", "default", "empty", "expected", "name",
-                 "reducer")
+    __slots__ = ("annotation", "check", "coerce", "declared_required", "default", "empty",
+                 "expected", "name", "reducer")
 
     def __init__(self, name: str, annotation: Any, default: Any = _MISSING,
-                 default_factory: Callable[[], Any] | None = None) -> None:
+                 default_factory: Callable[[], Any] | None = None, *,
+                 declared_required: bool = False) -> None:
         self.name = name
+        # a TypedDict key written Required[...]: the input of a new thread must give it
+        self.declared_required = declared_required
         self.annotation = annotation
         self.reducer: Callable[[Any, Any], Any] | None = _reducer_of(annotation)
         self.check: Check | None = make_check(annotation)
@@ -46,6 +50,18 @@ class Channel:
     @property
     def required(self) -> bool:
         return self.default is None and self.reducer is None
+
+
+
+
+
+def _qualified(tp: Any) -> tuple[Any, bool]:
+    """``(T, True)`` for a TypedDict key written ``Required[T]``; ``NotRequired[T]`` -> ``(T,
+    False)``; anything else as it is."""
+    origin = get_origin(tp)
+    if origin is typing.Required or origin is typing.NotRequired:
+        return get_args(tp)[0], origin is typing.Required
+    return tp, False
 
 
 def _reducer_of(annotation: Any) -> Callable[[Any, Any], Any] | None:
@@ -70,7 +86,15 @@ class StateSchema:
         if isinstance(cls, type) and typing.is_typeddict(cls):
             self.kind = "typeddict"
             hints = get_type_hints(cls, include_extras=True)
-            self.channels = {k: Channel(k, tp) for k, tp in hints.items()}
+            self.channels = {}
+            for k, tp in hints.items():
+                tp, declared = _qualified(tp)
+                self.channels[k] = Channel(k, tp, declared_required=declared)
+            # keys a complete input gives: those of a total TypedDict, Required[...] ones,
+            # without the reducer keys (they start empty)
+            total = getattr(cls, "__required_keys__", frozenset())
+            self.total_keys = tuple(k for k in self.channels
+                                    if k in total and self.channels[k].reducer is None)
         elif base is not None and isinstance(cls, type) and issubclass(cls, base):
             self.kind = "pydantic"
             self.channels = self._pydantic_channels(cls)
@@ -88,6 +112,8 @@ class StateSchema:
             )
         if not self.channels:
             raise GraphValidationError(f"state schema {cls.__name__} declares no keys")
+        if self.kind != "typeddict":
+            self.total_keys = tuple(k for k, c in self.channels.items() if c.required)
         self.keys = frozenset(self.channels)
         self.reducer_keys = frozenset(k for k, c in self.channels.items() if c.reducer)
 
@@ -127,13 +153,57 @@ class StateSchema:
         if self.kind == "dataclass" and isinstance(value, self.cls):
             return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
         raise TypeError(
-            f"input must be a dict or a {self.cls.__name__} instance, got {type(value).__name__}"
-        )
+            f"input must be a dict or {article(self.cls.__name__)} instance, got "
+            f"{article(type(value).__name__)}")
 
-    def missing_required(self, values: dict[str, Any]) -> list[str]:
-        if self.kind == "typeddict":
-            return []
-        return [k for k, ch in self.channels.items() if ch.required and k not in values]
+    def check_input(self, value: Any, base: dict[str, Any]) -> dict[str, Any]:
+        """The writes of a run's input ``value``, checked against the schema before anything
+        runs: :class:`InvalidUpdateError` (``node="__start__"``) worded as an input error for
+        an input that is not a dict, an unknown key, a value of the wrong type, or a missing
+        required key. ``base`` is the state the input lands on (the thread's, or the defaults).
+
+        Required: the fields of a pydantic or dataclass schema without a default; the keys of
+        a TypedDict written ``Required[...]``; and, for an input that gives nothing at all (a
+        forgotten ``--input``) while the state holds none of them, all the keys of a total
+        TypedDict. (A total TypedDict's keys are not all demanded of an input that gives some:
+        many are the graph's outputs, written by its nodes.) Reducer keys are never required:
+        they start empty.
+        """
+        try:
+            writes = self.input_writes(value)
+        except TypeError as exc:
+            raise InvalidUpdateError(str(exc), node=START) from None
+        for key, v in writes.items():
+            ch = self.channels.get(key)
+            if ch is None:
+                raise InvalidUpdateError(
+                    f"input key {key!r} is not in the state {self.cls.__name__}, which has: "
+                    f"{', '.join(self.channels)}", node=START, key=key)
+            if ch.check is not None and not ch.check(v):
+                problem = f"input key {key!r}: expected {ch.expected}, got " \
+                          f"{type(v).__name__} {v!r:.80}"
+                if ch.coerce is None:
+                    raise InvalidUpdateError(problem, node=START, key=key)
+                try:
+                    ch.coerce(v)  # pydantic schemas coerce the way pydantic would
+                except Exception as exc:
+                    raise InvalidUpdateError(f"{problem}: {exc}", node=START, key=key) from None
+        missing = self.missing_input({**base, **writes}, given=bool(writes))
+        if missing:
+            raise InvalidUpdateError(
+                f"input is missing required key{'s' if len(missing) > 1 else ''} "
+                f"{', '.join(map(repr, missing))} of the state {self.cls.__name__}",
+                node=START, key=missing[0])
+        return writes
+
+    def missing_input(self, values: dict[str, Any], given: bool = True) -> list[str]:
+        """The required keys (see :meth:`check_input`) that ``values`` lacks; ``given``: the
+        input gave at least one key."""
+        missing = [k for k in self.total_keys if k not in values]
+        if self.kind != "typeddict" or (missing and not given
+                                         and len(missing) == len(self.total_keys)):
+            return missing  # TypedDict: an input of nothing, to a state holding none of them
+        return [k for k in missing if self.channels[k].declared_required]
 
     def view(self, values: dict[str, Any]) -> Any:
         """The object a node receives: a fresh dict, or a schema instance."""

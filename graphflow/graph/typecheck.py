@@ -26,8 +26,8 @@ _ABC_ORIGINS = {
 
 
 def strip_annotated(tp: Any) -> Any:
-    """``Annotated[T, ...]`` -> ``T``."""
-    while get_origin(tp) is typing.Annotated:
+    """``Annotated[T, ...]`` -> ``T`` (and ``Required[T]`` / ``NotRequired[T]`` -> ``T``)."""
+    while get_origin(tp) in (typing.Annotated, typing.Required, typing.NotRequired):
         tp = get_args(tp)[0]
     return tp
 
@@ -38,6 +38,14 @@ def describe(tp: Any) -> str:
     if isinstance(tp, type) and not get_args(tp):
         return tp.__name__
     return repr(tp).replace("typing.", "")
+
+
+def article(word: str) -> str:
+    """``word`` with its indefinite article: "an int", "a str", "an Order", "a UUID"."""
+    low = word.lower()
+    vowel = low[:1] in ("a", "e", "i", "o") or (
+        low[:1] == "u" and not low.startswith(("uni", "use", "usa", "usu", "uti", "uuid", "ur")))
+    return f"{'an' if vowel else 'a'} {word}"
 
 
 def make_check(tp: Any) -> Check | None:

@@ -10,20 +10,37 @@ from .scripted import ScriptedModel
 if TYPE_CHECKING:
     from .anthropic_chat import AnthropicChat
     from .openai_chat import OpenAIChat
+    from .resilience import (
+        CircuitBreaker,
+        CircuitOpenError,
+        MissingAPIKeyError,
+        RetryConfig,
+        is_retryable,
+    )
+    from .tokens import count_tokens
 
 __all__ = [
     "AnthropicChat",
     "ChatModel",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "MissingAPIKeyError",
     "OpenAIChat",
+    "RetryConfig",
     "ScriptedModel",
     "StructuredOutputError",
     "chat_model",
+    "count_tokens",
+    "is_retryable",
 ]
 
-_LAZY = {"OpenAIChat": ".openai_chat", "AnthropicChat": ".anthropic_chat"}
+_LAZY = {"OpenAIChat": ".openai_chat", "AnthropicChat": ".anthropic_chat",
+         "count_tokens": ".tokens",
+         **dict.fromkeys(["CircuitBreaker", "CircuitOpenError", "MissingAPIKeyError",
+                          "RetryConfig", "is_retryable"], ".resilience")}
 
 
-def __getattr__(name: str) -> Any:  # the SDK-backed models load their SDK on first use
+def __getattr__(name: str) -> Any:  # the SDKs, tiktoken and tenacity load on first use
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'graphflow.models' has no attribute {name!r}")

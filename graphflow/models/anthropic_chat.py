@@ -30,10 +30,11 @@ from typing import Any, Literal
 try:
     import anthropic
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("AnthropicChat needs the anthropic SDK: pip install 'graphflow[llm]'"
-                      ) from exc
+    raise ImportError("AnthropicChat needs the anthropic SDK, a dependency of graphflow: "
+                      "pip install anthropic") from exc
 
 from ..messages import (
+    RAW_ARGS,
     AIMessage,
     AIMessageChunk,
     HumanMessage,
@@ -148,31 +149,12 @@ class AnthropicChat(SDKChatModel):
     def _stream(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
                 response_format: Any) -> Iterator[AIMessageChunk]:
         kw, answer = self._request(messages, tools, tool_choice, response_format, stream=True)
-        stream = self._call(kw)
-        state = _StreamState(answer)
-        try:
-            with stream:
-                for event in stream:
-                    yield from state.feed(event)
-        except Exception as exc:
-            self._resilience.failed_midway(exc)
-            raise
-        yield from state.end()
+        yield from self._sdk_stream(kw, lambda: _StreamState(answer))
 
     async def _astream(self, messages: list[Message], *, tools: list[Any] | None,
                        tool_choice: Any, response_format: Any) -> AsyncIterator[AIMessageChunk]:
         kw, answer = self._request(messages, tools, tool_choice, response_format, stream=True)
-        stream = await self._acall(kw)
-        state = _StreamState(answer)
-        try:
-            async with stream:
-                async for event in stream:
-                    for chunk in state.feed(event):
-                        yield chunk
-        except Exception as exc:
-            self._resilience.failed_midway(exc)
-            raise
-        for chunk in state.end():
+        async for chunk in self._sdk_astream(kw, lambda: _StreamState(answer)):
             yield chunk
 
     def _from_message(self, resp: Any, answer: str | None, response_format: Any) -> AIMessage:
@@ -183,7 +165,9 @@ class AnthropicChat(SDKChatModel):
             if kind == "text":
                 texts.append(block.text)
             elif kind == "tool_use":
-                args = block.input if isinstance(block.input, dict) else {"__raw__": block.input}
+                args = block.input if isinstance(block.input, dict) else {
+                    RAW_ARGS: block.input if isinstance(block.input, str)
+                    else json.dumps(block.input)}
                 calls.append(ToolCall(id=block.id, name=block.name, args=args))
         content, parsed = "".join(texts), None
         if answer is not None:
@@ -318,13 +302,14 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
             for c in m.tool_calls:
-                blocks.append({"type": "tool_use", "id": c.id, "name": c.name, "input": c.args})
+                blocks.append({"type": "tool_use", "id": c.id, "name": c.name,
+                               "input": _wire_input(c)})
         elif isinstance(m, HumanMessage) or m.role == "user":
             role = "user"
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
         else:  # pragma: no cover - every message type is handled above
-            raise TypeError(f"cannot send a {type(m).__name__} to Anthropic")
+            raise TypeError(f"cannot send {type(m).__name__} messages to Anthropic")
         if not blocks:
             continue
         if out and out[-1]["role"] == role:
@@ -347,6 +332,13 @@ def to_anthropic_messages(messages: list[Message]) -> tuple[str | None, list[dic
         if len(blocks) == 1 and blocks[0].get("type") == "text":
             msg["content"] = blocks[0]["text"]
     return ("\n\n".join(system) or None), out
+
+
+def _wire_input(call: ToolCall) -> dict[str, Any]:
+    """A past call's ``input`` as the API takes it back: its arguments; for arguments that were
+    broken JSON (kept as ``{"__raw__": text}``, never sent), an empty object — the call's
+    tool result (an error saying the JSON was broken, and quoting it) tells the model why."""
+    return {} if call.raw_args is not None else call.args
 
 
 def _anthropic_tool(t: Any) -> dict[str, Any]:

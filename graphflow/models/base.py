@@ -10,9 +10,12 @@ adds the call's usage and cost to the run's totals (enforcing its ``token_budget
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import copy
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..engine.interrupts import SCOPE
 from ..engine.journal import ajournaled, journaled
@@ -27,7 +30,9 @@ from ..messages import (
     to_messages,
 )
 
-__all__ = ["ChatModel", "StructuredOutputError"]
+__all__ = ["ChatModel", "StructuredModel", "StructuredOutputError"]
+
+T = TypeVar("T")
 
 
 class StructuredOutputError(ValueError):
@@ -47,6 +52,8 @@ class ChatModel:
     def __init__(self, model: str, *, price: tuple[float, float] | None = None) -> None:
         self.model = model
         self.price = price
+        self.bound_tools: list[Any] | None = None  # set by bind_tools
+        self.bound_tool_choice: Any = None
 
     @property
     def name(self) -> str:
@@ -92,6 +99,45 @@ class ChatModel:
             msgs = [m for m in msgs if isinstance(m, Message)]
         return repair_tool_calls(msgs)
 
+    def _options(self, tools: Sequence[Any] | None, tool_choice: Any,
+                  response_format: Any) -> dict[str, Any]:
+        """A call's tools, tool choice and response format: the per-call arguments, else what
+        :meth:`bind_tools` bound. A ``response_format`` model is registered for checkpoint
+        serialization (the journaled answer holds an instance of it)."""
+        if tools is None:
+            tools = self.bound_tools
+            if tool_choice is None:
+                tool_choice = self.bound_tool_choice
+        if response_format is not None:
+            _register_format(response_format)
+        return {"tools": list(tools) if tools else None, "tool_choice": tool_choice,
+                "response_format": response_format}
+
+    # -- configured copies -----------------------------------------------------------------------
+
+    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None) -> ChatModel:
+        """A copy of this model that offers ``tools`` (and ``tool_choice``) on every call.
+
+        ``tools``: ``@tool`` functions, plain functions (wrapped with ``@tool``) or dicts in a
+        provider's format. Arguments given to a call still win: ``invoke(..., tools=[...])``
+        replaces the bound tools for that call. The copy shares the original's client, retries
+        and breaker.
+        """
+        bound = copy.copy(self)
+        bound.bound_tools = [_as_tool(t) for t in tools]
+        bound.bound_tool_choice = tool_choice
+        return bound
+
+    def with_structured_output(self, schema: type[T]) -> StructuredModel[T]:
+        """A model whose ``invoke`` returns an instance of ``schema`` (a pydantic model class),
+        parsed from the answer, instead of the :class:`AIMessage` (as in LangChain). For the
+        whole message (usage, raw text) call ``invoke(..., response_format=schema)`` and read
+        ``.parsed``."""
+        if not (isinstance(schema, type) and hasattr(schema, "model_validate_json")):
+            raise TypeError(f"with_structured_output needs a pydantic model class, got "
+                            f"{schema!r:.80}")
+        return StructuredModel(self, schema)
+
     def _finish(self, msg: AIMessage, response_format: Any) -> AIMessage:
         if msg.model is None:
             msg.model = self.model  # the provider built this message for this call: ours to fill
@@ -117,8 +163,7 @@ class ChatModel:
         parsed instance is on ``.parsed``.
         """
         msgs = self._prepare(messages)
-        kw = {"tools": list(tools) if tools else None, "tool_choice": tool_choice,
-              "response_format": response_format}
+        kw = self._options(tools, tool_choice, response_format)
         scope = SCOPE.get(None)
         if scope is None:
             return self._finish(self._generate(msgs, **kw), response_format)
@@ -146,8 +191,7 @@ class ChatModel:
                       tool_choice: Any = None, response_format: Any = None) -> AIMessage:
         """Async :meth:`invoke`."""
         msgs = self._prepare(messages)
-        kw = {"tools": list(tools) if tools else None, "tool_choice": tool_choice,
-              "response_format": response_format}
+        kw = self._options(tools, tool_choice, response_format)
         scope = SCOPE.get(None)
         if scope is None:
             return self._finish(await self._agenerate(msgs, **kw), response_format)
@@ -177,18 +221,80 @@ class ChatModel:
         """Yield the answer as it is produced. (Inside a node prefer :meth:`invoke`: it streams
         on the graph's ``"messages"`` mode by itself and is journaled.)"""
         msgs = self._prepare(messages)
-        yield from self._stream(msgs, tools=list(tools) if tools else None,
-                                tool_choice=tool_choice, response_format=response_format)
+        yield from self._stream(msgs, **self._options(tools, tool_choice, response_format))
 
     async def astream(self, messages: Any, *, tools: Sequence[Any] | None = None,
                       tool_choice: Any = None, response_format: Any = None
                       ) -> AsyncIterator[AIMessageChunk]:
         """Async :meth:`stream`."""
         msgs = self._prepare(messages)
-        async for chunk in self._astream(msgs, tools=list(tools) if tools else None,
-                                         tool_choice=tool_choice,
-                                         response_format=response_format):
+        async for chunk in self._astream(msgs, **self._options(tools, tool_choice,
+                                                               response_format)):
             yield chunk
+
+
+def _as_tool(t: Any) -> Any:
+    """A tool as the providers take it: tools and dicts as they are, functions as ``@tool``."""
+    if isinstance(t, dict) or hasattr(t, "to_openai") or hasattr(t, "to_anthropic"):
+        return t
+    if not callable(t):
+        raise TypeError(f"not a tool: {t!r:.60} (pass @tool functions, Tool objects, plain "
+                        f"functions or provider-format dicts)")
+    from ..tools import tool
+
+    return tool(t)
+
+
+class StructuredModel(Generic[T]):
+    """What :meth:`ChatModel.with_structured_output` returns: ``invoke`` / ``ainvoke`` answer
+    with an instance of :attr:`schema`. Inside a graph node the call is journaled like any
+    model call (it is one), and the schema is registered for checkpoint serialization.
+
+    Attributes:
+        model: the chat model asked.
+        schema: the pydantic model class answers are parsed into.
+    """
+
+    def __init__(self, model: ChatModel, schema: type[T]) -> None:
+        self.model = model
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"{self.model!r}.with_structured_output({self.schema.__name__})"
+
+    def invoke(self, messages: Any) -> T:
+        """Ask the model; returns the parsed answer (:class:`StructuredOutputError` if the
+        model's answer does not parse)."""
+        return self._parsed(self.model.invoke(messages, response_format=self.schema))
+
+    async def ainvoke(self, messages: Any) -> T:
+        """Async :meth:`invoke`."""
+        return self._parsed(await self.model.ainvoke(messages, response_format=self.schema))
+
+    def _parsed(self, msg: AIMessage) -> T:
+        if msg.parsed is None:
+            called = ", ".join(c.name for c in msg.tool_calls)
+            why = f"it called tools ({called}) instead" if called else "it gave no answer"
+            raise StructuredOutputError(f"{self.model.name} did not answer in the "
+                                        f"{self.schema.__name__} format: {why}")
+        return msg.parsed  # type: ignore[no-any-return]
+
+
+_REGISTERED_FORMATS: set[Any] = set()
+_FORMATS_LOCK = threading.Lock()
+
+
+def _register_format(response_format: Any) -> None:
+    """Let checkpoints store instances of ``response_format`` (and the classes it holds)."""
+    if not isinstance(response_format, type) or response_format in _REGISTERED_FORMATS:
+        return
+    from ..checkpoint.serde import register_schema_types
+
+    with _FORMATS_LOCK:
+        # a name clash is reported where an instance is stored (naming the class), not here
+        with contextlib.suppress(TypeError, ValueError):
+            register_schema_types(response_format)
+        _REGISTERED_FORMATS.add(response_format)
 
 
 def _as_chunk(msg: AIMessage) -> AIMessageChunk:

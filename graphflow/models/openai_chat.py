@@ -23,7 +23,8 @@ from typing import Any, Literal
 try:
     import openai
 except ImportError as exc:  # pragma: no cover - depends on the environment
-    raise ImportError("OpenAIChat needs the openai SDK: pip install 'graphflow[llm]'") from exc
+    raise ImportError("OpenAIChat needs the openai SDK, a dependency of graphflow: "
+                      "pip install openai") from exc
 
 from ..messages import (
     AIMessage,
@@ -35,7 +36,9 @@ from ..messages import (
     ToolCallChunk,
     ToolMessage,
     Usage,
+    args_from_json,
     new_id,
+    raw_args,
 )
 from .base import StructuredOutputError
 from .resilience import (
@@ -168,31 +171,12 @@ class OpenAIChat(SDKChatModel):
     def _stream(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,
                 response_format: Any) -> Iterator[AIMessageChunk]:
         kw = self._request(messages, tools, tool_choice, response_format, stream=True)
-        stream = self._call(kw)
-        state = _StreamState()
-        try:
-            with stream:
-                for event in stream:
-                    yield from state.feed(event)
-        except Exception as exc:
-            self._resilience.failed_midway(exc)
-            raise
-        yield from state.end()
+        yield from self._sdk_stream(kw, lambda: _StreamState())
 
     async def _astream(self, messages: list[Message], *, tools: list[Any] | None,
                        tool_choice: Any, response_format: Any) -> AsyncIterator[AIMessageChunk]:
         kw = self._request(messages, tools, tool_choice, response_format, stream=True)
-        stream = await self._acall(kw)
-        state = _StreamState()
-        try:
-            async with stream:
-                async for event in stream:
-                    for chunk in state.feed(event):
-                        yield chunk
-        except Exception as exc:
-            self._resilience.failed_midway(exc)
-            raise
-        for chunk in state.end():
+        async for chunk in self._sdk_astream(kw, lambda: _StreamState()):
             yield chunk
 
     def _from_completion(self, resp: Any, response_format: Any) -> AIMessage:
@@ -205,7 +189,7 @@ class OpenAIChat(SDKChatModel):
             raise StructuredOutputError(f"the model refused to answer in the "
                                         f"{_format_name(response_format)} format: {refusal}")
         calls = [ToolCall(id=c.id or ToolCall(name="x").id, name=c.function.name,
-                          args=_loads_args(c.function.arguments))
+                          args=args_from_json(c.function.arguments))
                  for c in (m.tool_calls or []) if getattr(c, "function", None) is not None]
         return AIMessage(content=m.content or refusal or "",
                          tool_calls=calls, usage=_usage(resp.usage),
@@ -252,19 +236,9 @@ def _usage(u: Any) -> Usage | None:
     return Usage(input_tokens=u.prompt_tokens or 0, output_tokens=u.completion_tokens or 0)
 
 
-def _loads_args(text: str | None) -> dict[str, Any]:
-    raw = text or "{}"
-    try:
-        args = json.loads(raw)
-    except json.JSONDecodeError:
-        return {"__raw__": raw}  # broken JSON from the model: the tool layer reports it
-    return args if isinstance(args, dict) else {"__raw__": raw}
-
-
 def _dumps_args(args: dict[str, Any]) -> str:
-    if set(args) == {"__raw__"} and isinstance(args["__raw__"], str):
-        return args["__raw__"]  # send back what the model sent
-    return json.dumps(args)
+    raw = raw_args(args)
+    return raw if raw is not None else json.dumps(args)  # broken JSON: what the model sent
 
 
 def _to_openai_message(m: Message) -> dict[str, Any]:

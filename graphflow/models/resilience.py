@@ -1,22 +1,39 @@
 """Retries and circuit breakers for the provider chat models.
 
+Import them from :mod:`graphflow.models` (``from graphflow.models import RetryConfig,
+CircuitBreaker, CircuitOpenError, MissingAPIKeyError``).
+
 :class:`RetryConfig` says how often and how long to retry a provider call. A call is retried
 (with tenacity) only when trying again can help: a rate limit (HTTP 429), a server error (5xx,
-including Anthropic's 529 "overloaded"), a timeout or a connection error. Any other 4xx (a bad
-request, a bad key, an unknown model) is raised at once: retrying would send the same mistake
-again. A ``retry-after-ms`` / ``retry-after`` header (seconds or an HTTP date) is honoured: the
-next attempt waits at least that long; a server asking for more than ``max_wait`` ends the
+including Anthropic's 529 "overloaded"), a timeout or a connection error — or an error whose body
+says so whatever the HTTP status: a stream that started with HTTP 200 and then broke with the
+provider's own error event (Anthropic ``overloaded_error`` / ``api_error``, OpenAI
+``server_error``; see :func:`is_transient`). Any other 4xx (a bad request, a bad key, an unknown
+model) is raised at once: retrying would send the same mistake again. The provider's
+``x-should-retry: false`` (or ``true``) header overrides that, as it does for the SDKs' own
+retries. A ``retry-after-ms`` / ``retry-after`` header (seconds or an HTTP date) is honoured:
+the next attempt waits at least that long; a server asking for more than ``max_wait`` ends the
 retries at once rather than blocking the caller for minutes. Otherwise the wait grows
 exponentially from ``initial`` up to ``max_wait``, with jitter. The SDKs' own retries are turned
-off (``max_retries=0``) by the models, so these are the only ones.
+off (``max_retries=0``) by the models, so these are the only ones. A stream is retried only
+while nothing of it has reached the caller yet: once chunks went out, sending the request again
+would repeat them, so the error is raised (a node's ``RetryPolicy(retry_on=is_retryable)`` can
+re-run the node).
 
 :class:`CircuitBreaker` stops calling a provider that keeps failing: after ``failure_threshold``
-consecutive transient failures (the kind that is retried) it *opens* and every call fails fast
+consecutive transient failures (:func:`is_transient`) it *opens* and every call fails fast
 with :class:`CircuitOpenError`, without touching the network; after ``reset_timeout`` seconds it
 is *half-open* and lets one trial call through: a success closes it, a failure opens it again.
-Each attempt (not each retried call) counts. An answer that is a client error (a 400) proves
-the provider is up, so it counts as a success. Models share one breaker per provider and base
-URL (:func:`get_breaker`) unless given their own.
+Each attempt (not each retried call) counts; a stream counts when it ends (complete, or broken
+mid-way). An answer that is a client error (a 400) proves the provider is up, so it counts as a
+success.
+
+**One breaker per provider and base URL, shared process-wide.** Every model built without
+``breaker=`` uses ``get_breaker(provider, base_url)``: when one model trips it, every
+other model of that provider on that base URL fails fast too (they call the same service), and
+the thresholds are those of the first model that asked. To opt out, give a model its own
+``breaker=CircuitBreaker(failure_threshold=..., reset_timeout=...)``, or ``breaker=False`` for
+none.
 
 :class:`Resilience` runs a call (sync or async) through both.
 """
@@ -47,9 +64,12 @@ __all__ = [
     "MissingAPIKeyError",
     "Resilience",
     "RetryConfig",
+    "TRANSIENT_ERROR_TYPES",
+    "error_type",
     "get_breaker",
     "is_local_url",
     "is_retryable",
+    "is_transient",
     "reset_breakers",
     "resolve_api_key",
     "retry_after",
@@ -85,6 +105,14 @@ class MissingAPIKeyError(GraphflowError, ValueError):
 _TRANSIENT_NAMES = {"APIConnectionError", "APITimeoutError", "TimeoutException",
                     "TransportError", "NetworkError", "RemoteProtocolError"}
 
+# the ``type`` of a provider's error body that says "the provider failed, not your request":
+# what arrives as an error *event* in the middle of a stream that had started with HTTP 200
+# (the SDKs raise those with status 200, or with no status at all)
+TRANSIENT_ERROR_TYPES = frozenset({
+    "overloaded_error", "api_error", "rate_limit_error", "timeout_error",  # Anthropic
+    "server_error", "service_unavailable",  # OpenAI and compatible servers
+})
+
 
 def _status(exc: BaseException) -> int | None:
     status = getattr(exc, "status_code", None)
@@ -95,36 +123,77 @@ def _status(exc: BaseException) -> int | None:
     return status if isinstance(status, int) else None
 
 
-def is_retryable(exc: BaseException) -> bool:
-    """True for errors worth retrying: HTTP 429 and 5xx, timeouts and connection errors."""
+def error_type(exc: BaseException) -> str | None:
+    """The ``type`` in the provider's error body (``"overloaded_error"``, ``"server_error"``,
+    ...): Anthropic's body is ``{"type": "error", "error": {"type": ...}}``, OpenAI's SDK keeps
+    the inner ``{"type": ...}``."""
+    body = getattr(exc, "body", None)
+    if isinstance(body, dict):
+        inner = body.get("error")
+        kind = inner.get("type") if isinstance(inner, dict) else body.get("type")
+        if isinstance(kind, str) and kind != "error":
+            return kind
+    kind = getattr(exc, "type", None)
+    return kind if isinstance(kind, str) else None
+
+
+def _header(exc: BaseException, name: str) -> str | None:
+    """Header ``name`` of the HTTP answer behind ``exc``, if there was one."""
+    headers = getattr(getattr(exc, "response", None), "headers", None)
+    try:
+        return None if headers is None else headers.get(name)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _should_retry_header(exc: BaseException) -> bool | None:
+    """The provider's ``x-should-retry`` answer (True / False), None when it gave none."""
+    return {"true": True, "false": False}.get(_header(exc, "x-should-retry") or "")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` says the provider is failing (what the circuit breaker counts): HTTP
+    429 and 5xx, an error body of a transient type (an ``overloaded_error`` event mid-stream,
+    whatever its status), timeouts and connection errors."""
     if isinstance(exc, CircuitOpenError):
         return False
+    if error_type(exc) in TRANSIENT_ERROR_TYPES:
+        return True
     status = _status(exc)
-    if status is not None:
+    if status is not None and status >= 400:
         return status == 429 or status >= 500
+    if status is not None:
+        return False  # an error event in a 200 stream whose type is not a transient one
     if isinstance(exc, (TimeoutError, ConnectionError)):
         return True
     return any(cls.__name__ in _TRANSIENT_NAMES for cls in type(exc).__mro__)
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """True for errors worth retrying: the transient ones (:func:`is_transient`), unless the
+    provider answered ``x-should-retry: false`` (and any error it marked ``x-should-retry:
+    true``), as the SDKs' own retries do. Usable as ``RetryPolicy(retry_on=is_retryable)``."""
+    if isinstance(exc, CircuitOpenError):
+        return False
+    told = _should_retry_header(exc)
+    return told if told is not None else is_transient(exc)
+
+
 def _answered(exc: BaseException) -> bool:
     """The provider answered (with a client error): it is up."""
     status = _status(exc)
-    return status is not None and not is_retryable(exc)
+    return status is not None and not is_transient(exc)
 
 
 def retry_after(exc: BaseException) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` / ``retry-after``), if any."""
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    if headers is None:
-        return None
     try:
-        ms = headers.get("retry-after-ms")
+        ms = _header(exc, "retry-after-ms")
         if ms is not None:
             return max(0.0, float(ms) / 1000.0)
     except (TypeError, ValueError):
         pass
-    value = headers.get("retry-after")
+    value = _header(exc, "retry-after")
     if value is None:
         return None
     try:
@@ -265,7 +334,7 @@ class CircuitBreaker:
 
     def record(self, exc: BaseException) -> None:
         """Count a failed call: transient -> failure; a client-error answer -> success."""
-        if is_retryable(exc):
+        if is_transient(exc):
             self.record_failure()
         elif _answered(exc):
             self.record_success()
@@ -351,7 +420,10 @@ class Resilience:
         if getattr(exc, "_graphflow_noted", False) or isinstance(exc, CircuitOpenError):
             return
         try:
-            if is_retryable(exc):
+            if is_transient(exc) and _should_retry_header(exc) is False:
+                note = (f"graphflow: {self.describe} failed ({_short(exc)}) and the provider "
+                        f"answered 'x-should-retry: false': not retried")
+            elif is_retryable(exc):
                 asked = retry_after(exc)
                 if self.breaker is not None and self.breaker.state == "open":
                     note = (f"graphflow: {self.describe} failed after {attempts} attempt(s); "
@@ -373,10 +445,15 @@ class Resilience:
         except (AttributeError, TypeError):  # exceptions that refuse attributes
             pass
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """``fn()`` with retries, through the breaker."""
+    def call(self, fn: Callable[[], T], *, deferred: bool = False) -> T:
+        """``fn()`` with retries, through the breaker.
+
+        ``deferred=True`` (streams): a successful ``fn()`` is not reported to the breaker yet;
+        report how the stream ended with :meth:`settle`. So a stream that opens with HTTP 200
+        and then breaks counts as a failure, not as a success followed by one.
+        """
         try:
-            return self._once(fn)
+            return self._once(fn, deferred)
         except Exception as exc:
             if self._gives_up(exc, 1):
                 self._note(exc, 1)
@@ -389,16 +466,16 @@ class Resilience:
             for attempt in Retrying(**self._kwargs()):
                 with attempt:
                     attempts += 1
-                    return self._once(fn)
+                    return self._once(fn, deferred)
         except Exception as exc:
             self._note(exc, attempts)
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def acall(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """``await fn()`` with retries (async sleeps), through the breaker."""
+    async def acall(self, fn: Callable[[], Awaitable[T]], *, deferred: bool = False) -> T:
+        """``await fn()`` with retries (async sleeps), through the breaker (see :meth:`call`)."""
         try:
-            return await self._aonce(fn)
+            return await self._aonce(fn, deferred)
         except Exception as exc:
             if self._gives_up(exc, 1):
                 self._note(exc, 1)
@@ -411,13 +488,13 @@ class Resilience:
             async for attempt in AsyncRetrying(**self._kwargs()):
                 with attempt:
                     attempts += 1
-                    return await self._aonce(fn)
+                    return await self._aonce(fn, deferred)
         except Exception as exc:
             self._note(exc, attempts)
             raise
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _once(self, fn: Callable[[], T]) -> T:
+    def _once(self, fn: Callable[[], T], deferred: bool = False) -> T:
         breaker = self.breaker
         if breaker is None:
             return fn()
@@ -427,10 +504,11 @@ class Resilience:
         except BaseException as exc:
             breaker.record(exc)
             raise
-        breaker.record_success()
+        if not deferred:
+            breaker.record_success()
         return result
 
-    async def _aonce(self, fn: Callable[[], Awaitable[T]]) -> T:
+    async def _aonce(self, fn: Callable[[], Awaitable[T]], deferred: bool = False) -> T:
         breaker = self.breaker
         if breaker is None:
             return await fn()
@@ -440,13 +518,22 @@ class Resilience:
         except BaseException as exc:
             breaker.record(exc)
             raise
-        breaker.record_success()
+        if not deferred:
+            breaker.record_success()
         return result
 
-    def failed_midway(self, exc: BaseException) -> None:
-        """A stream that had started broke: count it against the provider if transient."""
-        if self.breaker is not None and is_retryable(exc):
-            self.breaker.record_failure()
+    def settle(self, exc: BaseException | None) -> None:
+        """Report how a call made with ``deferred=True`` (a stream) ended: ``None`` when it
+        completed; else the error (transient: a failure; anything else frees the breaker)."""
+        breaker = self.breaker
+        if breaker is None:
+            return
+        if exc is None:
+            breaker.record_success()
+        elif isinstance(exc, Exception):
+            breaker.record(exc)
+        else:  # GeneratorExit, cancellation: the caller stopped reading, says nothing
+            breaker.release()
 
 
 def _short(exc: BaseException | None) -> str:

@@ -16,8 +16,10 @@ Reply = AIMessage | str | dict[str, Any] | list[ToolCall]
 
 
 def _as_reply(value: Any) -> AIMessage:
+    """A fresh AIMessage for a script item (a given AIMessage is copied: the answer is filled
+    in, e.g. its usage, and the script may use the same object twice)."""
     if isinstance(value, AIMessage):
-        return value
+        return value.model_copy()
     if isinstance(value, str):
         return AIMessage(content=value)
     if isinstance(value, ToolCall):
@@ -70,15 +72,14 @@ class ScriptedModel(ChatModel):
                 raise RuntimeError(
                     f"ScriptedModel ran out of replies: call #{n}, but the script has "
                     f"{len(self._replies)}")
-        msg = _as_reply(reply).model_copy(deep=True)
+        msg = _as_reply(reply)
         if msg.usage is None:
             asked = sum(_tokens(m.content) for m in messages)
             said = _tokens(msg.content) + sum(_tokens(json.dumps(c.args)) + 1
                                               for c in msg.tool_calls)
-            msg = msg.model_copy(update={"usage": Usage(input_tokens=asked, output_tokens=said)})
+            msg.usage = Usage(input_tokens=asked, output_tokens=said)
         if msg.finish_reason is None:  # as a provider says it, streamed or not
-            msg = msg.model_copy(update={"finish_reason": "tool_calls" if msg.tool_calls
-                                         else "stop"})
+            msg.finish_reason = "tool_calls" if msg.tool_calls else "stop"
         return msg
 
     def _generate(self, messages: list[Message], *, tools: list[Any] | None, tool_choice: Any,

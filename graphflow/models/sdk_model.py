@@ -10,21 +10,50 @@ classes it uses, which environment variable holds its key, and where ``create`` 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
-from collections.abc import Callable
-from typing import Any, ClassVar, Literal, Self
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any, ClassVar, Literal, Protocol, Self
 
+from ..messages import AIMessageChunk
 from .base import ChatModel
 from .resilience import (
     CircuitBreaker,
     Resilience,
     RetryConfig,
     get_breaker,
+    is_transient,
     resolve_api_key,
     split_params,
 )
 
 __all__ = ["SDKChatModel"]
+
+
+def _head(state: StreamState, events: Iterator[Any]) -> list[AIMessageChunk]:
+    """Read ``events`` up to the first chunk they make (the stream's part that is retried)."""
+    for event in events:
+        chunks = list(state.feed(event))
+        if chunks:
+            return chunks
+    return []
+
+
+async def _ahead(state: StreamState, events: AsyncIterator[Any]) -> list[AIMessageChunk]:
+    """Async :func:`_head`."""
+    async for event in events:
+        chunks = list(state.feed(event))
+        if chunks:
+            return chunks
+    return []
+
+
+class StreamState(Protocol):
+    """Turns one provider's stream events into chunks (one per streamed request)."""
+
+    def feed(self, event: Any) -> Iterator[AIMessageChunk]: ...
+
+    def end(self) -> Iterator[AIMessageChunk]: ...
 
 
 class SDKChatModel(ChatModel):
@@ -121,3 +150,74 @@ class SDKChatModel(ChatModel):
     async def _acall(self, kw: dict[str, Any]) -> Any:
         create = self._create(self._aclient())
         return await self._resilience.acall(lambda: create(**kw))
+
+    # A stream is one call for the retries and the breaker until its first chunk: opening it
+    # and reading up to the first chunk is retried as a unit (a provider's error event before
+    # any content, e.g. Anthropic's overloaded_error, is retried like an HTTP 529). Once a chunk
+    # went out the stream is not sent again (the caller would see it twice). The breaker hears
+    # of the stream when it ends: complete, or broken.
+
+    def _sdk_stream(self, kw: dict[str, Any], new_state: Callable[[], StreamState]
+                    ) -> Iterator[AIMessageChunk]:
+        """Send the streaming request ``kw``; yield its chunks (see above)."""
+        create = self._create(self._client)
+
+        def start() -> tuple[Any, Iterator[Any], StreamState, list[AIMessageChunk]]:
+            state, stream = new_state(), create(**kw)
+            try:
+                events = iter(stream)
+                return stream, events, state, _head(state, events)
+            except BaseException:
+                stream.close()
+                raise
+
+        stream, events, state, head = self._resilience.call(start, deferred=True)
+        with self._settled(), stream:
+            yield from head
+            for event in events:
+                yield from state.feed(event)
+            yield from state.end()
+
+    async def _sdk_astream(self, kw: dict[str, Any], new_state: Callable[[], StreamState]
+                           ) -> AsyncIterator[AIMessageChunk]:
+        """Async :meth:`_sdk_stream`."""
+        create = self._create(self._aclient())
+
+        async def start() -> tuple[Any, AsyncIterator[Any], StreamState, list[AIMessageChunk]]:
+            state, stream = new_state(), await create(**kw)
+            try:
+                events = stream.__aiter__()
+                return stream, events, state, await _ahead(state, events)
+            except BaseException:
+                await stream.close()
+                raise
+
+        stream, events, state, head = await self._resilience.acall(start, deferred=True)
+        with self._settled():
+            async with stream:
+                for chunk in head:
+                    yield chunk
+                async for event in events:
+                    for chunk in state.feed(event):
+                        yield chunk
+                for chunk in state.end():
+                    yield chunk
+
+    @contextlib.contextmanager
+    def _settled(self) -> Iterator[None]:
+        """Tell the breaker how the stream ended (complete, broken, or dropped by its reader)."""
+        outcome: BaseException | None = None
+        try:
+            yield
+        except BaseException as exc:
+            outcome = exc
+            self._broke(exc)
+            raise
+        finally:
+            self._resilience.settle(outcome)
+
+    def _broke(self, exc: BaseException) -> None:
+        if isinstance(exc, Exception) and is_transient(exc):
+            exc.add_note(f"graphflow: the stream from {self.name} at {self.base_url} broke after "
+                         f"part of the answer had been delivered: not sent again (that would "
+                         f"repeat it); counted by the circuit breaker")

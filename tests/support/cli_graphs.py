@@ -7,13 +7,15 @@
 - ``guarded``: ``app`` with a static breakpoint before ``shout``.
 - ``broken``: ``greet`` then ``explode``, which raises.
 - ``chatty``: a node that writes custom stream events.
+- ``counter``: ``tick`` loops until ``n`` reaches 3; its state has required keys (``n``,
+  ``notes``), and each step changes little of it (stored as deltas).
 - ``not_a_graph``: a plain value.
 """
 
 from __future__ import annotations
 
 import operator
-from typing import Annotated, TypedDict
+from typing import Annotated, Literal, TypedDict
 
 from graphflow import END, START, RunContext, StateGraph, interrupt
 
@@ -132,5 +134,34 @@ def _chatty() -> StateGraph:
 
 
 chatty = _chatty().compile(name="chatty")
+
+
+
+# -- a loop over a state with required keys --------------------------------------------------------
+
+
+class Count(TypedDict):
+    n: int
+    notes: str
+    seen: Annotated[list[int], operator.add]
+
+
+def tick(state: Count) -> dict:
+    return {"n": state["n"] + 1, "seen": [state["n"]]}
+
+
+def again(state: Count) -> Literal["tick", "__end__"]:
+    return "tick" if state["n"] < 3 else END
+
+
+def _counter() -> StateGraph:
+    g = StateGraph(Count)
+    g.add_node("tick", tick)
+    g.add_edge(START, "tick")
+    g.add_conditional_edges("tick", again)
+    return g
+
+
+counter = _counter().compile(name="counter")
 
 not_a_graph = 42

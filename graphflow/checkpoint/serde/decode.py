@@ -33,21 +33,23 @@ number)."""
 
 _STR_ONLY = frozenset({str})
 
+_KIND_NAMES = {"enum": "an Enum", "pydantic": "a pydantic model", "dataclass": "a dataclass"}
+
 
 def _dec_registered(d: dict[str, Any], tag: str) -> Any:
     name = d["t"]
     entry = _BY_NAME.get(name) if type(name) is str else None
     if entry is None:
         raise SerializationError(
-            f"cannot load a {tag!r} value of type {name!r}: no class is registered under that "
-            f"name. Register it with register_type(cls, name={name!r}) (or "
+            f"cannot load a value tagged {tag!r} of type {name!r}: no class is registered under "
+            f"that name. Register it with register_type(cls, name={name!r}) (or "
             f"register_schema_types(<state schema>)) before loading; graphflow never imports "
             f"classes named in checkpoint data"
         )
     if (tag == "enum") != (entry.kind == _KIND_ENUM):
         raise SerializationError(
-            f"corrupted checkpoint data: a {tag!r} value names {name!r}, which is registered "
-            f"as a {entry.kind}"
+            f"corrupted checkpoint data: a value tagged {tag!r} names {name!r}, which is "
+            f"registered as {_KIND_NAMES.get(entry.kind, entry.kind)}"
         )
     cls: Any = entry.cls
     v = d["v"]
