@@ -4,9 +4,9 @@ row, not in parallel: a kill in one thread may land between another thread's sid
 its journal entry, which legitimately makes that side effect twice.)"""
 
 import operator
-import os
-import sqlite3
 from typing import Annotated, TypedDict
+
+from crash_graph import charge  # the external API that honours idempotency keys
 
 from graphflow import END, START, RunContext, StateGraph
 
@@ -15,20 +15,12 @@ class State(TypedDict):
     log: Annotated[list[str], operator.add]
 
 
-def charge(key: str) -> str:
-    """The external API: every call is logged in ``calls``; a charge is applied once per
-    idempotency key (``charges``), however often it is called with that key."""
-    with sqlite3.connect(os.environ["CRASH_EFFECTS_DB"]) as db:
-        db.execute("CREATE TABLE IF NOT EXISTS calls (key TEXT)")
-        db.execute("CREATE TABLE IF NOT EXISTS charges (key TEXT PRIMARY KEY)")
-        db.execute("INSERT INTO calls VALUES (?)", (key,))
-        db.execute("INSERT OR IGNORE INTO charges VALUES (?)", (key,))
-    return "paid"
-
-
 def make_inner():
     def pay(s: State, ctx: RunContext) -> dict:
-        return {"log": [ctx.step("charge", charge, ctx.idempotency_key())]}
+        key = ctx.idempotency_key()
+        receipt = ctx.step("charge", charge, key)
+        assert receipt == f"receipt-{key}", (receipt, key)  # a replayed result is the stored one
+        return {"log": ["paid"]}
 
     inner = StateGraph(State)
     inner.add_node("pay", pay)
