@@ -37,7 +37,10 @@ WORKLOADS = {
     "W5": "w5_concurrent",
     "W6": "w6_import",
     "W7": "w7_react",
-    "W8": "w8_orchestrators",
+    "W8": "w8_ray",
+    "W9": "w9_pipeline",
+    "W10": "w10_timer",
+    "W11": "w11_orchestrators",
 }
 
 

@@ -16,6 +16,7 @@ from .errors import (
     InvalidUpdateError,
     NodeError,
     NodeTimeoutError,
+    SignalTimeoutError,
     ThreadBusyError,
     TokenBudgetExceeded,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "RunContext",
     "START",
     "Send",
+    "SignalTimeoutError",
     "StateGraph",
     "SystemMessage",
     "ThreadBusyError",

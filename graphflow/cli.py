@@ -3,6 +3,8 @@
     graphflow run MODULE:ATTR --input '{"n": 1}' [--thread T] [--db runs.db] [--stream MODE]
     graphflow draw MODULE:ATTR -o graph.svg [--expand [DEPTH]] [--thread T]
     graphflow threads list | show T | history T | resume T | delete T   [--graph MODULE:ATTR]
+    graphflow worker MODULE:ATTR [--db runs.db]       wake durable timers and signals
+    graphflow pipeline run pipeline.yaml               run a streaming pipeline
 
 Exit codes: 0 done, 1 the graph raised, 2 a usage or load error, 3 paused (an interrupt is
 waiting for an answer, or a breakpoint stopped the run). Errors are one line on stderr;
@@ -406,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("thread", metavar="T", help="the thread")
     p.add_argument("--graph", "-g", **graph_opt)
     p.set_defaults(handler=cmd_threads_delete)
+
+    from ._cli_runtimes import add_commands  # worker, pipeline
+
+    add_commands(commands, _common, graph_help, _Parser)
     return parser
 
 

@@ -11,6 +11,7 @@ Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, s
      ├─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
      ├─ TokenBudgetExceeded(GraphflowError)                 a run used more tokens than allowed
      ├─ ThreadBusyError(GraphflowError)                     another run is writing the thread
+ ├─ SignalTimeoutError(GraphflowError, TimeoutError)    ctx.wait_for_signal(timeout=) ran out
      ├─ InvalidThreadIdError(GraphflowError, ValueError)    a thread id that cannot be stored
      ├─ SerializationError(GraphflowError, TypeError)       a value cannot be stored (names node,
      │                                                      key and path: ``messages[3].content``)
@@ -35,6 +36,7 @@ __all__ = [
     "NodeError",
     "InvalidThreadIdError",
     "NodeTimeoutError",
+    "SignalTimeoutError",
     "ThreadBusyError",
     "TokenBudgetExceeded",
 ]
@@ -170,3 +172,18 @@ class ThreadBusyError(GraphflowError):
 
 class InvalidThreadIdError(GraphflowError, ValueError):
     """A thread id that no checkpointer can store as given (empty, blank, too long, a NUL)."""
+
+
+class SignalTimeoutError(GraphflowError, TimeoutError):
+    """``ctx.wait_for_signal(name, timeout=...)``: the timeout passed before the signal came.
+
+    Raised inside the waiting node (catch it there to go on without the signal); a run resumed
+    later raises it again at the same call, as the outcome is journaled.
+
+    Attributes:
+        signal: the signal's name.
+    """
+
+    def __init__(self, signal: str) -> None:
+        super().__init__(f"no signal {signal!r} arrived before the wait's timeout")
+        self.signal = signal

@@ -241,3 +241,27 @@ def test_an_effect_run_again_gets_the_same_key(saver):
         app.invoke({"items": []}, thread=thread)
     assert app.invoke(None, thread=thread)["items"] == [keys[0]]
     assert keys[0] == keys[1]
+
+
+def test_a_new_input_after_a_failed_run_never_replays_the_failed_runs_journal(saver):
+    """A task of a new run on a thread must not share its id with a task of an earlier run that
+    failed at the same step number: the new input's results are computed, not replayed."""
+    fail = [True]
+
+    def node(state: Items, ctx: RunContext) -> dict:
+        value = ctx.step("compute", lambda: f"computed from {state['items'][-1]}")
+        if fail[0]:
+            raise RuntimeError("after the journaled call")
+        return {"items": [value]}
+
+    g = StateGraph(Items)
+    g.add_node("n", node)
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    app = g.compile(checkpointer=saver)
+    thread = f"t{uuid.uuid4().hex[:6]}"
+    with pytest.raises(Exception, match="after the journaled call"):
+        app.invoke({"items": ["first input"]}, thread=thread)
+    fail[0] = False
+    out = app.invoke({"items": ["second input"]}, thread=thread)  # a new input, not a resume
+    assert out["items"][-1] == "computed from second input"

@@ -34,6 +34,7 @@ EXPECTED_ALL = [
     "RunContext",
     "START",
     "Send",
+    "SignalTimeoutError",
     "StateGraph",
     "SystemMessage",
     "ThreadBusyError",

@@ -100,7 +100,7 @@ def _result_key(run: Any, sub: Task) -> str:
     """Where a call's ToolMessage is journaled: beside its scope's own journal (which holds the
     model calls and steps the tool made, in order), so a tool that fails or pauses after
     such a call replays it at the same position when it runs again."""
-    return run.task_id(run.step, sub.name, sub.index) + "#result"
+    return run.id_of(sub) + "#result"
 
 
 def _capture(fn: Callable[..., Any], *args: Any) -> tuple[bool, Any]:

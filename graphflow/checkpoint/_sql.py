@@ -17,6 +17,16 @@ inside the thread: ``''`` for the thread's own graph, a subgraph run's path othe
     graphflow_journal      thread, ns, task_id, idx, value; PRIMARY KEY (thread, ns, task_id, idx)
     graphflow_leases       thread (PRIMARY KEY), token, host, pid, started, expires_at,
                            acquired_at (seconds since the epoch, by the database's clock)
+    graphflow_waits        thread, wait_id, ns, graph, wake_at, signal, woken, token,
+                           created_at; PRIMARY KEY (thread, wait_id); INDEX (wake_at)
+    graphflow_signals      seq, thread, name, payload, claimed_by, created_at;
+                           INDEX (thread, name, seq)
+    graphflow_entities     kind, key, state, version, updated_at; PRIMARY KEY (kind, key)
+    graphflow_entity_ops   kind, key, op_id, result, created_at; PRIMARY KEY (kind, key, op_id)
+    graphflow_entity_leases  entity (PRIMARY KEY) and the columns of graphflow_leases
+
+Waits, signals and entities are described in ``durable.py``; their statements live in
+``_sql_durable.py``.
 
 Leases make one writer per thread (see ``lease.py``). A put made under a lease is one statement:
 an ``INSERT ... SELECT ... WHERE EXISTS`` (the lease row still names the writer), so it commits
@@ -54,6 +64,11 @@ CHECKPOINTS = "graphflow_checkpoints"
 WRITES = "graphflow_writes"
 JOURNAL = "graphflow_journal"
 LEASES = "graphflow_leases"
+WAITS = "graphflow_waits"
+SIGNALS = "graphflow_signals"
+ENTITIES = "graphflow_entities"
+ENTITY_OPS = "graphflow_entity_ops"
+ENTITY_LEASES = "graphflow_entity_leases"
 
 #: The columns each table must have (checked once, when a store first connects).
 TABLE_COLUMNS: dict[str, frozenset[str]] = {
@@ -66,6 +81,13 @@ TABLE_COLUMNS: dict[str, frozenset[str]] = {
     JOURNAL: frozenset({"thread", "ns", "task_id", "idx", "value"}),
     LEASES: frozenset({"thread", "token", "host", "pid", "started", "expires_at",
                        "acquired_at"}),
+    WAITS: frozenset({"thread", "wait_id", "ns", "graph", "wake_at", "signal", "woken", "token",
+                      "created_at"}),
+    SIGNALS: frozenset({"seq", "thread", "name", "payload", "claimed_by", "created_at"}),
+    ENTITIES: frozenset({"kind", "key", "state", "version", "updated_at"}),
+    ENTITY_OPS: frozenset({"kind", "key", "op_id", "result", "created_at"}),
+    ENTITY_LEASES: frozenset({"entity", "token", "host", "pid", "started", "expires_at",
+                              "acquired_at"}),
 }
 
 #: Indexes both stores create (the unique ones are the targets of the upserts below).
@@ -74,6 +96,8 @@ INDEXES = (
     f"CREATE INDEX IF NOT EXISTS {CHECKPOINTS}_head ON {CHECKPOINTS} (thread, ns, seq)",
     f"CREATE UNIQUE INDEX IF NOT EXISTS {WRITES}_task "
     f"ON {WRITES} (thread, ns, checkpoint_id, task_id)",
+    f"CREATE INDEX IF NOT EXISTS {WAITS}_due ON {WAITS} (wake_at)",
+    f"CREATE INDEX IF NOT EXISTS {SIGNALS}_box ON {SIGNALS} (thread, name, seq)",
 )
 
 
@@ -369,26 +393,43 @@ SQL_PUT_JOURNAL = (f"INSERT INTO {JOURNAL} (thread, ns, task_id, idx, value) "
 SQL_GET_JOURNAL = (f"SELECT idx, value FROM {JOURNAL} WHERE thread = ? AND ns = ? "
                    f"AND task_id = ? ORDER BY idx")
 SQL_DELETE_THREAD = tuple(
-    f"DELETE FROM {t} WHERE thread = ?" for t in (CHECKPOINTS, WRITES, JOURNAL, LEASES))
+    f"DELETE FROM {t} WHERE thread = ?"
+    for t in (CHECKPOINTS, WRITES, JOURNAL, LEASES, WAITS, SIGNALS))
 
 # Leases. ``{now}`` is the database's clock in seconds since the epoch (one clock for every
-# process and machine that shares the database).
-_LEASE_SET = ("token = excluded.token, host = excluded.host, pid = excluded.pid, "
-              "started = excluded.started, expires_at = excluded.expires_at, "
-              "acquired_at = excluded.acquired_at")
-SQL_LEASE_ACQUIRE = (
-    f"INSERT INTO {LEASES} (thread, token, host, pid, started, expires_at, acquired_at) "
-    f"VALUES (?, ?, ?, ?, ?, {{now}} + ?, {{now}}) "
-    f"ON CONFLICT (thread) DO UPDATE SET {_LEASE_SET} "
-    f"WHERE {LEASES}.expires_at < {{now}} OR {LEASES}.token = excluded.token")
-SQL_LEASE_TAKEOVER = (
-    f"UPDATE {LEASES} SET token = ?, host = ?, pid = ?, started = ?, expires_at = {{now}} + ?, "
-    f"acquired_at = {{now}} WHERE thread = ? AND token = ?")
-SQL_LEASE_HOLDER = (f"SELECT token, host, pid, started, expires_at - {{now}}, "
-                    f"{{now}} - acquired_at FROM {LEASES} WHERE thread = ?")
-SQL_LEASE_RENEW = (f"UPDATE {LEASES} SET expires_at = {{now}} + ? "
-                   f"WHERE thread = ? AND token = ?")
-SQL_LEASE_RELEASE = f"DELETE FROM {LEASES} WHERE thread = ? AND token = ?"
+# process and machine that shares the database). The same statements serve the threads' leases
+# and the entities' (another table, another key column).
+
+class LeaseSql(NamedTuple):
+    """The statements of one lease table."""
+
+    acquire: str
+    takeover: str
+    holder: str
+    renew: str
+    release: str
+
+
+def lease_sql(table: str, key: str) -> LeaseSql:
+    """The lease statements for ``table``, whose primary key column is ``key``."""
+    columns = "token, host, pid, started, expires_at, acquired_at"
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns.split(", "))
+    return LeaseSql(
+        acquire=(f"INSERT INTO {table} ({key}, {columns}) "
+                 f"VALUES (?, ?, ?, ?, ?, {{now}} + ?, {{now}}) "
+                 f"ON CONFLICT ({key}) DO UPDATE SET {update} "
+                 f"WHERE {table}.expires_at < {{now}} OR {table}.token = excluded.token"),
+        takeover=(f"UPDATE {table} SET token = ?, host = ?, pid = ?, started = ?, "
+                  f"expires_at = {{now}} + ?, acquired_at = {{now}} WHERE {key} = ? AND token = ?"),
+        holder=(f"SELECT token, host, pid, started, expires_at - {{now}}, "
+                f"{{now}} - acquired_at FROM {table} WHERE {key} = ?"),
+        renew=f"UPDATE {table} SET expires_at = {{now}} + ? WHERE {key} = ? AND token = ?",
+        release=f"DELETE FROM {table} WHERE {key} = ? AND token = ?",
+    )
+
+
+THREAD_LEASE_SQL = lease_sql(LEASES, "thread")
+ENTITY_LEASE_SQL = lease_sql(ENTITY_LEASES, "entity")
 
 #: Sum of the lengths of every JSON column stored for a thread (what the storage tests measure).
 SQL_STORED_BYTES = (
@@ -752,40 +793,50 @@ class SqlCheckpointer(Checkpointer):
     def acquire_lease(self, thread: str, owner: Owner, ttl: float, *,
                       takeover: Owner | None = None) -> Holder | None:
         """Take ``thread``'s lease in one atomic statement (see :class:`Checkpointer`)."""
+        return self._lease_acquire(THREAD_LEASE_SQL, thread, owner, ttl, takeover)
+
+    def renew_lease(self, thread: str, owner: Owner, ttl: float) -> bool:
+        """Extend ``owner``'s lease on ``thread``; False if another writer has it now."""
+        return self._lease_renew(THREAD_LEASE_SQL, thread, owner, ttl)
+
+    def release_lease(self, thread: str, owner: Owner) -> None:
+        """End ``owner``'s lease on ``thread`` (nothing if it does not hold it)."""
+        self._lease_release(THREAD_LEASE_SQL, thread, owner)
+
+    def _lease_acquire(self, sql: LeaseSql, key: str, owner: Owner, ttl: float,
+                       takeover: Owner | None) -> Holder | None:
         q = self._q
         who = (owner.token, owner.host, owner.pid, owner.started, ttl)
         for _ in range(3):  # the holder may release between the two statements: look again
             with self._write_one() as conn:
                 if takeover is not None:
-                    cur = conn.execute(q(SQL_LEASE_TAKEOVER), (*who, thread, takeover.token))
+                    cur = conn.execute(q(sql.takeover), (*who, key, takeover.token))
                 else:
-                    cur = conn.execute(q(SQL_LEASE_ACQUIRE), (thread, *who))
+                    cur = conn.execute(q(sql.acquire), (key, *who))
                 if cur.rowcount:
                     return None
             with self._read() as conn:
-                row = conn.execute(q(SQL_LEASE_HOLDER), (thread,)).fetchone()
+                row = conn.execute(q(sql.holder), (key,)).fetchone()
             if row is not None:
                 token, host, pid, started, expires_in, held_for = row
                 return Holder(Owner(token, host, int(pid), started), float(expires_in),
                               float(held_for))
             takeover = None
-        raise ThreadBusyError(thread, None)
+        raise ThreadBusyError(key, None)
 
-    def renew_lease(self, thread: str, owner: Owner, ttl: float) -> bool:
-        """Extend ``owner``'s lease on ``thread``; False if another writer has it now."""
+    def _lease_renew(self, sql: LeaseSql, key: str, owner: Owner, ttl: float) -> bool:
         with self._write_one() as conn:
-            cur = conn.execute(self._q(SQL_LEASE_RENEW), (ttl, thread, owner.token))
+            cur = conn.execute(self._q(sql.renew), (ttl, key, owner.token))
         return bool(cur.rowcount)
 
-    def release_lease(self, thread: str, owner: Owner) -> None:
-        """End ``owner``'s lease on ``thread`` (nothing if it does not hold it)."""
+    def _lease_release(self, sql: LeaseSql, key: str, owner: Owner) -> None:
         with self._write_one() as conn:
-            conn.execute(self._q(SQL_LEASE_RELEASE), (thread, owner.token))
+            conn.execute(self._q(sql.release), (key, owner.token))
 
     def holds_lease(self, thread: str, owner: Owner) -> bool:
         """Whether ``owner`` holds ``thread`` right now, as the database says."""
         with self._read() as conn:
-            row = conn.execute(self._q(SQL_LEASE_HOLDER), (thread,)).fetchone()
+            row = conn.execute(self._q(THREAD_LEASE_SQL.holder), (thread,)).fetchone()
         return row is not None and row[0] == owner.token
 
     # -- async twins: the sync methods in a worker thread -----------------------------------------

@@ -9,12 +9,14 @@ checkpointer doing real I/O overrides them.
 from __future__ import annotations
 
 import os
+import random
 import threading
-import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from .durable import DurableTables, acquire_in, release_in, renew_in
 
 if TYPE_CHECKING:
     from .lease import Holder, Lease, Owner
@@ -27,9 +29,17 @@ __all__ = [
 _TABLE_LOCK = threading.Lock()  # guards the in-process lease tables (short critical sections)
 
 
+# Ids come from a generator of graphflow's own, seeded from the OS and reseeded in a forked
+# child: user code seeding the `random` module cannot make two processes repeat ids, and a
+# step costs no system call.
+_IDS = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.seed)
+
+
 def new_checkpoint_id() -> str:
     """A new random id: 32 hex digits (128 random bits)."""
-    return os.urandom(16).hex()
+    return f"{_IDS.getrandbits(128):032x}"
 
 
 def now() -> datetime:
@@ -100,7 +110,7 @@ class StateSnapshot:
     metadata: dict[str, Any]
 
 
-class Checkpointer(ABC):
+class Checkpointer(DurableTables, ABC):
     """Where a compiled graph keeps its threads' checkpoints.
 
     Every method that reads or writes a thread's records takes ``ns``: the namespace inside the
@@ -111,6 +121,9 @@ class Checkpointer(ABC):
     :meth:`release_lease` must be atomic for every process that shares the store. The defaults
     here keep leases in this object, which is right for a store that lives in one process; a
     store shared by several processes decides them in its database.
+
+    Durable waits, signals and entities (:class:`~graphflow.checkpoint.durable.DurableTables`)
+    are kept the same way: in this object by default, in tables by the SQL stores.
     """
 
     #: Seconds a thread's lease lasts unless renewed (its holder renews it while it runs).
@@ -187,35 +200,15 @@ class Checkpointer(ABC):
         """Make ``owner`` the writer of ``thread`` for ``ttl`` seconds if the thread is free,
         its lease has expired, ``owner`` already holds it, or (``takeover``) its holder is
         exactly that owner (a dead process). Atomic. Returns None on success, else the holder."""
-        from .lease import Holder
-
-        table = self._lease_table()
-        now = time.monotonic()
-        with _TABLE_LOCK:
-            held = table.get(thread)
-            if (held is None or held[1] < now or held[0].token == owner.token
-                    or (takeover is not None and held[0] == takeover)):
-                table[thread] = (owner, now + ttl, now)
-                return None
-            return Holder(held[0], held[1] - now, now - held[2])
+        return acquire_in(self._lease_table(), _TABLE_LOCK, thread, owner, ttl, takeover)
 
     def renew_lease(self, thread: str, owner: Owner, ttl: float) -> bool:
         """Extend ``owner``'s lease on ``thread``; False if it no longer holds it."""
-        table = self._lease_table()
-        with _TABLE_LOCK:
-            held = table.get(thread)
-            if held is None or held[0].token != owner.token:
-                return False
-            table[thread] = (owner, time.monotonic() + ttl, held[2])
-            return True
+        return renew_in(self._lease_table(), _TABLE_LOCK, thread, owner, ttl)
 
     def release_lease(self, thread: str, owner: Owner) -> None:
         """End ``owner``'s lease on ``thread`` (nothing if it does not hold it)."""
-        table = self._lease_table()
-        with _TABLE_LOCK:
-            held = table.get(thread)
-            if held is not None and held[0].token == owner.token:
-                del table[thread]
+        release_in(self._lease_table(), _TABLE_LOCK, thread, owner)
 
     def holds_lease(self, thread: str, owner: Owner) -> bool:
         """Whether ``owner`` holds ``thread`` right now (the in-process fence of :meth:`put`)."""

@@ -84,6 +84,7 @@ class MemoryCheckpointer(Checkpointer):
             for store in (self._threads, self._writes, self._journal):
                 store.pop(thread, None)
         self._lease_table().pop(thread, None)
+        self._forget_durable([thread])
 
     def threads(self) -> list[str]:
         with self._lock:

@@ -19,16 +19,32 @@ from typing import TYPE_CHECKING, Any
 from . import _sql
 from ._sql import (
     CHECKPOINTS,
+    ENTITIES,
+    ENTITY_LEASES,
+    ENTITY_OPS,
     JOURNAL,
     LEASES,
+    SIGNALS,
+    WAITS,
     WRITES,
     CorruptCheckpointError,
     SqlCheckpointer,
 )
+from ._sql_durable import SqlDurableTables
 
 if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
+
+# a lease table (the threads' and the entities')
+_LEASES_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        {key} TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid BIGINT NOT NULL,
+        started TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        acquired_at DOUBLE PRECISION NOT NULL)"""
 
 __all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
 
@@ -73,14 +89,40 @@ _DDL = (
         update_value TEXT NOT NULL,
         goto TEXT NOT NULL)""",
     _JOURNAL_DDL.format(table=JOURNAL),
-    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
-        thread TEXT PRIMARY KEY,
+    _LEASES_DDL.format(table=LEASES, key="thread"),
+    f"""CREATE TABLE IF NOT EXISTS {WAITS} (
+        thread TEXT NOT NULL,
+        wait_id TEXT NOT NULL,
+        ns TEXT NOT NULL,
+        graph TEXT NOT NULL,
+        wake_at DOUBLE PRECISION,
+        signal TEXT,
         token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid BIGINT NOT NULL,
-        started TEXT NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        acquired_at DOUBLE PRECISION NOT NULL)""",
+        woken INTEGER NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (thread, wait_id))""",
+    f"""CREATE TABLE IF NOT EXISTS {SIGNALS} (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        thread TEXT NOT NULL,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        claimed_by TEXT,
+        created_at DOUBLE PRECISION NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITIES} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, key))""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITY_OPS} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (kind, key, op_id))""",
+    _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
 # The layout before namespaces: add the column; rebuild the journal, whose key gains it.
@@ -131,7 +173,7 @@ def _configure_text(conn: psycopg.Connection[Any]) -> None:
         conn.adapters.register_loader(type_name, TextLoader)
 
 
-class PostgresCheckpointer(SqlCheckpointer):
+class PostgresCheckpointer(SqlDurableTables, SqlCheckpointer):
     """Checkpoints in PostgreSQL, with delta storage (see ``docs/durability.md``).
 
     Connections come from a ``psycopg_pool.ConnectionPool``, opened (and the tables created in

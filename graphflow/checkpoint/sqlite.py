@@ -13,12 +13,18 @@ from typing import Any
 from . import _sql
 from ._sql import (
     CHECKPOINTS,
+    ENTITIES,
+    ENTITY_LEASES,
+    ENTITY_OPS,
     JOURNAL,
     LEASES,
+    SIGNALS,
+    WAITS,
     WRITES,
     CorruptCheckpointError,
     SqlCheckpointer,
 )
+from ._sql_durable import SqlDurableTables
 
 _JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
         thread TEXT NOT NULL,
@@ -27,6 +33,16 @@ _JOURNAL_DDL = """CREATE TABLE IF NOT EXISTS {table} (
         idx INTEGER NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (thread, ns, task_id, idx)) WITHOUT ROWID"""
+
+# a lease table (the threads' and the entities')
+_LEASES_DDL = """CREATE TABLE IF NOT EXISTS {table} (
+        {key} TEXT PRIMARY KEY,
+        token TEXT NOT NULL,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started TEXT NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at REAL NOT NULL) WITHOUT ROWID"""
 
 __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
@@ -58,14 +74,40 @@ _DDL = (
         update_value TEXT NOT NULL,
         goto TEXT NOT NULL)""",
     _JOURNAL_DDL.format(table=JOURNAL),
-    f"""CREATE TABLE IF NOT EXISTS {LEASES} (
-        thread TEXT PRIMARY KEY,
+    _LEASES_DDL.format(table=LEASES, key="thread"),
+    f"""CREATE TABLE IF NOT EXISTS {WAITS} (
+        thread TEXT NOT NULL,
+        wait_id TEXT NOT NULL,
+        ns TEXT NOT NULL,
+        graph TEXT NOT NULL,
+        wake_at REAL,
+        signal TEXT,
         token TEXT NOT NULL,
-        host TEXT NOT NULL,
-        pid INTEGER NOT NULL,
-        started TEXT NOT NULL,
-        expires_at REAL NOT NULL,
-        acquired_at REAL NOT NULL) WITHOUT ROWID""",
+        woken INTEGER NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (thread, wait_id)) WITHOUT ROWID""",
+    f"""CREATE TABLE IF NOT EXISTS {SIGNALS} (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        thread TEXT NOT NULL,
+        name TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        claimed_by TEXT,
+        created_at REAL NOT NULL)""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITIES} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (kind, key)) WITHOUT ROWID""",
+    f"""CREATE TABLE IF NOT EXISTS {ENTITY_OPS} (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        op_id TEXT NOT NULL,
+        result TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (kind, key, op_id)) WITHOUT ROWID""",
+    _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
 # The layout before namespaces: add the column; rebuild the journal, whose key gains it.
@@ -83,7 +125,7 @@ _MIGRATE = (
 _BUSY_RETRY = 0.002
 
 
-class SqliteCheckpointer(SqlCheckpointer):
+class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
     """Checkpoints in a SQLite database file, with delta storage (see ``docs/durability.md``).
 
     The file is opened in WAL mode with ``synchronous=NORMAL``: a ``put`` is committed before it

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..graph.nodes import Branch
 from .call import execute_async, executor
+from .executor import run_claimed, split
 from .run import Run
 from .sync_driver import _run_all
 from .task import Task
@@ -50,8 +51,10 @@ async def _plan(run: Run, branches: tuple[Branch, ...]) -> None:
     run.plan()
 
 
-def _jobs(run: Run, tasks: list[Task]) -> list[Callable[[], Awaitable[None]]]:
-    """The step as awaitables: one per async task, one for all sync tasks together."""
+def _jobs(run: Run, tasks: list[Task], far: list[Task] | tuple[()] = ()
+          ) -> list[Callable[[], Awaitable[None]]]:
+    """The step as awaitables: one per async task, one for all sync tasks together, one for
+    the tasks ``far`` that the run's executor claims."""
     loop = asyncio.get_running_loop()
     sync = [t for t in tasks if not (t.spec.is_async or t.spec.subgraph is not None)]
     jobs: list[Callable[[], Awaitable[None]]] = [
@@ -60,10 +63,13 @@ def _jobs(run: Run, tasks: list[Task]) -> list[Callable[[], Awaitable[None]]]:
     ]
     if sync:
         jobs.append(lambda: loop.run_in_executor(executor(), _run_all, run, sync))
+    if far:
+        jobs.append(lambda: loop.run_in_executor(executor(), run_claimed, run, far))
     return jobs
 
 
-async def _run_all_live(run: Run, tasks: list[Task]) -> AsyncIterator[Any]:
+async def _run_all_live(run: Run, tasks: list[Task], far: list[Task] | tuple[()] = ()
+                        ) -> AsyncIterator[Any]:
     loop = asyncio.get_running_loop()
     events: asyncio.Queue[Any] = asyncio.Queue()
     loop_thread = threading.get_ident()
@@ -80,7 +86,7 @@ async def _run_all_live(run: Run, tasks: list[Task]) -> AsyncIterator[Any]:
         finally:
             sink(_DONE)
 
-    jobs = _jobs(run, tasks)
+    jobs = _jobs(run, tasks, far)
     run.sink = sink
     running = [asyncio.ensure_future(job(fn)) for fn in jobs]
     try:
@@ -123,7 +129,10 @@ async def _drive(run: Run) -> AsyncIterator[Any]:
                 await run.checkpointer.aput_writes(run.thread or "", run.checkpoint_id or "",
                                                    run.breakpoint_write(), ns=run.ns)
             break
-        if len(tasks) == 1 and not run.live_inline:
+        far: list[Task] | tuple[()] = ()
+        if run.executor is not None:  # the tasks it claims run elsewhere
+            tasks, far = split(run, tasks)
+        if len(tasks) == 1 and not far and not run.live_inline:
             task = tasks[0]
             if task.spec.is_async or task.spec.subgraph is not None:
                 await execute_async(run, task)
@@ -131,10 +140,10 @@ async def _drive(run: Run) -> AsyncIterator[Any]:
                 await asyncio.get_running_loop().run_in_executor(executor(), _run_all, run,
                                                                  tasks)
         elif run.streaming:
-            async for event in _run_all_live(run, tasks):
+            async for event in _run_all_live(run, tasks, far):
                 yield event
-        elif tasks:
-            await asyncio.gather(*(fn() for fn in _jobs(run, tasks)))
+        elif tasks or far:
+            await asyncio.gather(*(fn() for fn in _jobs(run, tasks, far)))
         # the tasks' events come out even when the step then fails
         for event in run.flush() if run.events else ():
             yield event

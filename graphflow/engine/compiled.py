@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ..graph.state_graph import StateGraph
     from .context import RunContext
+    from .executor import Executor
 
 __all__ = ["CompiledGraph"]
 
@@ -82,7 +83,7 @@ async def _drain(events: AsyncIterator[Any]) -> None:
 
 def _child_ns(parent: Run, task: Task) -> str:
     """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
-    return child_namespace(parent.ns, parent.task_id(parent.step, task.name, task.index))
+    return child_namespace(parent.ns, parent.id_of(task))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -112,6 +113,7 @@ class CompiledGraph(Threads, Drawable):
         self.schema = builder.schema
         self.name = name
         self.checkpointer = checkpointer
+        self.executor: Executor | None = None  # where claimed tasks run (see with_executor)
         self._nx = nxgraph
         nxgraph.graph["name"] = name
         self._program = Program(builder)
@@ -127,10 +129,22 @@ class CompiledGraph(Threads, Drawable):
         return f"<CompiledGraph {self.name!r}: {len(self._program.specs)} nodes>"
 
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
-        """The same graph (nodes, edges, breakpoints, name) on another checkpointer."""
-        return CompiledGraph(self.builder, self._nx.copy(), checkpointer=checkpointer,
-                             name=self.name, interrupt_before=self.interrupt_before,
-                             interrupt_after=self.interrupt_after)
+        """The same graph (nodes, edges, breakpoints, name, executor) on another
+        checkpointer."""
+        graph = CompiledGraph(self.builder, self._nx.copy(), checkpointer=checkpointer,
+                              name=self.name, interrupt_before=self.interrupt_before,
+                              interrupt_after=self.interrupt_after)
+        graph.executor = self.executor
+        return graph
+
+    def with_executor(self, executor: Executor | None) -> CompiledGraph:
+        """The same graph whose steps hand the tasks ``executor`` claims to it (run elsewhere,
+        e.g. on a Ray cluster: ``graphflow.distributed.RayExecutor``); the other tasks run
+        here. Merge order, pending writes and checkpoints are unchanged. None: all run here.
+        """
+        graph = self.with_checkpointer(self.checkpointer)
+        graph.executor = executor
+        return graph
 
     # -- running ---------------------------------------------------------------------------------
 

@@ -94,6 +94,60 @@ class RunContext:
             return ajournaled(self._run, task, name, lambda: fn(*args, **kwargs))
         return journaled(self._run, task, name, lambda: fn(*args, **kwargs))
 
+    # -- durable waits (graphflow.engine.waits) ----------------------------------------------
+
+    def _waiting_task(self, what: str) -> Task:
+        if self._task is None:
+            raise GraphflowError(f"{what} is only available inside a node")
+        return self._task
+
+    def sleep(self, seconds: float) -> Any:
+        """Pause the run durably for ``seconds``: the thread is checkpointed and the run returns
+        (paused, like on ``interrupt()``); a scheduler (``graphflow worker``, or
+        ``graphflow.durable.Worker``) continues it once the time has come, in this process or
+        another, however long that is. No thread sleeps meanwhile.
+
+        The node runs again from its start when woken: keep work done before the call in
+        :meth:`step`. The deadline is journaled the first time, so a run woken early (or resumed
+        by hand) sleeps only the rest. In an ``async def`` node, ``await ctx.sleep(...)``.
+        """
+        task = self._waiting_task("ctx.sleep()")
+        from .waits import awaitable_if, sleep_for
+
+        return awaitable_if(task, lambda: sleep_for(self._run, task, seconds))
+
+    def sleep_until(self, when: Any) -> Any:
+        """Like :meth:`sleep`, until ``when`` (an aware datetime, a naive one taken as UTC, or
+        seconds since the epoch); passes at once if that time has passed."""
+        task = self._waiting_task("ctx.sleep_until()")
+        from .waits import awaitable_if, epoch, pause
+
+        until = epoch(when, task.name)
+        return awaitable_if(task, lambda: pause(self._run, task, until=until,
+                                                what="ctx.sleep_until()"))
+
+    def wait_for_signal(self, name: str, *, timeout: float | None = None) -> Any:
+        """Pause the run durably until the signal ``name`` arrives for this thread
+        (``app.signal(thread, name, payload)``), and return its payload.
+
+        A signal sent before this call waits in the thread's mailbox: it is not lost. Each wait
+        takes one signal (the oldest of that name). With ``timeout`` (seconds), raises
+        :class:`~graphflow.SignalTimeoutError` if none came in time. ``Command(resume=payload)``
+        answers the wait too. In an ``async def`` node, ``await ctx.wait_for_signal(...)``.
+        """
+        task = self._waiting_task("ctx.wait_for_signal()")
+        from .waits import awaitable_if, wait_signal
+
+        return awaitable_if(task, lambda: wait_signal(self._run, task, name, timeout))
+
+    def entity(self, cls: type, key: str) -> Any:
+        """The entity ``cls`` (an ``@entity`` class) of ``key``, stored by the run's
+        checkpointer: its methods, each call journaled, writes applied exactly once (see
+        :mod:`graphflow.durable.entities`)."""
+        from ..durable.entities import bound
+
+        return bound(self, self._run.checkpointer, cls, key)
+
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "
                 f"thread={self.thread!r}, attempt={self.attempt})")

@@ -80,7 +80,7 @@ def interrupt(value: Any) -> Any:
     run, task = current()
     index = task.n_interrupts
     task.n_interrupts += 1
-    task_id = run.task_id(run.step, task.name, task.index)
+    task_id = run.id_of(task)
     answers = run.journal(task_id + "#resume")
     if index < len(answers):
         return answers[index]

@@ -37,7 +37,7 @@ def next_slot(run: Run, task: Task) -> tuple[str, int]:
     enclosing = _ENCLOSING.get()
     if enclosing is not None and enclosing[0] is task:
         return enclosing[1], enclosing[2][0]
-    return run.task_id(run.step, task.name, task.index), task.n_steps
+    return run.id_of(task), task.n_steps
 
 
 def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
@@ -51,7 +51,7 @@ def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
     else:
         index = task.n_steps
         task.n_steps += 1
-        key = run.task_id(run.step, task.name, task.index)
+        key = run.id_of(task)
     done = run.journal(key)
     if index >= len(done):
         return key, index, _MISS

@@ -118,6 +118,7 @@ class Run:
         if thread is not None and not nested:
             check_thread_id(thread)
         self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
+        self.executor = graph.executor  # runs the tasks it claims elsewhere (None: all here)
         self.wait = wait
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
@@ -166,6 +167,9 @@ class Run:
         self.usage_base = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self._usage_lock = threading.Lock()
         self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
+        # the first step whose tasks this run planned itself (their journal starts empty);
+        # until begin() knows, every lookup asks the store
+        self.fresh_step = 1 << 62
         self.branch = ""  # set on replays and forks: their tasks are new, not the originals
         self.resuming = False
         # the outcome of a step's lone task, recorded by the step's checkpoint (see
@@ -229,6 +233,14 @@ class Run:
         built structurally (see :mod:`graphflow.engine.ids`), so no two tasks share one."""
         return make_task_id(step, self.prog.name_ids[node], index, self.branch)
 
+    def id_of(self, task: Task) -> str:
+        """The id of ``task``, a task of the current step (made once per task)."""
+        tid = task.id
+        if tid is None:
+            tid = task.id = make_task_id(self.step, self.prog.name_ids[task.name], task.index,
+                                         self.branch)
+        return tid
+
     # -- the thread's lease (one writer per thread) --------------------------------------------
 
     def lease_waits(self) -> Iterator[float]:
@@ -253,11 +265,17 @@ class Run:
     # -- journal ---------------------------------------------------------------------------------
 
     def journal(self, key: str) -> list[Any]:
-        """The journaled results under ``key`` (a task id, or a task id + "#resume")."""
+        """The journaled results under ``key`` (a key of a task of the current step: its id,
+        an inner slot's ``id/slot``, or ``id#resume``). The store is asked only for the tasks
+        of a resumed step: every task this run planned itself is new, so nothing can have been
+        journaled under its id before."""
         entries = self._journal.get(key)
         if entries is None:
             saver = self.checkpointer
-            entries = saver.get_journal(self.thread or "", key, ns=self.ns) if saver else []
+            if saver is not None and self.step < self.fresh_step:
+                entries = saver.get_journal(self.thread or "", key, ns=self.ns)
+            else:
+                entries = []
             self._journal[key] = entries
         return entries
 
@@ -315,7 +333,7 @@ class Run:
 
     def task_started(self, task: Task) -> None:
         self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
-                            "task_id": self.task_id(self.step, task.name, task.index)})
+                            "task_id": self.id_of(task)})
 
     def task_finished(self, task: Task) -> None:
         """Store a finished task's outcome at once (pending write) and stream it.
@@ -330,7 +348,7 @@ class Run:
         if self.checkpointer is None and not self.streaming:
             return
         if self.checkpointer is not None and self.checkpoint_id is not None:
-            task_id = self.task_id(self.step, task.name, task.index)
+            task_id = self.id_of(task)
             if task.interrupts:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
                     task_id, task.name, [(INTERRUPT_KEY, list(task.interrupts))]), ns=self.ns)
@@ -347,7 +365,7 @@ class Run:
         if self.debug:
             self.emit("debug", {
                 "type": "task_result", "step": self.step, "node": task.name,
-                "task_id": self.task_id(self.step, task.name, task.index),
+                "task_id": self.id_of(task),
                 "update": task.update, "error": None if task.error is None else repr(task.error),
                 "interrupts": list(task.interrupts),
             })
@@ -389,7 +407,14 @@ class Run:
                 raise GraphflowError(f"nothing to resume: {where}; pass an input to start a run")
             self.values = rebuild_values(self.graph, chain)
             self._load_due_tasks(cp)
+            self.fresh_step = cp.step + 2  # the resumed step's tasks may have journaled calls
             return None
+        if cp is not None and cp.next:
+            # a new input on a thread whose last run stopped with tasks due (an error, a crash,
+            # an interrupt): those tasks are dropped, and this run's tasks must not take their
+            # ids (nor replay what their journal holds): a new branch
+            self.branch = new_checkpoint_id()[:12]
+        self.fresh_step = self.step + 1  # every task this run plans is new
         base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
         writes = self.schema.check_input(inp, base)  # input errors, before anything runs
         values = apply_writes(self.schema, base, ((START, writes),))
@@ -434,8 +459,16 @@ class Run:
 
     def _store_answers(self, cp: Checkpoint, resume: Any) -> None:
         """Journal the answers of ``Command(resume=...)`` for the interrupted tasks."""
-        pending = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns))
+        from .waits import Wait, is_timer, wait_answer
+
+        waiting = pending_interrupts(self.checkpointer.get_writes(cp.thread, cp.id, ns=self.ns))
+        pending = [i for i in waiting if not is_timer(i.value)]  # timers wake by themselves
         if not pending:
+            if waiting:
+                raise GraphflowError(
+                    f"nothing to resume: thread {self.thread!r} is paused on durable timer(s) "
+                    f"({', '.join(f'{i.id} in {i.node!r}' for i in waiting)}), which wake by "
+                    f"themselves: run a scheduler (graphflow worker) on its checkpointer")
             raise GraphflowError(
                 f"nothing to resume: thread {self.thread!r} has no pending interrupt; "
                 f"use invoke(None, thread=...) to continue after an error or a breakpoint")
@@ -451,6 +484,8 @@ class Run:
                 f"mapping each interrupt id to its value")
         for iid, value in answers.items():
             intr = by_id[iid]
+            if isinstance(intr.value, Wait):  # a signal wait: the value is the payload
+                value = wait_answer(value)
             key = intr.task + "#resume"
             if intr.ns == self.ns:
                 self.record(key, intr.index, value)
@@ -538,7 +573,7 @@ class Run:
             bad = tasks[at[0]]
             if self.checkpointer is not None and self.checkpoint_id is not None:
                 self.checkpointer.put_writes(self.thread or "", self.checkpoint_id, PendingWrite(
-                    self.task_id(self.step, bad.name, bad.index), bad.name,
+                    self.id_of(bad), bad.name,
                     [(ERROR_KEY, str(exc))]), ns=self.ns)
             raise
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..graph.nodes import Branch
 from .call import MAX_WORKERS, execute_sync, executor
+from .executor import run_claimed, split
 from .run import Run
 from .task import Task
 
@@ -76,8 +77,20 @@ def _run_all(run: Run, tasks: list[Task]) -> None:
     finished.wait()
 
 
-def _run_all_live(run: Run, tasks: list[Task]) -> Iterator[Any]:
-    """Run ``tasks`` on the pool while yielding their stream events as they happen."""
+def _run_split(run: Run, tasks: list[Task], far: list[Task]) -> None:
+    """Run ``tasks`` here and on the pool while the run's executor runs ``far``."""
+    if not tasks:
+        run_claimed(run, far)
+        return
+    handed = executor().submit(run_claimed, run, far)
+    _run_all(run, tasks)
+    handed.result()
+
+
+def _run_all_live(run: Run, tasks: list[Task], far: list[Task] | tuple[()] = ()
+                  ) -> Iterator[Any]:
+    """Run ``tasks`` on the pool (and ``far`` on the run's executor) while yielding their
+    stream events as they happen."""
     events: queue.SimpleQueue[Any] = queue.SimpleQueue()
     pending = deque(tasks)
 
@@ -94,12 +107,21 @@ def _run_all_live(run: Run, tasks: list[Task]) -> Iterator[Any]:
             finally:
                 events.put(_DONE)
 
+    def handed() -> None:
+        try:
+            run_claimed(run, far)  # type: ignore[arg-type]
+        finally:
+            events.put(_DONE)
+
     run.sink = events.put
     try:
         pool = executor()
         for _ in range(min(len(tasks), MAX_WORKERS // 2)):
             pool.submit(work)
         left = len(tasks)
+        if far:
+            pool.submit(handed)
+            left += 1
         while left:
             item = events.get()
             if item is _DONE:
@@ -134,10 +156,15 @@ def _drive(run: Run) -> Iterator[Any]:
                 run.checkpointer.put_writes(run.thread or "", run.checkpoint_id or "",
                                             run.breakpoint_write(), ns=run.ns)
             break
-        if len(tasks) == 1 and not run.live_inline:
+        far: list[Task] | tuple[()] = ()
+        if run.executor is not None:  # the tasks it claims run elsewhere
+            tasks, far = split(run, tasks)
+        if len(tasks) == 1 and not far and not run.live_inline:
             execute_sync(run, tasks[0])
         elif run.streaming:
-            yield from _run_all_live(run, tasks)
+            yield from _run_all_live(run, tasks, far)
+        elif far:
+            _run_split(run, tasks, far)
         elif tasks:
             _run_all(run, tasks)
         if run.events:  # the tasks' events come out even when the step then fails

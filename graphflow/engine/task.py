@@ -14,7 +14,7 @@ __all__ = ["SubgraphUpdate", "Task", "normalize", "parent_commands"]
 class Task:
     """One node invocation within a superstep."""
 
-    __slots__ = ("done", "error", "goto", "index", "input", "interrupts", "n_interrupts",
+    __slots__ = ("done", "error", "goto", "id", "index", "input", "interrupts", "n_interrupts",
                  "n_steps", "name", "spec", "update", "writes")
 
     def __init__(self, spec: NodeSpec, index: int = -1, input: Any = None) -> None:
@@ -30,6 +30,7 @@ class Task:
         self.interrupts: list[Any] = []  # Interrupts raised by this task (the run pauses)
         self.n_interrupts = 0  # interrupt() calls so far in this attempt
         self.n_steps = 0  # ctx.step() calls so far in this attempt
+        self.id: str | None = None  # its task id, once the run has made it (Run.id_of)
 
     @property
     def is_send(self) -> bool:

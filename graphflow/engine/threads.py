@@ -135,6 +135,27 @@ class Threads:
         with self._writer(thread, wait):
             self._saver().delete_thread(thread)
 
+    def signal(self, thread: str, name: str, payload: Any = None) -> int:
+        """Send the signal ``name`` (with ``payload``) to ``thread``: a node waiting in
+        ``ctx.wait_for_signal(name)`` continues with ``payload`` (a scheduler wakes the thread:
+        ``graphflow worker``). A signal sent before anything waits for it stays in the thread's
+        mailbox until a wait takes it. It writes no checkpoint, so it needs no lease: send it
+        while a run writes the thread. Returns the signal's sequence number."""
+        saver = self._saver(thread)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"signal name must be a non-empty str, got {name!r}")
+        seq = saver.put_signal(thread, name, payload)
+        from .waits import notify
+
+        notify(saver)
+        return seq
+
+    async def asignal(self, thread: str, name: str, payload: Any = None) -> int:
+        """Async :meth:`signal`."""
+        import asyncio
+
+        return await asyncio.to_thread(self.signal, thread, name, payload)
+
     def list_threads(self) -> list[str]:
         """The threads the checkpointer holds, sorted."""
         return self._saver().threads()

@@ -102,7 +102,7 @@ def wrap_checkpointer(saver: Checkpointer, tally: Tally) -> None:
 
 def _returned(tally: Tally) -> None:
     run, task = current()
-    tally.node_returned(run.ns, run.task_id(run.step, task.name, task.index), task.name)
+    tally.node_returned(run.ns, run.id_of(task), task.name)
 
 
 def wrap_nodes(graph: Any, tally: Tally) -> None:

@@ -259,8 +259,10 @@ def _hints(cls: type) -> dict[str, Any]:
 def _register_library_types() -> None:
     """The library's own stored types (messages join them with the LLM layer)."""
     from ...engine.interrupts import Interrupt
+    from ...engine.waits import Wait
 
     register_type(Interrupt, "graphflow.Interrupt")
+    register_type(Wait, "graphflow.Wait")
 
 
 _register_library_types()

@@ -1,14 +1,14 @@
-"""W8 -- orchestration overhead of the hierarchical and parallel orchestrators, outside the models.
+"""W11 -- orchestration overhead of the hierarchical and parallel orchestrators, outside the models.
 
-``W8_hier_10_ms``: ``create_hierarchical_orchestrator`` with ScriptedModels: the manager's plan
+``W11_hier_10_ms``: ``create_hierarchical_orchestrator`` with ScriptedModels: the manager's plan
 has 10 tasks over 3 specialists in 3 waves (4 independent tasks, then 3 that each need one of
 them, then 3 that each need one of those); every specialist is an ``Agent`` that answers at
-once; then the manager's synthesis. ms per run. ``W8_hier_100_ms``: the same with 100 tasks
-(34 + 33 + 33, still 3 waves); ``W8_hier_linearity`` = 100-task / 10-task (~10 is linear).
+once; then the manager's synthesis. ms per run. ``W11_hier_100_ms``: the same with 100 tasks
+(34 + 33 + 33, still 3 waves); ``W11_hier_linearity`` = 100-task / 10-task (~10 is linear).
 
-``W8_par_100_ms``: ``create_parallel_orchestrator(agent, samples=100, aggregate="vote")`` (100
+``W11_par_100_ms``: ``create_parallel_orchestrator(agent, samples=100, aggregate="vote")`` (100
 ``Send`` branches, each asking an ``Agent``, then a majority vote). ms per run.
-``W8_par_1000_ms`` and ``W8_par_linearity`` likewise with 1,000 branches.
+``W11_par_1000_ms`` and ``W11_par_linearity`` likewise with 1,000 branches.
 
 The models' own time (ScriptedModel building its replies) is timed around ``_generate`` and
 subtracted; what remains is graphflow's: supersteps, Sends, the specialists' subgraph runs, plan
@@ -105,18 +105,18 @@ def run(quick: bool) -> dict:
             results = state["results"]
             check(len(results) == n and all(r.status == "done" for r in results.values())
                   and state["messages"][-1].content == "the report",
-                  f"W8: expected {n} finished tasks and the report, got {len(results)}")
+                  f"W11: expected {n} finished tasks and the report, got {len(results)}")
 
-        out[f"W8_hier_{n}_ms"] = rnd(overhead_ms(app, models, quick, verify))
-    out["W8_hier_linearity"] = rnd(out["W8_hier_100_ms"] / out["W8_hier_10_ms"])
+        out[f"W11_hier_{n}_ms"] = rnd(overhead_ms(app, models, quick, verify))
+    out["W11_hier_linearity"] = rnd(out["W11_hier_100_ms"] / out["W11_hier_10_ms"])
     for n in (100, 1000):
         app, models = parallel(n)
 
         def check_vote(state: Any, n: int = n) -> None:
             vote = state["outcome"]
             check(vote.total == n and vote.winner is not None,
-                  f"W8: expected a vote over {n} answers, got {vote}")
+                  f"W11: expected a vote over {n} answers, got {vote}")
 
-        out[f"W8_par_{n}_ms"] = rnd(overhead_ms(app, models, quick, check_vote))
-    out["W8_par_linearity"] = rnd(out["W8_par_1000_ms"] / out["W8_par_100_ms"])
+        out[f"W11_par_{n}_ms"] = rnd(overhead_ms(app, models, quick, check_vote))
+    out["W11_par_linearity"] = rnd(out["W11_par_1000_ms"] / out["W11_par_100_ms"])
     return out
