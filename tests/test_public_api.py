@@ -181,6 +181,38 @@ def test_command_accepts_update_and_goto_and_is_subscriptable():
     assert hint is not None
 
 
+def test_command_parent_is_a_constant_and_graph_a_field():
+    from graphflow import Command
+
+    assert Command.PARENT == "__parent__"
+    c = Command(graph=Command.PARENT, goto="agent", update={"x": 1})
+    assert (c.graph, c.goto, c.update) == ("__parent__", "agent", {"x": 1})
+    assert Command().graph is None
+
+
+AGENTS_ALL = [
+    "Agent", "AgentEvent", "AgentResult", "AgentState", "BranchFailedError", "BranchResult",
+    "ErrorEvent", "FunctionCallingNode", "GroupChatState", "HandoffEvent", "HierarchyState",
+    "JudgeVerdict", "LLMJudge", "LLMSelector", "Memory", "ParallelState", "PipelineState",
+    "Plan", "PlanTask", "PlanValidationError", "ReActNode", "ResponseEvent", "Stage",
+    "StageFailure", "SupervisorState", "SwarmState", "TaskResult", "ThinkingEvent",
+    "ToolCallEvent", "ToolNode", "ToolResultEvent", "Vote", "add_usage", "collect",
+    "create_function_calling_agent", "create_group_chat", "create_hierarchical_orchestrator",
+    "create_parallel_orchestrator", "create_pipeline", "create_react_agent",
+    "create_supervisor", "create_swarm", "handoff_tool", "llm_judge", "llm_router",
+    "llm_selector", "majority_vote", "normalize_answer", "tools_condition", "total_usage",
+    "validate_plan",
+]
+
+
+def test_agents_package_exports_exactly_its_names():
+    agents = importlib.import_module("graphflow.agents")
+    assert sorted(AGENTS_ALL) == AGENTS_ALL
+    assert agents.__all__ == AGENTS_ALL
+    for name in AGENTS_ALL:
+        assert getattr(agents, name, None) is not None, name
+
+
 def test_checkpoint_package_exports():
     checkpoint = importlib.import_module("graphflow.checkpoint")
     for name in ["Checkpointer", "MemoryCheckpointer", "Checkpoint", "StateSnapshot"]:

@@ -56,13 +56,15 @@ def _retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     }
 
 
-def _record(task: Task, out: Any) -> None:
+def _record(run: Run, task: Task, out: Any) -> None:
     """Turn what a node returned into the task's writes (a bad return becomes its error)."""
     if type(out) is dict:
         task.writes = task.update = out
         return
     try:
         normalize(task, out)
+        if task.goto is not None:
+            run.check_parent_goto(task)
     except Exception as exc:
         task.error = exc
 
@@ -141,7 +143,7 @@ def execute_sync(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        _record(task, out)
+        _record(run, task, out)
     finally:
         SCOPE.reset(token)
     run.task_finished(task)
@@ -211,7 +213,7 @@ async def execute_async(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(task, exc)
     else:
-        _record(task, out)
+        _record(run, task, out)
     finally:
         SCOPE.reset(token)
     run.task_finished(task)

@@ -13,7 +13,8 @@ from ..checkpoint.base import Checkpointer
 from .async_driver import run_async
 from .diagram import Drawable
 from .ids import child_namespace
-from .interrupts import GraphInterrupt
+from .interrupts import SCOPE, GraphInterrupt
+from .journal import ajournaled, journaled, slot_key
 from .program import Program
 from .run import Run, rebuild_values
 from .sync_driver import run_sync
@@ -73,6 +74,11 @@ def _iter_blocking(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
                 return
     finally:
         stop.set()
+
+
+async def _drain(events: AsyncIterator[Any]) -> None:
+    async for _ in events:
+        pass
 
 
 def _child_ns(parent: Run, task: Task) -> str:
@@ -146,10 +152,10 @@ class CompiledGraph(Threads, Drawable):
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
              token_budget: int | None = None, wait: bool | float = False,
-             store: Any = None) -> Run:
+             store: Any = None, subgraphs: bool = False) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
                    modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
-                   store=store)
+                   store=store, subgraphs=subgraphs)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
@@ -181,7 +187,17 @@ class CompiledGraph(Threads, Drawable):
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
             A dict result of a run paused on ``interrupt()`` also holds ``"__interrupt__"``.
+
+        Called from inside a running node (without ``thread=``), the graph runs as a subgraph of
+        that node's task: checkpointed in a namespace of its own under the run's checkpointer
+        (a resumed node resumes it, or gets its result back without running it again), its
+        model calls counted in the run's usage and token budget, its ``interrupt()`` s pausing
+        the whole run, and its events in the run's ``stream(subgraphs=True)``.
         """
+        if thread is None and checkpoint is None:
+            scope = SCOPE.get(None)
+            if scope is not None:
+                return self._invoke_inside(scope, input, context, recursion_limit)
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
@@ -197,6 +213,10 @@ class CompiledGraph(Threads, Drawable):
                       token_budget: int | None = None, wait: bool | float = False,
                       store: Any = None) -> Any:
         """Async :meth:`invoke`."""
+        if thread is None and checkpoint is None:
+            scope = SCOPE.get(None)
+            if scope is not None:
+                return await self._ainvoke_inside(scope, input, context, recursion_limit)
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
                         token_budget=token_budget, wait=wait, store=store)
         async for _ in run_async(run):
@@ -206,16 +226,23 @@ class CompiledGraph(Threads, Drawable):
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
-               wait: bool | float = False, store: Any = None) -> Iterator[Any]:
+               wait: bool | float = False, store: Any = None,
+               subgraphs: bool = False) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
         state after the input and after each step), ``"custom"`` (what nodes ``ctx.write``),
         ``"debug"`` (task start/result records), or a list of them, which yields
         ``(mode, payload)`` tuples.
+
+        ``subgraphs=True`` also yields the events of every subgraph (nodes that are compiled
+        graphs, and graphs invoked from inside a node), each as ``(path, payload)`` — or
+        ``(path, mode, payload)`` with a list of modes — where ``path`` is the tuple of names
+        from this graph down to the one the event came from (``()`` for this graph's own, e.g.
+        ``("team", "researcher")``): a UI can tell who is speaking.
         """
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, wait, store)  # checks the arguments now, not at next()
+                        token_budget, wait, store, subgraphs)  # checks the arguments now
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -223,10 +250,11 @@ class CompiledGraph(Threads, Drawable):
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                wait: bool | float = False, store: Any = None) -> AsyncIterator[Any]:
+                wait: bool | float = False, store: Any = None,
+                subgraphs: bool = False) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, wait, store))
+                                   token_budget, wait, store, subgraphs))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -271,6 +299,65 @@ class CompiledGraph(Threads, Drawable):
         return await asyncio.gather(*(one(i) for i in range(len(items))),
                                     return_exceptions=return_exceptions)
 
+    # -- invoked from inside a node --------------------------------------------------------------
+
+    def _inside(self, parent: Run, input: Any, context: Any,
+                recursion_limit: int | None) -> tuple[Run | None, Any]:
+        """The child run of an invoke from inside a node of ``parent`` (None and its result if
+        it had finished, before a crash, without its result being journaled)."""
+        saver = parent.checkpointer
+        thread, ns = None, ""
+        if saver is not None:
+            # the namespace of this call's journal slot: unique, and the same when run again
+            thread, ns = parent.thread or "", child_namespace(parent.ns, slot_key())
+            last = saver.get(thread, ns=ns)
+            if last is not None and not last.next:
+                return None, self.schema.view(rebuild_values(self, saver.chain(thread, ns=ns)))
+            if last is not None:
+                input = None  # resume it
+        child = Run(self, input, thread=thread, checkpointer=saver,
+                    context=parent.context if context is None else context,
+                    recursion_limit=parent.limit if recursion_limit is None else recursion_limit,
+                    nested=True, token_budget=parent.token_budget, ns=ns)
+        child.adopt(parent, self.name, mount=None)
+        return child, None
+
+    @staticmethod
+    def _outcome(child: Run) -> Any:
+        if child.interrupts:
+            raise GraphInterrupt(child.interrupts)
+        return child.result()
+
+    def _invoke_inside(self, scope: tuple[Run, Task], input: Any, context: Any,
+                       recursion_limit: int | None) -> Any:
+        parent, task = scope
+
+        def call() -> Any:
+            child, done = self._inside(parent, input, context, recursion_limit)
+            if child is None:
+                return done
+            if self._has_async:
+                _run_blocking(lambda: _drain(run_async(child)))
+            else:
+                for _ in run_sync(child):
+                    pass
+            return self._outcome(child)
+
+        return journaled(parent, task, f"graph:{self.name}", call)
+
+    async def _ainvoke_inside(self, scope: tuple[Run, Task], input: Any, context: Any,
+                              recursion_limit: int | None) -> Any:
+        parent, task = scope
+
+        async def call() -> Any:
+            child, done = self._inside(parent, input, context, recursion_limit)
+            if child is None:
+                return done
+            await _drain(run_async(child))
+            return self._outcome(child)
+
+        return await ajournaled(parent, task, f"graph:{self.name}", call)
+
     # -- as a subgraph node ----------------------------------------------------------------------
 
     def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run | None]:
@@ -300,15 +387,13 @@ class CompiledGraph(Threads, Drawable):
                     checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
                     log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns,
                     store=self.store if self.store is not None else parent.store)
-        child.lease = parent.lease  # the child writes under its parent's lease
-        child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
-        child.usage_base = parent.usage_base
-        child.parent = parent  # tokens and custom events reach the parent's stream
+        child.adopt(parent, task.name, mount=task.name)
         return given, child
 
     def _changes(self, parent: Run, task: Task, given: dict[str, Any],
                  child: Run | None) -> SubgraphUpdate:
-        """The parent's writes: reducer keys get the child's own writes, others changed values."""
+        """The parent's writes: reducer keys get the child's own writes, others changed values;
+        then the updates of the ``Command.PARENT`` s the child ended with, and their gotos."""
         if child is not None and child.interrupts:
             raise GraphInterrupt(child.interrupts)
         saver = parent.checkpointer
@@ -319,18 +404,27 @@ class CompiledGraph(Threads, Drawable):
                    for _, k, v in cp.writes]
             final = child.values if child is not None else \
                 rebuild_values(self, saver.chain(thread, ns=ns))
+            commands = child.to_parent if child is not None else (
+                history[-1].metadata.get("to_parent") or [] if history else [])
         else:
             assert child is not None
-            log, final = child.log or [], child.values
+            log, final, commands = child.log or [], child.values, child.to_parent
         pchannels = parent.schema.channels
         shared = self.schema.keys & parent.schema.keys
         out = [(k, v) for k, v in log if k in shared and pchannels[k].reducer]
+        commanded = {k for c in commands for k in c["update"]}
         for k in sorted(shared):
-            if pchannels[k].reducer is None and k in final:
+            if pchannels[k].reducer is None and k in final and k not in commanded:
                 value = final[k]
                 if k not in given or not _same(given[k], value):
                     out.append((k, value))
-        return SubgraphUpdate(out, {k: final[k] for k, _ in out})
+        update = {k: final[k] for k, _ in out}
+        goto: list[Any] = []
+        for command in commands:
+            out.extend(command["update"].items())
+            update.update(command["update"])
+            goto.extend(command["goto"])
+        return SubgraphUpdate(out, update, goto or None)
 
     def _call_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
         given, child = self._child(parent, task)

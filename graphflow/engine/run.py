@@ -32,7 +32,7 @@ from .context import RunContext
 from .ids import check_checkpoint_id, check_thread_id, make_task_id
 from .interrupts import Interrupt
 from .merge import apply_writes, items_of
-from .task import Task
+from .task import Task, parent_commands
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -96,6 +96,7 @@ class Run:
         ns: str = "",
         wait: bool | float = False,
         store: Any = None,
+        subgraphs: bool = False,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -136,7 +137,9 @@ class Run:
         self.modes = frozenset(mode_list)
         self.tuples = not isinstance(modes, str)  # a list of modes yields (mode, payload)
         self.streaming = bool(self.modes)
-        self.live_inline = "custom" in self.modes or "messages" in self.modes
+        # subgraphs: the events of subgraph runs too, each with the path of the run it came from
+        self.subgraphs = subgraphs and self.streaming
+        self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
         self.debug = "debug" in self.modes
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
@@ -159,6 +162,10 @@ class Run:
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
         self.parent: Run | None = None  # the run this one is a subgraph of
+        self.mount: str | None = None  # the parent's node this run is the subgraph of
+        self.path: tuple[str, ...] = ()  # names of the subgraph runs from the top run to this
+        # Command(graph=Command.PARENT)s of the last step: {"update", "goto"} for the parent
+        self.to_parent: list[dict[str, Any]] = []
         # tokens this run paid for (the token budget's measure), and the thread's totals before
         # it (from the checkpoint it continues): checkpoints store the sum of the two
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
@@ -187,13 +194,36 @@ class Run:
         """Whether ``mode`` events are streamed (by this run, or the run it is a subgraph of)."""
         return mode in self.modes or (self.parent is not None and self.parent.wants(mode))
 
-    def emit(self, mode: str, payload: Any) -> None:
-        """Deliver a stream event, if that mode was asked for."""
-        if self.parent is not None and mode in ("messages", "custom"):
-            self.parent.emit(mode, payload)
+    def adopt(self, parent: Run, name: str, *, mount: str | None) -> None:
+        """Run as a part of ``parent``: a subgraph node ``mount`` of it, or (``mount`` None) a
+        graph invoked from inside one of its nodes. It writes under the parent's lease; one
+        run's usage totals and token budget; its stream events reach the parent's stream, under
+        ``parent.path + (name,)``."""
+        self.parent, self.mount = parent, mount
+        self.lease = parent.lease
+        if self.store is None:  # a subgraph without a store of its own uses its parent's
+            self.store = parent.store
+        self.usage, self._usage_lock = parent.usage, parent._usage_lock
+        self.usage_base = parent.usage_base
+        self.path = (*parent.path, name)
+        if parent.subgraphs:  # every event of the subgraph goes up
+            self.modes, self.tuples, self.streaming = parent.modes, parent.tuples, True
+            self.subgraphs = self.live_inline = True
+            self.debug = parent.debug
+
+    def emit(self, mode: str, payload: Any, path: tuple[str, ...] | None = None) -> None:
+        """Deliver a stream event, if that mode was asked for (``path``: of the subgraph run it
+        comes from; default: this run's)."""
+        if self.parent is not None:
+            if self.subgraphs or mode in ("messages", "custom"):
+                self.parent.emit(mode, payload, self.path if path is None else path)
             return
         if mode in self.modes:
-            item = (mode, payload) if self.tuples else payload
+            if self.subgraphs:
+                where = () if path is None else path
+                item = (where, mode, payload) if self.tuples else (where, payload)
+            else:
+                item = (mode, payload) if self.tuples else payload
             sink = self.sink
             if sink is not None:
                 sink(item)
@@ -588,8 +618,43 @@ class Run:
                     if taken is not None:
                         taken.extend((s, dst) for s in sorted(srcs))
             branches.extend(prog.branches_of[name])
+        if self.to_parent:  # a Command.PARENT ends this (sub)graph: the parent goes on
+            self._routing = ({}, [])
+            return ()
         self._routing = (names, sends)
         return tuple(branches)
+
+    def check_parent_goto(self, task: Task) -> None:
+        """Reject a ``Command(graph=Command.PARENT)`` that cannot be carried out, before the
+        task's outcome is stored: at the top level, or to a node the parent does not have."""
+        commands = parent_commands(task.goto)
+        if not commands:
+            return
+        parent, name = self.parent, self.graph.name
+        if parent is None or self.mount is None:
+            how = ("runs on its own" if parent is None else
+                   "was invoked from inside a node, not added as a node")
+            raise InvalidUpdateError(
+                f"node {task.name!r} returned Command(graph=Command.PARENT), but graph {name!r} "
+                f"{how}: there is no parent graph to hand over to. Add {name!r} as a node of "
+                f"the graph that should go on (add_node), or return a Command without graph=",
+                node=task.name)
+        specs = parent.prog.specs
+        declared = specs[self.mount].command_targets
+        for command in commands:
+            for target in command["goto"]:
+                node = target.node if isinstance(target, Send) else target
+                if node != END and node not in specs:
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, but the parent graph {parent.graph.name!r} has no node "
+                        f"{node!r} (its nodes: {', '.join(sorted(specs))})", node=task.name)
+                if declared is not None and node not in declared and not isinstance(
+                        target, Send):
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, which node {self.mount!r} of graph {parent.graph.name!r} "
+                        f"does not declare (destinations: {list(declared)})", node=task.name)
 
     def _pause(self, tasks: list[Task]) -> None:
         self.interrupts = [i for t in tasks for i in t.interrupts]
@@ -603,6 +668,9 @@ class Run:
         taken = self._taken if self.checkpointer is not None else None
         for target in task.goto or ():
             node = target.node if isinstance(target, Send) else target
+            if node == Command.PARENT:  # for the parent graph: checked by check_parent_goto
+                self.to_parent.append(target.arg)  # type: ignore[union-attr]
+                continue
             if node != END and node not in self.prog.specs:
                 raise InvalidUpdateError(f"node {task.name!r} sent goto to unknown node {node!r}",
                                          node=task.name)
@@ -700,6 +768,7 @@ class Run:
                 parent_id=self.checkpoint_id, created_at=now(),
                 metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
                           "step": self.step, **({"branch": self.branch} if self.branch else {}),
+                          **({"to_parent": self.to_parent} if self.to_parent else {}),
                           **self._usage_metadata(), **self._edges_metadata()},
                 writes=self._step_writes,
             )

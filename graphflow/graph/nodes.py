@@ -66,7 +66,8 @@ class NodeSpec:
                  "name", "plain", "retry", "subgraph", "timeout")
 
     def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
-                 metadata: Mapping[str, Any] | None, subgraph: Any = None) -> None:
+                 metadata: Mapping[str, Any] | None, subgraph: Any = None,
+                 destinations: Sequence[str] | None = None) -> None:
         self.name = name
         self.fn = fn
         self.retry = retry
@@ -84,7 +85,9 @@ class NodeSpec:
         hint = None if subgraph is not None else _return_hint(fn)
         self.command_targets: tuple[str, ...] | None = None
         self.dynamic = False  # may route itself (Command/Send) to targets it does not declare
-        if hint is not None and (_mentions(hint, Command) or _mentions(hint, Send)):
+        if destinations is not None:  # declared by add_node: what a return hint would say
+            self.command_targets = tuple(dict.fromkeys(destinations))
+        elif hint is not None and (_mentions(hint, Command) or _mentions(hint, Send)):
             lits = [x for x in _literals(hint) if isinstance(x, str)]
             if lits:
                 self.command_targets = tuple(lits)

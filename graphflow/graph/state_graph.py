@@ -57,6 +57,7 @@ class StateGraph:
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         metadata: Mapping[str, Any] | None = None,
+        destinations: Sequence[str] | None = None,
     ) -> StateGraph:
         """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``).
 
@@ -66,6 +67,9 @@ class StateGraph:
         keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a
         node too (a subgraph). ``retry`` retries failures with backoff; ``timeout`` bounds each
         attempt in seconds; ``metadata`` is free-form (``{"kind": "agent"}`` sets the diagram kind).
+        ``destinations`` names the nodes a ``Command`` from it (or, for a subgraph, a
+        ``Command(graph=Command.PARENT)`` from inside it) may go to, like a
+        ``Command[Literal[...]]`` return hint: checked at compile and at run time, and drawn.
         """
         from ..engine.compiled import CompiledGraph
 
@@ -96,8 +100,10 @@ class StateGraph:
         sub = fn if isinstance(fn, CompiledGraph) else None
         if sub is None and not callable(fn):
             raise GraphValidationError(f"node {name!r}: {fn!r} is not callable")
+        if isinstance(destinations, str):
+            destinations = [destinations]
         self.nodes[name] = NodeSpec(name, fn, retry=retry, timeout=timeout, metadata=metadata,
-                                    subgraph=sub)
+                                    subgraph=sub, destinations=destinations)
         return self
 
     def add_sequence(self, nodes: Sequence[Callable[..., Any] | tuple[str, Any]]) -> StateGraph:

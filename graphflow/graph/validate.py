@@ -43,8 +43,12 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
     G.add_node(START, kind="start", metadata={})
     for name, spec in nodes.items():
         attrs: dict[str, Any] = {"kind": spec.kind, "metadata": spec.metadata}
-        if spec.subgraph is not None:
-            attrs["graph"] = spec.subgraph
+        # a subgraph node, or a node that runs a graph inside and says so (graphflow_graph):
+        # diagrams draw the graph as a cluster
+        inner = spec.subgraph if spec.subgraph is not None else getattr(
+            spec.fn, "graphflow_graph", None)
+        if inner is not None:
+            attrs["graph"] = inner
         G.add_node(name, **attrs)
     G.add_node(END, kind="end", metadata={})
 
