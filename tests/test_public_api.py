@@ -31,6 +31,7 @@ EXPECTED_ALL = [
     "NodeTimeoutError",
     "RemoveMessage",
     "RetryPolicy",
+    "RunCancelledError",
     "RunContext",
     "START",
     "Send",

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NodeError, NodeTimeoutError, TokenBudgetExceeded
+from ..errors import NodeError, NodeTimeoutError, RunCancelledError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
 from .interrupts import SCOPE, GraphInterrupt
@@ -68,7 +68,7 @@ def _record(task: Task, out: Any) -> None:
 
 
 def _node_error(task: Task, exc: BaseException) -> BaseException:
-    if isinstance(exc, TokenBudgetExceeded):  # a limit of the run, not a failure of the node
+    if isinstance(exc, TokenBudgetExceeded | RunCancelledError):  # the run's, not the node's
         return exc
     err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc

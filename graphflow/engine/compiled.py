@@ -146,15 +146,15 @@ class CompiledGraph(Threads, Drawable):
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
              token_budget: int | None = None, wait: bool | float = False,
-             store: Any = None) -> Run:
+             store: Any = None, cancel: Any = None) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
                    modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
-                   store=store)
+                   store=store, cancel=cancel)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
                token_budget: int | None = None, wait: bool | float = False,
-               store: Any = None) -> Any:
+               store: Any = None, cancel: Any = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -177,6 +177,11 @@ class CompiledGraph(Threads, Drawable):
             store: the store this run's nodes, routers and tools receive (a ``store``
                 parameter, ``ctx.store``) instead of the one given to ``compile(store=...)``;
                 subgraphs without a store of their own receive it too.
+            cancel: an event (``threading.Event``, ``asyncio.Event``: anything with
+                ``is_set()``) that another thread or task sets to stop the run. The run checks
+                it where each superstep begins: the step running finishes and is
+                checkpointed, then :class:`RunCancelledError` is raised; the thread's lease is
+                released and ``invoke(None, thread=...)`` continues from there.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -185,9 +190,10 @@ class CompiledGraph(Threads, Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store))
+                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store,
+                cancel=cancel))
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store)
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
         for _ in run_sync(run):
             pass
         return run.result()
@@ -195,10 +201,10 @@ class CompiledGraph(Threads, Drawable):
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
                       token_budget: int | None = None, wait: bool | float = False,
-                      store: Any = None) -> Any:
+                      store: Any = None, cancel: Any = None) -> Any:
         """Async :meth:`invoke`."""
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store)
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
         async for _ in run_async(run):
             pass
         return run.result()
@@ -206,16 +212,19 @@ class CompiledGraph(Threads, Drawable):
     def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
-               wait: bool | float = False, store: Any = None) -> Iterator[Any]:
+               wait: bool | float = False, store: Any = None,
+               cancel: Any = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
         state after the input and after each step), ``"custom"`` (what nodes ``ctx.write``),
-        ``"debug"`` (task start/result records), or a list of them, which yields
-        ``(mode, payload)`` tuples.
+        ``"messages"`` (model tokens as ``(chunk, node)``), ``"debug"`` (task start/result
+        records), or a list of them, which yields ``(mode, payload)`` tuples. The other
+        arguments are :meth:`invoke`'s.
         """
+        # checks the arguments now, not at the first next()
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, wait, store)  # checks the arguments now, not at next()
+                        token_budget, wait, store, cancel)
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -223,10 +232,11 @@ class CompiledGraph(Threads, Drawable):
     def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                wait: bool | float = False, store: Any = None) -> AsyncIterator[Any]:
+                wait: bool | float = False, store: Any = None,
+                cancel: Any = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, wait, store))
+                                   token_budget, wait, store, cancel))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,
@@ -301,6 +311,7 @@ class CompiledGraph(Threads, Drawable):
                     log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns,
                     store=self.store if self.store is not None else parent.store)
         child.lease = parent.lease  # the child writes under its parent's lease
+        child.cancel = parent.cancel  # cancelling the run stops its subgraphs' steps too
         child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
         child.usage_base = parent.usage_base
         child.parent = parent  # tokens and custom events reach the parent's stream

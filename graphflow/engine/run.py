@@ -24,6 +24,7 @@ from ..errors import (
     GraphRecursionError,
     InvalidUpdateError,
     NodeError,
+    RunCancelledError,
     TokenBudgetExceeded,
 )
 from ..graph.nodes import Branch
@@ -96,6 +97,7 @@ class Run:
         ns: str = "",
         wait: bool | float = False,
         store: Any = None,
+        cancel: Any = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -121,6 +123,10 @@ class Run:
         self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
         self.executor = graph.executor  # runs the tasks it claims elsewhere (None: all here)
         self.wait = wait
+        if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+            raise TypeError(f"cancel= takes an event with is_set() (threading.Event, "
+                            f"asyncio.Event), not {type(cancel).__name__}")
+        self.cancel = cancel  # set: stop where the next superstep would begin
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
         # streaming
@@ -473,7 +479,12 @@ class Run:
                                               ns=intr.ns)
 
     def next_step(self) -> list[Task]:
-        """Enter the next superstep; enforce the recursion limit and breakpoints."""
+        """Enter the next superstep; enforce cancellation, the recursion limit and breakpoints.
+
+        Every step boundary passes here, in both drivers, after the previous step's checkpoint
+        was stored: a cancelled run stops with its history intact and resumable."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelledError(self.thread, self.step, self.checkpoint_id)
         tasks = self.tasks
         before = self.before
         if before and not self.skip_before and any(t.name in before for t in tasks):
