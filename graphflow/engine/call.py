@@ -13,6 +13,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .. import tracing
 from ..errors import NodeError, NodeTimeoutError, RunCancelledError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
@@ -133,6 +134,7 @@ def execute_sync(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
             call_sync(run, task)
@@ -144,6 +146,8 @@ def execute_sync(run: Run, task: Task) -> None:
         _record(task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)
 
 
@@ -201,6 +205,7 @@ async def execute_async(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))
@@ -214,4 +219,6 @@ async def execute_async(run: Run, task: Task) -> None:
         _record(task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)

@@ -16,6 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import tracing
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..checkpoint.lease import Lease
 from ..constants import END, START
@@ -127,6 +128,7 @@ class Run:
             raise TypeError(f"cancel= takes an event with is_set() (threading.Event, "
                             f"asyncio.Event), not {type(cancel).__name__}")
         self.cancel = cancel  # set: stop where the next superstep would begin
+        self.spans: list[Any] | None = None  # [run span, step span] while tracing is on
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
         # streaming
@@ -236,6 +238,16 @@ class Run:
         lease = Lease(saver, self.thread or "", saver.lease_ttl)
         yield from lease.acquire(self.wait)
         self.lease = lease
+
+    def started(self) -> None:
+        """The run begins (its lease is held): open its span when tracing is on."""
+        if tracing.TRACER is not None:
+            tracing.run_started(self)
+
+    def ended(self, error: BaseException | None) -> None:
+        """The run ends (``error``: how it failed): close its spans."""
+        if self.spans:
+            tracing.run_ended(self, None if isinstance(error, GeneratorExit) else error)
 
     def release(self) -> None:
         """Give the thread's lease back (a run that holds one, at its end, however it ends)."""
@@ -502,6 +514,8 @@ class Run:
             self.resuming = False
             tasks = [t for t in tasks if not t.done]
         self.lone = len(tasks) == 1
+        if self.spans:
+            tracing.step_started(self, tasks)
         return tasks
 
     def after_step(self) -> tuple[Branch, ...] | None:
@@ -512,6 +526,8 @@ class Run:
         """
         tasks = self.tasks
         prog = self.prog
+        if self.spans:
+            tracing.step_ended(self, tasks)
         if len(tasks) == 1:  # the common case, without the bookkeeping of parallel steps
             t = tasks[0]
             if t.error is not None:
