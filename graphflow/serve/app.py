@@ -141,14 +141,26 @@ def _snapshot_body(snap: Any) -> dict[str, Any]:
             "created_at": snap.created_at.isoformat(), "metadata": jsonable(snap.metadata)}
 
 
-def _schema_of(cls: Any) -> dict[str, Any]:
-    """The JSON schema of a state class (an empty schema when pydantic cannot make one)."""
-    try:
-        from pydantic import TypeAdapter
+def _schema_of(schema: Any) -> dict[str, Any]:
+    """The JSON schema of a graph's state: an object with a property per key (a key whose
+    type pydantic cannot describe gets an empty schema: any value). A TypedDict state has no
+    required input keys (a run may start from part of the state)."""
+    from pydantic import TypeAdapter
 
-        return TypeAdapter(cls).json_schema()
-    except Exception:
-        return {}
+    if schema.kind != "typeddict":
+        with contextlib.suppress(Exception):
+            return TypeAdapter(schema.cls).json_schema()
+    props: dict[str, Any] = {}
+    for name, channel in schema.channels.items():
+        try:
+            props[name] = TypeAdapter(channel.annotation).json_schema()
+        except Exception:
+            props[name] = {}
+    out: dict[str, Any] = {"title": schema.cls.__name__, "type": "object", "properties": props}
+    required = schema.missing_required({})
+    if required:
+        out["required"] = required
+    return out
 
 
 def _sse(seq: int, event: str, data: str) -> bytes:
@@ -302,6 +314,7 @@ class _BodyLimit:
                 await _error_response(too_large)(scope, receive, send)
                 return
         seen = 0
+        answered = False
 
         async def counted() -> dict[str, Any]:
             nonlocal seen
@@ -312,7 +325,17 @@ class _BodyLimit:
                     raise too_large
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: dict[str, Any]) -> None:
+            # over the limit, the app answers whatever its body parser made of the error:
+            # answer 413 instead
+            nonlocal answered
+            if seen <= self.limit:
+                await send(message)
+            elif not answered:
+                answered = True
+                await _error_response(too_large)(scope, receive, send)
+
+        await self.app(scope, counted, guarded)
 
 
 # -- dependencies (module level: FastAPI resolves the annotations here) ----------------------------
@@ -431,7 +454,7 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
                 "running": running, "queued": server.worker.queued}
 
     def graph_info(name: str, graph: CompiledGraph) -> dict[str, Any]:
-        schema = _schema_of(graph.schema.cls)
+        schema = _schema_of(graph.schema)
         return {"name": name, "nodes": list(graph._program.specs),
                 "input_schema": schema, "output_schema": schema,
                 "mermaid": graph.to_mermaid(),

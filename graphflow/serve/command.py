@@ -45,6 +45,12 @@ def add_serve_parser(commands: Any, parents: list[argparse.ArgumentParser]) -> N
                    help="a run on a thread with an active run: reject it (409) or queue it")
     p.add_argument("--on-restart", choices=("resume", "mark"), default="resume",
                    help="unfinished runs of a server that stopped: resume them or mark them")
+    p.add_argument("--heartbeat", type=float, default=1.0, metavar="SECONDS",
+                   help="seconds between the worker's heartbeats and its checks for cancel "
+                        "requests, queued runs and dead workers (1)")
+    p.add_argument("--worker-ttl", type=float, default=15.0, metavar="SECONDS",
+                   help="a worker on another machine silent this long is dead: its runs are "
+                        "taken over (15; a dead process on this machine: at once)")
     p.add_argument("--trace", choices=("none", "console", "otlp"), default=None,
                    help="export OpenTelemetry spans (default: OTEL_TRACES_EXPORTER, else none)")
     p.add_argument("--no-ui", action="store_true", help="do not serve /ui")
@@ -81,6 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         config = ServeConfig(api_keys=tuple(dict.fromkeys(keys)), max_runs=args.max_runs,
                              max_queued=args.max_queued, max_body_bytes=args.max_body,
                              multitask_strategy=args.multitask, on_restart=args.on_restart,
+                             heartbeat=args.heartbeat, worker_ttl=args.worker_ttl,
                              ui=not args.no_ui)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
