@@ -66,13 +66,14 @@ def error_record(exc: BaseException) -> dict[str, Any]:
 class RunJob:
     """One attempt to execute a run: everything it needs is the run id and the worker."""
 
-    __slots__ = ("cancel", "run_id", "thread_id", "worker")
+    __slots__ = ("cancel", "events", "run_id", "thread_id", "worker")
 
     def __init__(self, worker: Worker, run_id: str, thread_id: str) -> None:
         self.worker = worker
         self.run_id = run_id
         self.thread_id = thread_id
         self.cancel = threading.Event()
+        self.events: _Events | None = None  # the run's event log, once it started
 
     def run(self) -> None:
         """Execute the run to its end (the executor calls this once)."""
@@ -110,22 +111,30 @@ class ThreadRunExecutor(RunExecutor):
 
 
 class _Events:
-    """A run's stream events on their way to the store (and to live readers)."""
+    """A run's stream events on their way to the store (and to live readers); numbered in
+    order, from any thread (the run's, or the heartbeat's saying a cancel took hold)."""
 
     def __init__(self, worker: Worker, run_id: str) -> None:
         self.worker = worker
         self.run_id = run_id
         self.seq = worker.store.last_seq(run_id)
         self.buffer: list[tuple[int, str, str]] = []
+        self.lock = threading.Lock()
 
     def add(self, event: str, data: Any, *, flush: bool | None = None) -> None:
-        self.seq += 1
-        self.buffer.append((self.seq, event, dumps(data)))
-        if flush if flush is not None else (event != "messages" or
-                                             len(self.buffer) >= _TOKEN_BATCH):
-            self.flush()
+        text = dumps(data)
+        with self.lock:
+            self.seq += 1
+            self.buffer.append((self.seq, event, text))
+            if flush if flush is not None else (event != "messages" or
+                                                 len(self.buffer) >= _TOKEN_BATCH):
+                self._flush()
 
     def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if self.buffer:
             rows, self.buffer = self.buffer, []
             self.worker.store.add_events(self.run_id, rows)
@@ -173,6 +182,8 @@ class Worker:
         self._stopping.set()
         with self._lock:
             jobs = list(self._running.values())
+        log.warning("stopping worker %s: %d running run(s) stop at their next step and resume "
+                    "when a server starts again", self.id, len(jobs))
         for job in jobs:
             job.cancel.set()
         deadline = time.monotonic() + timeout
@@ -226,11 +237,17 @@ class Worker:
         self._pump(job.thread_id)
 
     def cancel(self, run_id: str) -> None:
-        """Stop a run executing here at its next step boundary (the request is stored)."""
+        """Stop a run executing here at its next step boundary (the request is stored); its
+        stream says when the cancel took hold."""
         with self._lock:
-            for job in self._running.values():
-                if job.run_id == run_id:
-                    job.cancel.set()
+            jobs = [job for job in self._running.values() if job.run_id == run_id]
+        for job in jobs:
+            if not job.cancel.is_set():
+                job.cancel.set()
+                if job.events is not None:
+                    job.events.add("metadata", {"run_id": run_id, "cancelling": True,
+                                                "message": "the run stops at its next step "
+                                                           "boundary"})
 
     # -- one run ---------------------------------------------------------------------------------
 
@@ -249,7 +266,7 @@ class Worker:
         if not self.store.start_run(rec.run_id, self.id, head.id if head else None):
             return  # cancelled while queued, or another worker's now
         resumed = rec.attempts > 0
-        events = _Events(self, rec.run_id)
+        events = job.events = _Events(self, rec.run_id)
         events.add("metadata", {"run_id": rec.run_id, "thread_id": rec.thread_id,
                                 "attempt": rec.attempts + 1, "resumed": resumed})
         progressed = resumed and head is not None and head.id != rec.base_checkpoint
@@ -258,7 +275,7 @@ class Worker:
             self._outcome(rec, graph, events, None)
             return
         if rec.cancel_requested:
-            job.cancel.set()
+            self.cancel(rec.run_id)
         if progressed:
             payload: Any = None  # continue from the last checkpoint it stored
         elif rec.command is not None:
