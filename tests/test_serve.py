@@ -18,7 +18,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
 from serving import Server, gate_started, ran, sse, wait_status
-from waiting import SCALE, wait_until
+from waiting import SCALE
 
 KEY_A, KEY_B = "key-a-" + uuid.uuid4().hex, "key-b-" + uuid.uuid4().hex
 
@@ -88,7 +88,7 @@ def test_a_run_waited_for_returns_the_state_and_the_thread_remembers(server):
         joined = c.get(f"/threads/{thread}/runs/{run_id}/wait").json()
         assert joined["status"] == "success" and joined["output"]["values"]["n"] == 5
         runs = c.get(f"/threads/{thread}/runs").json()
-        assert [x["run_id"] for x in runs][0] == run_id and len(runs) == 2
+        assert runs[0]["run_id"] == run_id and len(runs) == 2
         assert c.get(f"/threads/{thread}").json()["status"] == "idle"
 
 

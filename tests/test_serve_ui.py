@@ -19,8 +19,8 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
                                                              "(pip install playwright)")
 
 sys.path.insert(0, str(Path(__file__).parent / "support"))
-from serving import ROOT, Server
-from waiting import SCALE
+from serving import ROOT, Server  # noqa: E402
+from waiting import SCALE  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",

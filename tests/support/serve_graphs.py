@@ -8,6 +8,7 @@ nodes ran, and how often, across server restarts.
 
 from __future__ import annotations
 
+import itertools
 import operator
 import os
 import time
@@ -63,7 +64,7 @@ def _chain(names: list[str], gate: str | None = None):
     for name in names:
         g.add_node(name, _gate(name) if name == gate else _step(name))
     g.add_edge(START, names[0])
-    for a, b in zip(names, names[1:], strict=False):
+    for a, b in itertools.pairwise(names):
         g.add_edge(a, b)
     g.add_edge(names[-1], END)
     return g.compile()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-
 from waiting import SCALE, wait_until
 
 SUPPORT = Path(__file__).resolve().parent
