@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ApiError", "create_app"]
 
+_MAX_INT = 2**62  # offsets and event ids beyond this cannot be stored
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 404, 409, 413, 422, 429)}
 _SSE = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
@@ -374,7 +375,11 @@ def _check_id(thread_id: str) -> str:
     return thread_id
 
 
-def _thread(thread_id: str, request: Request, who: Owner) -> ThreadRecord:
+ThreadId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00]*\S[^\x00]*$",
+                               description="the thread's id (up to 256 characters, not blank)")]
+
+
+def _thread(thread_id: ThreadId, request: Request, who: Owner) -> ThreadRecord:
     """The thread of the path, if the caller's key owns it (404 otherwise)."""
     return _server(request).thread(_check_id(thread_id), who)
 
@@ -441,7 +446,10 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = f"no route {request.method} {request.url.path}" if exc.status_code in (
             404, 405) else str(exc.detail)
-        return _error_response(ApiError(exc.status_code, code, message))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:  # every method of the path, not only one route's
+            headers = {**(headers or {}), "Allow": ", ".join(_methods(app, request))}
+        return _error_response(ApiError(exc.status_code, code, message, headers=headers))
 
     # -- health and graphs -------------------------------------------------------------------
 
@@ -503,7 +511,7 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
 
     @app.get("/threads", response_model=list[ThreadBody], tags=["threads"])
     def list_threads(who: Owner, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                     offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+                     offset: Annotated[int, Query(ge=0, le=_MAX_INT)] = 0) -> list[dict[str, Any]]:
         """The caller's threads, newest first."""
         return [server.thread_body(t) for t in server.store.list_threads(who, limit=limit,
                                                                           offset=offset)]
@@ -592,7 +600,7 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
 
     @app.get("/threads/{thread_id}/runs", response_model=list[RunBody], tags=["runs"])
     def list_runs(thread: Thread, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                  offset: Annotated[int, Query(ge=0)] = 0) -> list[dict[str, Any]]:
+                  offset: Annotated[int, Query(ge=0, le=_MAX_INT)] = 0) -> list[dict[str, Any]]:
         """The thread's runs, newest first."""
         return [_run_body(r) for r in server.store.list_runs(thread.thread_id, limit=limit,
                                                               offset=offset)]
@@ -618,14 +626,15 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
              response_class=StreamingResponse)
     def join_stream(thread: Thread, run_id: str,
                     last_event_id: Annotated[str | None, Header()] = None,
-                    after: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+                    after: Annotated[int | None, Query(ge=0, le=_MAX_INT)] = None
+                    ) -> StreamingResponse:
         """The run's events from the start — or after the ``Last-Event-ID`` header (or
         ``after``) — live until it ends."""
         server.run(thread, run_id)
         start = after or 0
         if last_event_id:
             try:
-                start = max(int(last_event_id), 0)
+                start = min(max(int(last_event_id), 0), _MAX_INT)
             except ValueError:
                 raise ApiError(422, "invalid_request", f"Last-Event-ID {last_event_id!r} is "
                                                        f"not an event id of this stream") from None
@@ -637,11 +646,58 @@ def create_app(graphs: dict[str, CompiledGraph] | CompiledGraph, *,
         await run_in_threadpool(server.run, thread, run_id)
         return _run_body(await server.wait_run(run_id))
 
+    app.openapi = lambda: _with_links(app)  # type: ignore[method-assign]
     if config.ui:
         from .ui import mount_ui
 
         mount_ui(app)
     return app
+
+
+def _methods(app: FastAPI, request: Request) -> list[str]:
+    """The methods the routes of the request's path answer."""
+    from starlette.routing import Match
+
+    found: list[tuple[int, set[str]]] = []
+    for route in app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        allowed = getattr(route, "methods", None)
+        if match != Match.NONE and allowed:
+            found.append((getattr(route, "path", "").count("{"), set(allowed)))
+    # the most specific path is the resource: /runs/wait, not /runs/{run_id} with "wait"
+    fewest = min((n for n, _ in found), default=0)
+    return sorted(set().union(*(m for n, m in found if n == fewest)))
+
+
+def _with_links(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI spec, with links from the responses that make threads and runs to the
+    operations that take their ids (clients and schemathesis follow them)."""
+    if app.openapi_schema is not None:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    spec = get_openapi(title=app.title, version=app.version, description=app.description,
+                       routes=app.routes)
+    paths = spec.get("paths", {})
+    targets = {"thread_id": [], "run_id": []}
+    for ops in paths.values():
+        for op in ops.values():
+            names = {p["name"] for p in op.get("parameters", []) if p.get("in") == "path"}
+            for key in targets:
+                if key in names:
+                    targets[key].append((op["operationId"], names))
+    sources = {("/threads", "post", "201"): "thread_id",
+               ("/threads/{thread_id}/runs", "post", "202"): "run_id"}
+    for (path, method, status), key in sources.items():
+        response = paths.get(path, {}).get(method, {}).get("responses", {}).get(status)
+        if response is None:
+            continue
+        links = response.setdefault("links", {})
+        for op_id, names in targets[key]:
+            params = {n: f"$response.body#/{n}" for n in names if n in ("thread_id", "run_id")}
+            links[op_id] = {"operationId": op_id, "parameters": params}
+    app.openapi_schema = spec
+    return spec
 
 
 def open_store(db: str | None, graphs: dict[str, CompiledGraph]) -> SqlCheckpointer:
