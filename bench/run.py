@@ -41,6 +41,7 @@ WORKLOADS = {
     "W9": "w9_pipeline",
     "W10": "w10_timer",
     "W11": "w11_memory",
+    "S1": "s1_serve",
 }
 
 

@@ -263,6 +263,7 @@ class _Server:
         """The run's events after ``after``, live until its ``end`` event."""
         yield b"retry: 1000\n\n"
         idle = 0.0
+        ended = False
         while True:
             with self.bell.listen(run_id) as woken:
                 rows = await run_in_threadpool(self.store.events_after, run_id, after)
@@ -277,9 +278,10 @@ class _Server:
                 rec = await run_in_threadpool(self.store.get_run, run_id)
                 if rec is None:
                     return
-                if rec.finished and not await run_in_threadpool(
-                        self.store.events_after, run_id, after):
-                    return  # ended without an end event (its events were dropped)
+                if rec.finished:  # its end event is stored just after: look once more
+                    if ended:
+                        return  # ended without an end event (its server died just then)
+                    ended = True
                 await _nap(woken, self.config.poll)
                 idle += self.config.poll
                 if idle >= 15:

@@ -38,8 +38,10 @@ __all__ = ["RunExecutor", "RunJob", "ThreadRunExecutor", "Worker", "error_record
 
 log = logging.getLogger("graphflow.serve")
 
-#: Events of the ``messages`` mode (model tokens) are stored in batches of this many at most.
-_TOKEN_BATCH = 32
+#: A run's events are stored at once when the last store was longer ago than this (seconds);
+#: otherwise within this long, in one transaction with those that follow (a fast run's events
+#: go to the database in a few writes, not one each; a reader waits at most this long).
+_BATCH_SECONDS = 0.05
 
 
 def jsonable(value: Any) -> Any:
@@ -120,15 +122,21 @@ class _Events:
         self.seq = worker.store.last_seq(run_id)
         self.buffer: list[tuple[int, str, str]] = []
         self.lock = threading.Lock()
+        self.stored_at = 0.0
 
     def add(self, event: str, data: Any, *, flush: bool | None = None) -> None:
+        """Number and keep an event; store it now (``flush``), or soon (by default: now if
+        nothing was stored in the last moment, else with the next batch)."""
         text = dumps(data)
         with self.lock:
             self.seq += 1
             self.buffer.append((self.seq, event, text))
-            if flush if flush is not None else (event != "messages" or
-                                                 len(self.buffer) >= _TOKEN_BATCH):
+            if flush is False:
+                return
+            if flush or time.monotonic() - self.stored_at >= _BATCH_SECONDS:
                 self._flush()
+                return
+        self.worker.flush_soon(self)
 
     def flush(self) -> None:
         with self.lock:
@@ -138,6 +146,7 @@ class _Events:
         if self.buffer:
             rows, self.buffer = self.buffer, []
             self.worker.store.add_events(self.run_id, rows)
+            self.stored_at = time.monotonic()
             self.worker.notify(self.run_id)
 
 
@@ -163,7 +172,9 @@ class Worker:
         self._stopping = threading.Event()
         self._beat: threading.Thread | None = None
         self.listeners: list[Callable[[str], None]] = []
-        self.tracer: Any = None  # set by the app when tracing is on
+        self._pending_events: set[_Events] = set()
+        self._flush_wake = threading.Event()
+        self._flusher: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -195,6 +206,29 @@ class Worker:
             self._beat.join(timeout=5)
         with contextlib.suppress(Exception):
             self.store.forget_worker(self.id)
+
+    def flush_soon(self, events: _Events) -> None:
+        """Store ``events``' buffer within a moment (the flusher thread does it)."""
+        with self._lock:
+            self._pending_events.add(events)
+            if self._flusher is None:
+                self._flusher = threading.Thread(target=self._flush_loop, daemon=True,
+                                                 name="graphflow-serve-events")
+                self._flusher.start()
+        self._flush_wake.set()
+
+    def _flush_loop(self) -> None:
+        while True:
+            self._flush_wake.wait()
+            self._flush_wake.clear()
+            time.sleep(_BATCH_SECONDS)
+            with self._lock:
+                batch, self._pending_events = self._pending_events, set()
+            for events in batch:
+                try:
+                    events.flush()
+                except Exception:  # the run's own final flush stores them, or says why
+                    log.exception("storing events of run %s failed", events.run_id)
 
     def notify(self, run_id: str) -> None:
         for listener in self.listeners:
@@ -287,7 +321,6 @@ class Worker:
             base = saver.get(rec.thread_id, rec.base_checkpoint)
             before = (base.metadata.get("usage") if base else None) or {}
         error: BaseException | None = None
-        span = self.tracer.run_span(rec) if self.tracer is not None else None
         try:
             opts = rec.options
             for mode, data in graph.stream(
@@ -307,12 +340,8 @@ class Worker:
                 and not self._cancel_requested(rec.run_id):
             # the server is shutting down: the run stays active, for the next server
             events.add("metadata", {"run_id": rec.run_id, "paused": "the server stopped; "
-                                    "the run resumes when a server starts again"})
-            if span is not None:
-                self.tracer.end(span, error)
+                                    "the run resumes when a server starts again"}, flush=True)
             return
-        if span is not None:
-            self.tracer.end(span, error)
         if error is not None and not isinstance(error, Exception):
             raise error  # KeyboardInterrupt and the like
         self._outcome(rec, graph, events, error, before)
