@@ -27,6 +27,7 @@ ARGS = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background
         "--disable-component-update", "--no-first-run",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 KEY = "ui-key-" + uuid.uuid4().hex
+sync_api.expect.set_options(timeout=60_000 * SCALE)
 
 if not os.path.exists(CHROMIUM):
     if os.environ.get("CI") == "true":
@@ -129,4 +130,53 @@ def test_keyboard_reaches_threads_and_graphs(server, page):
     page.keyboard.press("Enter")
     sync_api.expect(page.locator("#thread-view")).to_be_visible()
     sync_api.expect(page.locator("#thread-title")).to_contain_text("Thread ")
-    assert page.evaluate("document.activeElement.id") == "main"
+    page.wait_for_function("() => document.activeElement.id === 'main'")  # focus moves there
+
+
+def _readme_commands() -> list[str]:
+    """The shell commands of the README's serving section, continuation lines joined."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Serve it over HTTP"):]
+    block = re.search(r"```bash\n(.*?)```", section, re.S).group(1)
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_the_readme_path_curl_then_the_page(tmp_path, page):
+    """README: start the server, create a thread and stream a run with curl, then open /ui,
+    pick the thread and answer its interrupt there."""
+    import json
+    import shlex
+    import subprocess
+
+    serve, *curls = _readme_commands()
+    assert serve.startswith("GRAPHFLOW_EXAMPLE_DELAY=1 graphflow serve examples.serve.app:graph")
+    srv = Server(["examples.serve.app:graph", "--db", str(tmp_path / "runs.db")],
+                 {"GRAPHFLOW_TEST_GATES": str(tmp_path), "GRAPHFLOW_EXAMPLE_DELAY": "0.05"},
+                 cwd=ROOT).start()
+    try:
+        outputs = []
+        for command in curls:
+            argv = shlex.split(command.replace("localhost:8123", f"127.0.0.1:{srv.port}"))
+            assert argv[0] == "curl"
+            outputs.append(subprocess.run(argv, capture_output=True, text=True, check=True,
+                                          timeout=120 * SCALE).stdout)
+        assert json.loads(outputs[0])["thread_id"] == "trip-1"
+        events = [line[len("event: "):] for line in outputs[1].splitlines()
+                  if line.startswith("event: ")]
+        assert events[0] == "metadata" and "messages" in events and events[-1] == "end"
+        assert '"status": "interrupted"' in outputs[1]
+
+        page.goto(srv.url + "/ui")
+        page.locator("#threads button[data-thread='trip-1']").click()
+        sync_api.expect(page.locator("#thread-title")).to_have_text("Thread trip-1")
+        answer = page.get_by_label("Answer to review")
+        answer.fill("yes")
+        answer.press("Enter")
+        sync_api.expect(page.locator("#live-events")).to_contain_text("run ended: success")
+        state = httpx.get(f"{srv.url}/threads/trip-1/state").json()
+        assert state["values"]["approved"] is True and state["next"] == []
+        assert state["values"]["log"][-1] == "sent the confirmation"
+    finally:
+        srv.stop()

@@ -147,6 +147,10 @@ async function refreshThread() {
   // interrupts
   const pending = head ? head.interrupts : [];
   $("interrupts").hidden = !pending.length;
+  // the same questions as shown already: keep their forms (and what is being typed in them)
+  const ids = `${id}:` + pending.map((intr) => intr.id).join(",");
+  if ($("interrupt-list").dataset.ids !== ids) {
+  $("interrupt-list").dataset.ids = ids;
   $("interrupt-list").replaceChildren(...pending.map((intr) => {
     const inputId = `answer-${intr.id}`;
     return el("div", { class: "interrupt", "data-interrupt": intr.id },
@@ -156,6 +160,7 @@ async function refreshThread() {
         el("input", { id: inputId, type: "text", placeholder: "an answer (JSON or text)" }),
         el("button", { type: "submit" }, "Answer")));
   }));
+  }
   await drawDiagram(thread.graph, history.length ? id : null);
   const active = runs.find((r) => r.status === "pending" || r.status === "running");
   if (active && (!gf.run || gf.run !== active.run_id)) follow(id, active.run_id);
