@@ -48,6 +48,19 @@ def start_gated(c: httpx.Client, gates: Path) -> tuple[str, str]:
     return thread, run
 
 
+def gated_run_then(tmp_path: Path, db: str, end) -> tuple[str, str]:
+    """A server runs a gated run; ``end(server, thread, run)`` stops the server while the gate
+    holds it; (thread, run)."""
+    first = serve(tmp_path, db)
+    try:
+        with client(first) as c:
+            thread, run = start_gated(c, tmp_path)
+        end(first, thread, run)
+    finally:
+        first.kill()
+    return thread, run
+
+
 def events(c: httpx.Client, thread: str, run: str, after: int = 0) -> list:
     headers = {"Last-Event-ID": str(after)} if after else {}
     with c.stream("GET", f"/threads/{thread}/runs/{run}/stream", headers=headers) as r:
@@ -56,19 +69,18 @@ def events(c: httpx.Client, thread: str, run: str, after: int = 0) -> list:
 
 def test_a_server_killed_mid_run_resumes_it_after_a_restart(tmp_path):
     db = str(tmp_path / "runs.db")
-    first = serve(tmp_path, db)
-    try:
-        with client(first) as c:
-            thread, run = start_gated(c, tmp_path)
-            before = events_so_far = None
-            with c.stream("GET", f"/threads/{thread}/runs/{run}/stream") as r:
-                for event in sse(r):
-                    if event.event == "updates" and "first" in event.data:
-                        events_so_far = event.id
-                        break
-        first.kill()  # mid-run: "gate" is running, "first" has finished
-    finally:
-        first.kill()
+    seen: dict[str, int] = {}
+
+    def crash(server: Server, thread: str, run: str) -> None:
+        with client(server) as c, c.stream("GET", f"/threads/{thread}/runs/{run}/stream") as r:
+            for event in sse(r):
+                if event.event == "updates" and "first" in event.data:
+                    seen["last"] = event.id
+                    break
+        server.kill()  # mid-run: "gate" is running, "first" has finished
+
+    thread, run = gated_run_then(tmp_path, db, crash)
+    events_so_far = seen["last"]
     (tmp_path / f"{thread}.go").touch()
     second = serve(tmp_path, db)
     try:
@@ -94,12 +106,7 @@ def test_a_server_killed_mid_run_resumes_it_after_a_restart(tmp_path):
 
 def test_with_the_mark_policy_an_unfinished_run_is_marked_and_its_thread_continues(tmp_path):
     db = str(tmp_path / "runs.db")
-    first = serve(tmp_path, db)
-    try:
-        with client(first) as c:
-            thread, run = start_gated(c, tmp_path)
-    finally:
-        first.kill()
+    thread, run = gated_run_then(tmp_path, db, lambda server, thread, run: server.kill())
     second = serve(tmp_path, db, "--on-restart", "mark")
     try:
         with client(second) as c:
@@ -116,16 +123,14 @@ def test_with_the_mark_policy_an_unfinished_run_is_marked_and_its_thread_continu
 
 def test_a_graceful_stop_pauses_runs_at_a_step_boundary_for_the_next_server(tmp_path):
     db = str(tmp_path / "runs.db")
-    first = serve(tmp_path, db)
-    try:
-        with client(first) as c:
-            thread, run = start_gated(c, tmp_path)
-        first.proc.terminate()  # SIGTERM while "gate" runs
-        wait_until(lambda: "stopping worker" in first.log.read_text(), "the worker to stop")
+
+    def graceful(server: Server, thread: str, run: str) -> None:
+        server.proc.terminate()  # SIGTERM while "gate" runs
+        wait_until(lambda: "stopping worker" in server.log.read_text(), "the worker to stop")
         (tmp_path / f"{thread}.go").touch()  # the step finishes; the next does not start
-        first.proc.wait(60 * SCALE)
-    finally:
-        first.kill()
+        server.proc.wait(60 * SCALE)
+
+    thread, run = gated_run_then(tmp_path, db, graceful)
     assert ran(tmp_path, thread) == ["first", "gate"]
     second = serve(tmp_path, db)
     try:

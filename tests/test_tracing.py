@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("opentelemetry.sdk", reason="opentelemetry-sdk is not installed")
 
-from graphflow.tools import tool
+from graphflow.tools.builtin import calculator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -31,25 +31,15 @@ def spans():
     tracing.disable()
 
 
-@tool
-def multiply(a: int, b: int) -> int:
-    """Multiply two integers.
-
-    Args:
-        a: the first factor.
-        b: the second factor.
-    """
-    return a * b
-
-
 def by_name(exporter, name):
     return [s for s in exporter.get_finished_spans() if s.name == name]
 
 
 def test_an_agent_run_makes_nested_spans_with_tokens_and_cost(spans):
-    model = ScriptedModel([[ToolCall(name="multiply", args={"a": 6, "b": 7})], "42"],
+    model = ScriptedModel([[ToolCall(name="calculator", args={"expression": "6 * 7"})], "42"],
                           price=(1.0, 2.0))
-    agent = create_function_calling_agent(model, [multiply], checkpointer=MemoryCheckpointer())
+    agent = create_function_calling_agent(model, [calculator],
+                                          checkpointer=MemoryCheckpointer())
     agent.invoke({"messages": [("user", "6 x 7?")]}, thread="t-trace")
     (run,) = by_name(spans, "graphflow.run")
     steps = by_name(spans, "graphflow.step")
@@ -64,7 +54,7 @@ def test_an_agent_run_makes_nested_spans_with_tokens_and_cost(spans):
     node_of = {n.context.span_id: n.attributes["graphflow.node"] for n in nodes}
     assert [node_of[m.parent.span_id] for m in models] == ["agent", "agent"]
     assert node_of[call.parent.span_id] == "tools"
-    assert call.attributes["graphflow.tool"] == "multiply"
+    assert call.attributes["graphflow.tool"] == "calculator"
     tokens_in = sum(m.attributes["gen_ai.usage.input_tokens"] for m in models)
     tokens_out = sum(m.attributes["gen_ai.usage.output_tokens"] for m in models)
     assert models[0].attributes["gen_ai.request.model"] == "scripted"
