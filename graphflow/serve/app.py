@@ -144,8 +144,9 @@ def _snapshot_body(snap: Any) -> dict[str, Any]:
 
 def _schema_of(schema: Any) -> dict[str, Any]:
     """The JSON schema of a graph's state: an object with a property per key (a key whose
-    type pydantic cannot describe gets an empty schema: any value). A TypedDict state has no
-    required input keys (a run may start from part of the state)."""
+    type pydantic cannot describe gets an empty schema: any value). ``required`` lists the
+    keys an input must give (``Required[...]`` keys of a TypedDict, fields of a pydantic or
+    dataclass state without a default)."""
     from pydantic import TypeAdapter
 
     if schema.kind != "typeddict":
@@ -158,7 +159,7 @@ def _schema_of(schema: Any) -> dict[str, Any]:
         except Exception:
             props[name] = {}
     out: dict[str, Any] = {"title": schema.cls.__name__, "type": "object", "properties": props}
-    required = schema.missing_required({})
+    required = schema.missing_input({}, given=True)
     if required:
         out["required"] = required
     return out
