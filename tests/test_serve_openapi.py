@@ -37,7 +37,7 @@ def test_the_openapi_spec_holds_for_random_requests(tmp_path):
                  {"GRAPHFLOW_TEST_GATES": str(tmp_path)}).start()
     try:
         out = subprocess.run(
-            [cli, "run", srv.url + "/openapi.json", "-n", "10", "--seed", "1",
+            [cli, "run", srv.url + "/openapi.json", "-n", "5", "--seed", "1",
              "-H", f"X-Api-Key: {KEY}", "--exclude-path-regex", "stream",
              "--exclude-checks", "positive_data_acceptance", "--request-timeout", "60"],
             capture_output=True, text=True, timeout=600, cwd=tmp_path,

@@ -53,7 +53,7 @@ class ServeConfig:
     worker_ttl: float = 15.0
     poll: float = 0.25
     ui: bool = True
-    owners: dict[str, str] = field(default_factory=dict, repr=False)
+    owners: dict[str, str] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.multitask_strategy not in ("reject", "enqueue"):

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._cli_render import dumps
 from ..checkpoint.lease import Holder, Owner, this_process
-from ..errors import GraphflowError, RunCancelledError, ThreadBusyError
+from ..errors import RunCancelledError
 from ..types import Command
 from .store import RunRecord, RunStore
 
@@ -373,7 +373,7 @@ class Worker:
                                      for k in ("input_tokens", "output_tokens", "cost")}
         if isinstance(error, RunCancelledError):
             status = "cancelled"
-        elif isinstance(error, ThreadBusyError) or error is not None:
+        elif error is not None:  # ThreadBusyError (a writer outside the server) included
             status = "error"
         elif snap is not None and snap.next:
             status = "interrupted"
@@ -442,8 +442,3 @@ class Worker:
                        f"keeps every step it finished: continue it with a new run whose input "
                        f"is null (POST /threads/{rec.thread_id}/runs)"})
 
-
-def check_graph_names(graphs: dict[str, Any]) -> None:
-    for name in graphs:
-        if not name or "/" in name:
-            raise GraphflowError(f"graph name {name!r}: names are non-empty and have no '/'")
