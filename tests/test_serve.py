@@ -311,3 +311,21 @@ def test_limits_and_errors_name_what_was_wrong(server):
         assert c.get(f"/threads/{thread}/runs/nope").json()["error"] == "not_found"
         r = c.post("/threads", json={"graph": "nope"})
         assert r.status_code == 404 and "nope" in r.json()["message"]
+
+
+def test_a_thread_written_outside_the_server_is_busy_for_its_runs(server, gates):
+    """A script or the CLI writing the thread holds its lease: the server's run ends `error`
+    with ThreadBusyError naming the thread, and nothing ran."""
+    from graphflow.checkpoint import SqliteCheckpointer
+    from graphflow.checkpoint.lease import Lease
+
+    with client(server) as c:
+        thread = new_thread(c)
+        with SqliteCheckpointer(gates / "runs.db") as saver, \
+                Lease(saver, thread, saver.lease_ttl).hold():
+            run = c.post(f"/threads/{thread}/runs/wait", json={"input": {"n": 0}}).json()
+        assert run["status"] == "error" and run["error"]["type"] == "ThreadBusyError"
+        assert thread in run["error"]["message"] and run["output"] is None
+        assert ran(gates, thread) == []
+        again = c.post(f"/threads/{thread}/runs/wait", json={"input": {"n": 0}}).json()
+        assert again["status"] == "success"  # the lease was given back: the thread is free
