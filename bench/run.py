@@ -42,6 +42,7 @@ WORKLOADS = {
     "W10": "w10_timer",
     "W11": "w11_memory",
     "W12": "w12_orchestrators",
+    "S1": "s1_serve",
 }
 
 

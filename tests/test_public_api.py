@@ -31,6 +31,7 @@ EXPECTED_ALL = [
     "NodeTimeoutError",
     "RemoveMessage",
     "RetryPolicy",
+    "RunCancelledError",
     "RunContext",
     "START",
     "Send",
@@ -94,6 +95,7 @@ def test_graphflow_error_is_an_exception():
         ("GraphRecursionError", ("GraphflowError", RecursionError)),
         ("NodeError", ("GraphflowError",)),
         ("NodeTimeoutError", ("GraphflowError", TimeoutError)),
+        ("RunCancelledError", ("GraphflowError",)),
     ],
 )
 def test_error_hierarchy(name, bases):
@@ -337,3 +339,22 @@ def test_models_package_exports_the_resilience_names_and_count_tokens():
     assert models.count_tokens is count_tokens
     for name in MODELS_ALL:
         assert getattr(models, name, None) is not None, name
+
+
+def test_serve_and_tracing_public_names():
+    serve = importlib.import_module("graphflow.serve")
+    assert serve.__all__ == sorted(serve.__all__) == [
+        "ApiError", "RunExecutor", "RunJob", "ServeConfig", "ThreadRunExecutor", "create_app"]
+    tracing = importlib.import_module("graphflow.tracing")
+    assert tracing.__all__ == ["configure", "disable", "enable", "enabled"]
+    if importlib.util.find_spec("fastapi") is not None:
+        for name in serve.__all__:
+            assert getattr(serve, name) is not None
+
+
+def test_serve_without_its_extra_names_the_extra():
+    code = ("import sys; sys.modules['fastapi'] = None\n"
+            "import graphflow.serve as s\n"
+            "try:\n    s.create_app\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "graphflow[serve]"' in out.stdout

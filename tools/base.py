@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from graphflow import _workers as workers
 from graphflow import interrupt
 from graphflow.errors import GraphflowError
+from graphflow.tracing import traced_atool, traced_tool
 
 from .schema import Signature, ToolDefinitionError, analyze, json_schema
 
@@ -353,6 +354,7 @@ class Tool:
             return confirmed
         return self._bind(confirmed, state, ctx)
 
+    @traced_tool
     def invoke(self, args: Mapping[str, Any] | None = None, *, state: Any = None,
                ctx: Any = None) -> Any:
         """Validate ``args``, ask for confirmation if needed, call the function, return its
@@ -387,6 +389,7 @@ class Tool:
             return self._run_coroutine(lambda: self._await(result))
         return result
 
+    @traced_atool
     async def ainvoke(self, args: Mapping[str, Any] | None = None, *, state: Any = None,
                       ctx: Any = None) -> Any:
         """Async :meth:`invoke`. A sync function runs in a thread (the loop is not blocked)."""

@@ -13,7 +13,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NodeError, NodeTimeoutError, TokenBudgetExceeded
+from .. import tracing
+from ..errors import NodeError, NodeTimeoutError, RunCancelledError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
 from .interrupts import SCOPE, GraphInterrupt
@@ -70,7 +71,7 @@ def _record(run: Run, task: Task, out: Any) -> None:
 
 
 def _node_error(task: Task, exc: BaseException) -> BaseException:
-    if isinstance(exc, TokenBudgetExceeded):  # a limit of the run, not a failure of the node
+    if isinstance(exc, TokenBudgetExceeded | RunCancelledError):  # the run's, not the node's
         return exc
     err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
     err.__cause__ = exc
@@ -135,6 +136,7 @@ def execute_sync(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
             call_sync(run, task)
@@ -146,6 +148,8 @@ def execute_sync(run: Run, task: Task) -> None:
         _record(run, task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)
 
 
@@ -203,6 +207,7 @@ async def execute_async(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))
@@ -216,4 +221,6 @@ async def execute_async(run: Run, task: Task) -> None:
         _record(run, task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)

@@ -152,15 +152,15 @@ class CompiledGraph(Threads, Drawable):
     def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
              modes: StreamMode | None = None, checkpoint: str | None = None,
              token_budget: int | None = None, wait: bool | float = False,
-             store: Any = None, subgraphs: bool = False) -> Run:
+             store: Any = None, subgraphs: bool = False, cancel: Any = None) -> Run:
         return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
                    modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
-                   store=store, subgraphs=subgraphs)
+                   store=store, subgraphs=subgraphs, cancel=cancel)
 
     def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
                token_budget: int | None = None, wait: bool | float = False,
-               store: Any = None) -> Any:
+               store: Any = None, cancel: Any = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -183,6 +183,11 @@ class CompiledGraph(Threads, Drawable):
             store: the store this run's nodes, routers and tools receive (a ``store``
                 parameter, ``ctx.store``) instead of the one given to ``compile(store=...)``;
                 subgraphs without a store of their own receive it too.
+            cancel: an event (``threading.Event``, ``asyncio.Event``: anything with
+                ``is_set()``) that another thread or task sets to stop the run. The run checks
+                it where each superstep begins: the step running finishes and is
+                checkpointed, then :class:`RunCancelledError` is raised; the thread's lease is
+                released and ``invoke(None, thread=...)`` continues from there.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -201,9 +206,10 @@ class CompiledGraph(Threads, Drawable):
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store))
+                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store,
+                cancel=cancel))
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store)
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
         for _ in run_sync(run):
             pass
         return run.result()
@@ -211,14 +217,14 @@ class CompiledGraph(Threads, Drawable):
     async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
                       token_budget: int | None = None, wait: bool | float = False,
-                      store: Any = None) -> Any:
+                      store: Any = None, cancel: Any = None) -> Any:
         """Async :meth:`invoke`."""
         if thread is None and checkpoint is None:
             scope = SCOPE.get(None)
             if scope is not None:
                 return await self._ainvoke_inside(scope, input, context, recursion_limit)
         run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store)
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
         async for _ in run_async(run):
             pass
         return run.result()
@@ -227,13 +233,14 @@ class CompiledGraph(Threads, Drawable):
                context: Any = None, recursion_limit: int | None = None,
                checkpoint: str | None = None, token_budget: int | None = None,
                wait: bool | float = False, store: Any = None,
-               subgraphs: bool = False) -> Iterator[Any]:
+               subgraphs: bool = False, cancel: Any = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
         state after the input and after each step), ``"custom"`` (what nodes ``ctx.write``),
-        ``"debug"`` (task start/result records), or a list of them, which yields
-        ``(mode, payload)`` tuples.
+        ``"messages"`` (model tokens as ``(chunk, node)``), ``"debug"`` (task start/result
+        records), or a list of them, which yields ``(mode, payload)`` tuples. The other
+        arguments are :meth:`invoke`'s.
 
         ``subgraphs=True`` also yields the events of every subgraph (nodes that are compiled
         graphs, and graphs invoked from inside a node), each as ``(path, payload)`` — or
@@ -241,8 +248,9 @@ class CompiledGraph(Threads, Drawable):
         from this graph down to the one the event came from (``()`` for this graph's own, e.g.
         ``("team", "researcher")``): a UI can tell who is speaking.
         """
+        # checks the arguments now, not at the first next()
         run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, wait, store, subgraphs)  # checks the arguments now
+                        token_budget, wait, store, subgraphs, cancel)  # checks the arguments now
         if self._has_async:
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -251,10 +259,10 @@ class CompiledGraph(Threads, Drawable):
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
                 wait: bool | float = False, store: Any = None,
-                subgraphs: bool = False) -> AsyncIterator[Any]:
+                subgraphs: bool = False, cancel: Any = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, wait, store, subgraphs))
+                                   token_budget, wait, store, subgraphs, cancel))
 
     def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
               context: Any = None, recursion_limit: int | None = None,

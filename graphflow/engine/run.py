@@ -16,6 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import tracing
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..checkpoint.lease import Lease
 from ..constants import END, START
@@ -24,6 +25,7 @@ from ..errors import (
     GraphRecursionError,
     InvalidUpdateError,
     NodeError,
+    RunCancelledError,
     TokenBudgetExceeded,
 )
 from ..graph.nodes import Branch
@@ -97,6 +99,7 @@ class Run:
         wait: bool | float = False,
         store: Any = None,
         subgraphs: bool = False,
+        cancel: Any = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -122,6 +125,11 @@ class Run:
         self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
         self.executor = graph.executor  # runs the tasks it claims elsewhere (None: all here)
         self.wait = wait
+        if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+            raise TypeError(f"cancel= takes an event with is_set() (threading.Event, "
+                            f"asyncio.Event), not {type(cancel).__name__}")
+        self.cancel = cancel  # set: stop where the next superstep would begin
+        self.spans: list[Any] | None = None  # [run span, step span] while tracing is on
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
         # streaming
@@ -203,6 +211,8 @@ class Run:
         self.lease = parent.lease
         if self.store is None:  # a subgraph without a store of its own uses its parent's
             self.store = parent.store
+        if self.cancel is None:  # cancelling the run stops its subgraphs' steps too
+            self.cancel = parent.cancel
         self.usage, self._usage_lock = parent.usage, parent._usage_lock
         self.usage_base = parent.usage_base
         self.path = (*parent.path, name)
@@ -260,6 +270,16 @@ class Run:
         lease = Lease(saver, self.thread or "", saver.lease_ttl)
         yield from lease.acquire(self.wait)
         self.lease = lease
+
+    def started(self) -> None:
+        """The run begins (its lease is held): open its span when tracing is on."""
+        if tracing.TRACER is not None:
+            tracing.run_started(self)
+
+    def ended(self, error: BaseException | None) -> None:
+        """The run ends (``error``: how it failed): close its spans."""
+        if self.spans:
+            tracing.run_ended(self, None if isinstance(error, GeneratorExit) else error)
 
     def release(self) -> None:
         """Give the thread's lease back (a run that holds one, at its end, however it ends)."""
@@ -503,7 +523,12 @@ class Run:
                                               ns=intr.ns)
 
     def next_step(self) -> list[Task]:
-        """Enter the next superstep; enforce the recursion limit and breakpoints."""
+        """Enter the next superstep; enforce cancellation, the recursion limit and breakpoints.
+
+        Every step boundary passes here, in both drivers, after the previous step's checkpoint
+        was stored: a cancelled run stops with its history intact and resumable."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelledError(self.thread, self.step, self.checkpoint_id)
         tasks = self.tasks
         before = self.before
         if before and not self.skip_before and any(t.name in before for t in tasks):
@@ -521,6 +546,8 @@ class Run:
             self.resuming = False
             tasks = [t for t in tasks if not t.done]
         self.lone = len(tasks) == 1
+        if self.spans:
+            tracing.step_started(self, tasks)
         return tasks
 
     def after_step(self) -> tuple[Branch, ...] | None:
@@ -531,6 +558,8 @@ class Run:
         """
         tasks = self.tasks
         prog = self.prog
+        if self.spans:
+            tracing.step_ended(self, tasks)
         if len(tasks) == 1:  # the common case, without the bookkeeping of parallel steps
             t = tasks[0]
             if t.error is not None:
