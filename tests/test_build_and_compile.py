@@ -585,7 +585,7 @@ def test_get_graph_conditional_edges_from_path_map_dict():
     to_e = only_edge(G, "c", "e")
     assert to_e["kind"] == "conditional"
     assert to_e["router"] == "pick"
-    assert to_e["label"] is None  # key equals target
+    assert to_e["label"] == "e"  # the key, even where it equals the target
 
 
 def test_get_graph_conditional_edges_from_literal_hint():
@@ -595,7 +595,7 @@ def test_get_graph_conditional_edges_from_literal_hint():
         data = only_edge(G, "d", target)
         assert data["kind"] == "conditional"
         assert data["router"] == "choose"
-        assert data["label"] is None
+        assert data["label"] == target  # the Literal value the router returns
 
 
 def test_get_graph_command_edges_from_return_hint():

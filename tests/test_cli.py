@@ -284,16 +284,17 @@ def test_draw_png_without_pillow_says_how_to_get_it_once(tmp_path):
 def test_readme_diagram_example_writes_svg_without_pillow(tmp_path):
     root = Path(__file__).resolve().parent.parent
     (tmp_path / "examples").mkdir()
-    for name in ("readme_diagram.py", "quickstart.py"):  # run a copy: it writes next to itself
+    for name in ("readme_diagram.py", "quickstart.py", "agent.py"):  # a copy: it writes beside
         shutil.copy(root / "examples" / name, tmp_path / "examples" / name)
     proc = subprocess.run([sys.executable, "examples/readme_diagram.py"], cwd=tmp_path,
                           env=_without_pillow(tmp_path), capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "graphflow[draw]" in proc.stderr
-    assert "wrote docs/images/quickstart.svg" in proc.stdout
-    ET.parse(tmp_path / "docs" / "images" / "quickstart.svg")
-    assert not (tmp_path / "docs" / "images" / "quickstart.png").exists()
+    for name in ("quickstart", "agent"):
+        assert f"wrote docs/images/{name}.svg" in proc.stdout
+        ET.parse(tmp_path / "docs" / "images" / f"{name}.svg")
+        assert not (tmp_path / "docs" / "images" / f"{name}.png").exists()
 
 
 def test_threads_show_works_without_graph_like_history(tmp_path):

@@ -33,6 +33,6 @@ def test_quickstart_graph_structure():
     ns = runpy.run_path(str(ROOT / "examples" / "quickstart.py"), run_name="not_main")
     graph = ns["app"].get_graph()
     kinds = {(u, v, d["kind"]) for u, v, d in graph.edges(data=True)}
-    assert ("plan", "research", "conditional") in kinds
+    assert ("plan", "research", "send") in kinds  # fan_out is hinted to return list[Send]
     assert ("write", "write", "conditional") in kinds
     assert ("write", "__end__", "conditional") in kinds

@@ -24,6 +24,8 @@ from graphflow import (
     GraphValidationWarning,
     InvalidThreadIdError,
     MessagesState,
+    RunnableConfig,
+    Runtime,
     StateGraph,
     interrupt,
 )
@@ -432,3 +434,33 @@ def test_messages_state_merges_messages():
     out = g.compile().invoke({"messages": [("user", "hello")]})
     assert [m.type for m in out["messages"]] == ["human", "ai"]
     assert out["messages"][-1].content == "you said hello"
+
+
+# -- config and runtime parameters (graph/inject.py) ---------------------------------------------
+
+
+def test_nodes_and_routers_receive_config_and_runtime_by_annotation_or_name():
+    seen = {}
+
+    def by_annotation(state, cfg: RunnableConfig, rt: Runtime[DataCtx]):
+        seen["annotated"] = (cfg["configurable"]["user"], rt.context.user)
+        rt.stream_writer("hello")
+        return None
+
+    def by_name(state, config, runtime):
+        seen["named"] = (config["configurable"]["thread_id"], runtime.context.greeting)
+        return None
+
+    def route(state, config: RunnableConfig) -> Literal["by_name"]:
+        seen["router"] = config["recursion_limit"]
+        return "by_name"
+
+    g = StateGraph(State, context_schema=DataCtx)
+    g.add_node("by_annotation", by_annotation).add_node("by_name", by_name)
+    g.add_edge(START, "by_annotation").add_conditional_edges("by_annotation", route)
+    g.add_edge("by_name", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    events = list(app.stream({"text": ""}, cfg("t", user="u1"), context={"user": "ada"},
+                             stream_mode="custom", recursion_limit=20))
+    assert events == ["hello"]
+    assert seen == {"annotated": ("u1", "ada"), "named": ("t", "hi"), "router": 20}

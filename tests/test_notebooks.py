@@ -29,6 +29,8 @@ SHOWS: dict[str, set[str]] = {
     "01_quickstart": {"image/svg+xml"},
     "03_durability": {"image/svg+xml"},
     "04_diagrams": {"image/svg+xml", "image/png"},
+    "05_orchestrators": {"image/svg+xml"},
+    "06_memory": {"image/svg+xml"},
 }
 PROBE = "import sys, graphflow\nprint(sys.prefix)\nprint(graphflow.__file__)"
 

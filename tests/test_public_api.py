@@ -35,6 +35,7 @@ EXPECTED_ALL = [
     "RemainingSteps",
     "RemoveMessage",
     "RetryPolicy",
+    "RunCancelledError",
     "RunContext",
     "RunnableConfig",
     "Runtime",
@@ -102,6 +103,7 @@ def test_graphflow_error_is_an_exception():
         ("GraphRecursionError", ("GraphflowError", RecursionError)),
         ("NodeError", ("GraphflowError",)),
         ("NodeTimeoutError", ("GraphflowError", TimeoutError)),
+        ("RunCancelledError", ("GraphflowError",)),
     ],
 )
 def test_error_hierarchy(name, bases):
@@ -189,6 +191,38 @@ def test_command_accepts_update_and_goto_and_is_subscriptable():
     assert hint is not None
 
 
+def test_command_parent_is_a_constant_and_graph_a_field():
+    from graphflow import Command
+
+    assert Command.PARENT == "__parent__"
+    c = Command(graph=Command.PARENT, goto="agent", update={"x": 1})
+    assert (c.graph, c.goto, c.update) == ("__parent__", "agent", {"x": 1})
+    assert Command().graph is None
+
+
+AGENTS_ALL = [
+    "Agent", "AgentEvent", "AgentResult", "AgentState", "BranchFailedError", "BranchResult",
+    "ErrorEvent", "FunctionCallingNode", "GroupChatState", "HandoffEvent", "HierarchyState",
+    "JudgeVerdict", "LLMJudge", "LLMSelector", "Memory", "ParallelState", "PipelineState",
+    "Plan", "PlanTask", "PlanValidationError", "ReActNode", "ResponseEvent", "Stage",
+    "StageFailure", "SupervisorState", "SwarmState", "TaskResult", "ThinkingEvent",
+    "ToolCallEvent", "ToolNode", "ToolResultEvent", "Vote", "add_usage", "collect",
+    "create_function_calling_agent", "create_group_chat", "create_hierarchical_orchestrator",
+    "create_parallel_orchestrator", "create_pipeline", "create_react_agent",
+    "create_supervisor", "create_swarm", "handoff_tool", "llm_judge", "llm_router",
+    "llm_selector", "majority_vote", "normalize_answer", "tools_condition", "total_usage",
+    "validate_plan",
+]
+
+
+def test_agents_package_exports_exactly_its_names():
+    agents = importlib.import_module("graphflow.agents")
+    assert sorted(AGENTS_ALL) == AGENTS_ALL
+    assert agents.__all__ == AGENTS_ALL
+    for name in AGENTS_ALL:
+        assert getattr(agents, name, None) is not None, name
+
+
 def test_checkpoint_package_exports():
     checkpoint = importlib.import_module("graphflow.checkpoint")
     for name in ["Checkpointer", "MemoryCheckpointer", "Checkpoint", "StateSnapshot"]:
@@ -200,6 +234,48 @@ def test_graphflow_tools_and_memory_import():
     memory = importlib.import_module("graphflow.memory")
     assert tools.__name__ == "graphflow.tools"
     assert memory.__name__ == "graphflow.memory"
+
+
+MEMORY_PUBLIC = [
+    "BaseStore",
+    "ConversationMemory",
+    "Embeddings",
+    "Episode",
+    "EpisodicMemory",
+    "FunctionEmbeddings",
+    "HybridMemory",
+    "Item",
+    "KeepPinned",
+    "KeywordIndex",
+    "MemoryDecision",
+    "MemoryExtractor",
+    "MemoryHit",
+    "MiniLMEmbeddings",
+    "OpenAIEmbeddings",
+    "PostgresStore",
+    "Prepares",
+    "RecallNode",
+    "RememberNode",
+    "Searchable",
+    "Session",
+    "SessionManager",
+    "SlidingWindow",
+    "SqliteStore",
+    "StoreMemory",
+    "SummarizeOld",
+    "VectorMemory",
+    "as_embeddings",
+    "memory_tools",
+    "split_text",
+    "trim_messages",
+]
+
+
+def test_memory_exports_exactly_its_contract_and_each_name_resolves():
+    memory = importlib.import_module("graphflow.memory")
+    assert memory.__all__ == sorted(MEMORY_PUBLIC) == MEMORY_PUBLIC
+    for name in MEMORY_PUBLIC:
+        assert getattr(memory, name) is not None, name
 
 
 def run_isolated(code, cwd):
@@ -271,3 +347,22 @@ def test_models_package_exports_the_resilience_names_and_count_tokens():
     assert models.count_tokens is count_tokens
     for name in MODELS_ALL:
         assert getattr(models, name, None) is not None, name
+
+
+def test_serve_and_tracing_public_names():
+    serve = importlib.import_module("graphflow.serve")
+    assert serve.__all__ == sorted(serve.__all__) == [
+        "ApiError", "RunExecutor", "RunJob", "ServeConfig", "ThreadRunExecutor", "create_app"]
+    tracing = importlib.import_module("graphflow.tracing")
+    assert tracing.__all__ == ["configure", "disable", "enable", "enabled"]
+    if importlib.util.find_spec("fastapi") is not None:
+        for name in serve.__all__:
+            assert getattr(serve, name) is not None
+
+
+def test_serve_without_its_extra_names_the_extra():
+    code = ("import sys; sys.modules['fastapi'] = None\n"
+            "import graphflow.serve as s\n"
+            "try:\n    s.create_app\nexcept ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert 'pip install "graphflow[serve]"' in out.stdout

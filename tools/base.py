@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from graphflow import _workers as workers
 from graphflow import interrupt
 from graphflow.errors import GraphflowError
+from graphflow.tracing import traced_atool, traced_tool
 
 from .schema import Signature, ToolDefinitionError, analyze, json_schema
 
@@ -302,6 +303,9 @@ class Tool:
             return getattr(state, key, None)
         if kind == "context":
             return ctx
+        store = getattr(ctx, "store", None)
+        if store is not None:
+            return store
         context = getattr(ctx, "context", None)
         if isinstance(context, Mapping):
             return context.get("store")
@@ -350,6 +354,7 @@ class Tool:
             return confirmed
         return self._bind(confirmed, state, ctx)
 
+    @traced_tool
     def invoke(self, args: Mapping[str, Any] | None = None, *, state: Any = None,
                ctx: Any = None) -> Any:
         """Validate ``args``, ask for confirmation if needed, call the function, return its
@@ -359,7 +364,7 @@ class Tool:
             args: the model's arguments (a dict).
             state: the graph state, for parameters annotated ``InjectedState``/named ``state``.
             ctx: the node's :class:`RunContext`, for parameters annotated ``RunContext`` and
-                ``InjectedStore`` (taken from ``ctx.context``).
+                for the store (``ctx.store``, else taken from ``ctx.context``).
 
         Raises:
             ToolArgumentError: the arguments do not validate.
@@ -384,6 +389,7 @@ class Tool:
             return self._run_coroutine(lambda: self._await(result))
         return result
 
+    @traced_atool
     async def ainvoke(self, args: Mapping[str, Any] | None = None, *, state: Any = None,
                       ctx: Any = None) -> Any:
         """Async :meth:`invoke`. A sync function runs in a thread (the loop is not blocked)."""

@@ -24,6 +24,7 @@ from pydantic.fields import FieldInfo
 
 from graphflow import RunContext
 from graphflow.errors import GraphflowError
+from graphflow.graph.inject import INJECT_ATTR
 
 __all__ = [
     "InjectedState",
@@ -64,10 +65,13 @@ class InjectedState:
 class InjectedStore:
     """Marks a tool parameter that receives the run's store object.
 
-    The store is ``ctx.context["store"]`` when the run's ``context=`` is a mapping with a
-    ``"store"`` key, else ``ctx.context.store`` when it has that attribute, else the parameter's
-    default (or None). Use it as the annotation (``store: InjectedStore``) or as ``Annotated``
-    metadata (``store: Annotated[MyStore, InjectedStore]``).
+    The store is the run's (``ctx.store``: ``invoke(..., store=...)`` or
+    ``compile(store=...)``); without one, ``ctx.context["store"]`` when the run's ``context=``
+    is a mapping with a ``"store"`` key, else ``ctx.context.store``, else the parameter's default
+    (or None). Use it as the annotation (``store: InjectedStore``) or as ``Annotated`` metadata
+    (``store: Annotated[MyStore, InjectedStore]``). A parameter annotated with a
+    :class:`graphflow.memory.BaseStore` class, or named ``store`` with no annotation, is
+    injected the same way.
     """
 
     __slots__ = ()
@@ -258,7 +262,8 @@ def _strip_optional(hint: Any) -> Any:
     return hint
 
 
-def _injection(name: str, hint: Any) -> tuple[Injection | None, str | None]:
+def _injection(name: str, hint: Any, annotated: bool = True,
+               ) -> tuple[Injection | None, str | None]:
     """What is injected into a parameter with this name and hint (None: a model argument)."""
     metadata: tuple[Any, ...] = ()
     base = hint
@@ -275,8 +280,12 @@ def _injection(name: str, hint: Any) -> tuple[Injection | None, str | None]:
     target = _strip_optional(base)
     if isinstance(target, type) and issubclass(target, RunContext):
         return "context", None
+    if isinstance(target, type) and getattr(target, INJECT_ATTR, None) == "store":
+        return "store", None
     if name == "state":
         return "state", None
+    if name == "store" and not annotated:
+        return "store", None
     return None, None
 
 
@@ -328,7 +337,7 @@ def analyze(fn: Callable[..., Any], name: str) -> Signature:
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue  # not exposed to the model; nothing is passed to them
         hint = hints.get(p.name, Any)
-        injected, key = _injection(p.name, hint)
+        injected, key = _injection(p.name, hint, p.annotation is not p.empty)
         params.append(Param(p.name, p.kind, injected, p.default, key))
         if injected is not None:
             continue

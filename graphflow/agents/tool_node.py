@@ -13,6 +13,14 @@ an unknown tool name, an exception in the tool, a call over ``timeout`` — beco
 ``ToolMessage(status="error")`` whose text names the tool and the problem, for the model to
 read and correct (``handle_errors=False``: they raise instead).
 
+A tool may return a :class:`~graphflow.Command` (``update``, ``goto``, ``graph``) to steer the
+graph, as a handoff tool does: the node then returns a ``Command`` whose update holds every call's
+``ToolMessage`` (in call order) and the commands' other keys. The call's ``ToolMessage`` is the
+first ``ToolMessage`` in the command's ``update[messages_key]`` with an empty (or its own)
+``tool_call_id``, else a plain "done" message. **One goto per reply**: when several calls of one
+AI message return a ``Command`` with a ``goto``, the first in call order wins and each later one
+gets an error ``ToolMessage`` instead (its command is dropped), so control never goes two ways.
+
 Durability: each call runs in a journal scope of its own, keyed by its position. Its result is
 journaled, so when the node runs again (resumed after a ``confirm=True`` tool paused the run,
 after a crash, or retried) calls that already finished are not run again, and tools that make
@@ -45,6 +53,7 @@ from ..tools import (
     ToolRejected,
     ToolTimeoutError,
 )
+from ..types import Command
 from .state import as_tools, messages_of
 
 __all__ = ["ToolNode", "UnknownToolError", "pending_tool_calls", "tool_output_text",
@@ -110,7 +119,16 @@ async def _acapture(awaitable: Any) -> tuple[bool, Any]:
         return False, exc
 
 
-def _settle(outcomes: Sequence[tuple[bool, Any]]) -> list[ToolMessage]:
+def _plain(outcomes: list[ToolMessage | Commanded]) -> list[ToolMessage]:
+    for o in outcomes:
+        if type(o) is Commanded:
+            raise GraphflowError(
+                f"tool {o.message.name!r} returned a Command, which only a ToolNode in a graph "
+                f"can carry out (run_calls returns messages); call the node instead")
+    return outcomes  # type: ignore[return-value]
+
+
+def _settle(outcomes: Sequence[tuple[bool, Any]]) -> list[Any]:
     """The messages, or the first error in call order, or every call's interrupts at once."""
     interrupts: list[Any] = []
     for ok, value in outcomes:
@@ -123,6 +141,77 @@ def _settle(outcomes: Sequence[tuple[bool, Any]]) -> list[ToolMessage]:
     if interrupts:
         raise GraphInterrupt(interrupts)
     return [value for _, value in outcomes]
+
+
+class Commanded:
+    """The outcome of a call whose tool returned a :class:`Command`: its message and command."""
+
+    __slots__ = ("command", "message")
+
+    def __init__(self, message: ToolMessage, command: Command) -> None:
+        self.message = message
+        self.command = command
+
+    def stored(self) -> dict[str, Any]:
+        """A journal entry for it (a Command is not stored as such)."""
+        c = self.command
+        return {"message": self.message, "update": c.update, "goto": _gotos(c.goto),
+                "graph": c.graph}
+
+    @classmethod
+    def restored(cls, entry: Any) -> ToolMessage | Commanded:
+        if isinstance(entry, dict):
+            return cls(entry["message"], Command(update=entry["update"], goto=entry["goto"],
+                                                 graph=entry["graph"]))
+        return entry  # type: ignore[no-any-return]
+
+
+def _gotos(goto: Any) -> list[Any]:
+    if not goto:
+        return []
+    return [goto] if isinstance(goto, str) or not isinstance(goto, Sequence) else list(goto)
+
+
+def _goto_names(goto: Any) -> str:
+    return ", ".join(repr(getattr(g, "node", g)) for g in _gotos(goto))
+
+
+def merge_commands(outcomes: Sequence[ToolMessage | Commanded], calls: Sequence[ToolCall],
+                   messages_key: str) -> dict[str, Any] | Command:
+    """The node's result: ``{messages_key: [...]}``, or one Command when tools returned some
+    (the first goto in call order wins; later ones become error messages)."""
+    if not any(type(o) is Commanded for o in outcomes):
+        return {messages_key: list(outcomes)}
+    messages: list[Any] = []
+    update: dict[str, Any] = {}
+    winner: tuple[ToolCall, Command] | None = None
+    for call, outcome in zip(calls, outcomes, strict=True):
+        if type(outcome) is not Commanded:
+            messages.append(outcome)
+            continue
+        command = outcome.command
+        if command.goto and winner is not None:
+            first, chosen = winner
+            messages.append(ToolMessage(
+                tool_call_id=call.id, name=call.name, status="error",
+                content=(f"Error: {call.name!r} was not carried out: {first.name!r} came first "
+                         f"in the same reply and already passes control to "
+                         f"{_goto_names(chosen.goto)}. Only one handover per reply is "
+                         f"carried out; ask for one at a time.")))
+            continue
+        if command.goto:
+            winner = (call, command)
+        messages.append(outcome.message)
+        for key, value in (command.update or {}).items():
+            if key == messages_key:
+                messages.extend(m for m in value if m is not None)
+            else:
+                update[key] = value
+    update = {messages_key: messages, **update}
+    if winner is None:
+        return Command(update=update)
+    chosen = winner[1]
+    return Command(update=update, goto=chosen.goto, graph=chosen.graph)
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -192,7 +281,8 @@ class ToolNode:
             result is dropped).
         messages_key: the state key holding the messages.
 
-    Returns ``{messages_key: [ToolMessage, ...]}`` in the order of the calls. Tools that ask for
+    Returns ``{messages_key: [ToolMessage, ...]}`` in the order of the calls, or a ``Command``
+    when tools returned some (see the module docstring: one goto per reply). Tools that ask for
     the graph state (``InjectedState``) or the run context (``RunContext``) get them.
     ``confirm=True`` tools pause the run (``interrupt``); the pause is never swallowed.
     """
@@ -226,15 +316,17 @@ class ToolNode:
     def __call__(self, state: Any, ctx: RunContext | None = None) -> dict[str, Any]:
         return self.invoke(state, ctx)
 
-    def invoke(self, state: Any, ctx: RunContext | None = None) -> dict[str, Any]:
+    def invoke(self, state: Any, ctx: RunContext | None = None) -> dict[str, Any] | Command:
         """Run the pending calls of the last AI message in ``state``; returns the update."""
         calls = self._calls(state)
-        return {self.messages_key: self.run_calls(calls, state=state, ctx=ctx)}
+        return merge_commands(self._outcomes(calls, state, ctx, 0), calls, self.messages_key)
 
-    async def ainvoke(self, state: Any, ctx: RunContext | None = None) -> dict[str, Any]:
+    async def ainvoke(self, state: Any, ctx: RunContext | None = None
+                      ) -> dict[str, Any] | Command:
         """Async :meth:`invoke`: async tools run on the loop, sync ones in threads."""
         calls = self._calls(state)
-        return {self.messages_key: await self.arun_calls(calls, state=state, ctx=ctx)}
+        return merge_commands(await self._aoutcomes(calls, state, ctx, 0), calls,
+                              self.messages_key)
 
     def _calls(self, state: Any) -> list[ToolCall]:
         ai, calls = pending_tool_calls(messages_of(state, self.messages_key))
@@ -253,9 +345,18 @@ class ToolNode:
         in as fast as calls keep it busy).
 
         ``start`` offsets the calls' journal positions (a node that runs tools several times
-        gives each batch its own positions).
+        gives each batch its own positions). A tool returning a ``Command`` is an error here:
+        only the node (:meth:`invoke`) can carry a command out.
         """
-        calls = list(calls)
+        return _plain(self._outcomes(list(calls), state, ctx, start))
+
+    async def arun_calls(self, calls: Sequence[ToolCall], *, state: Any = None,
+                         ctx: RunContext | None = None, start: int = 0) -> list[ToolMessage]:
+        """Async :meth:`run_calls` (``asyncio.gather``)."""
+        return _plain(await self._aoutcomes(list(calls), state, ctx, start))
+
+    def _outcomes(self, calls: list[ToolCall], state: Any, ctx: Any,
+                  start: int) -> list[ToolMessage | Commanded]:
         if not calls:
             return []
         if len(calls) == 1:
@@ -264,10 +365,8 @@ class ToolNode:
             functools.partial(self._run_one, start + i, c, state, ctx)
             for i, c in enumerate(calls)]))
 
-    async def arun_calls(self, calls: Sequence[ToolCall], *, state: Any = None,
-                         ctx: RunContext | None = None, start: int = 0) -> list[ToolMessage]:
-        """Async :meth:`run_calls` (``asyncio.gather``)."""
-        calls = list(calls)
+    async def _aoutcomes(self, calls: list[ToolCall], state: Any, ctx: Any,
+                         start: int) -> list[ToolMessage | Commanded]:
         if not calls:
             return []
         if len(calls) == 1:
@@ -276,7 +375,8 @@ class ToolNode:
             _acapture(self._arun_one(start + i, c, state, ctx)) for i, c in enumerate(calls)))
         return _settle(outcomes)
 
-    def _run_one(self, position: int, call: ToolCall, state: Any, ctx: Any) -> ToolMessage:
+    def _run_one(self, position: int, call: ToolCall, state: Any,
+                 ctx: Any) -> ToolMessage | Commanded:
         scoped = _call_scope(position, ctx)
         if scoped is None:
             return self._guarded(call, state, ctx)
@@ -284,17 +384,17 @@ class ToolNode:
         key = _result_key(run, sub)
         done = run.journal(key)
         if done:
-            return done[0]  # type: ignore[no-any-return]
+            return Commanded.restored(done[0])
         token = SCOPE.set((run, sub))
         try:
             msg = self._guarded(call, state, sub_ctx)
         finally:
             SCOPE.reset(token)
-        run.record(key, 0, msg)
+        run.record(key, 0, msg.stored() if type(msg) is Commanded else msg)
         return msg
 
     async def _arun_one(self, position: int, call: ToolCall, state: Any,
-                        ctx: Any) -> ToolMessage:
+                        ctx: Any) -> ToolMessage | Commanded:
         scoped = _call_scope(position, ctx)
         if scoped is None:
             return await self._aguarded(call, state, ctx)
@@ -302,13 +402,13 @@ class ToolNode:
         key = _result_key(run, sub)
         done = run.journal(key)
         if done:
-            return done[0]  # type: ignore[no-any-return]
+            return Commanded.restored(done[0])
         token = SCOPE.set((run, sub))
         try:
             msg = await self._aguarded(call, state, sub_ctx)
         finally:
             SCOPE.reset(token)
-        run.record(key, 0, msg)
+        run.record(key, 0, msg.stored() if type(msg) is Commanded else msg)
         return msg
 
     def _guarded(self, call: ToolCall, state: Any, ctx: Any) -> ToolMessage:
@@ -367,9 +467,11 @@ class ToolNode:
             return self._failure(call, exc)
         return self._success(call, result)
 
-    def _success(self, call: ToolCall, result: Any) -> ToolMessage:
+    def _success(self, call: ToolCall, result: Any) -> ToolMessage | Commanded:
         if type(result) is str:
             return ToolMessage(tool_call_id=call.id, name=call.name, content=result)
+        if isinstance(result, Command):
+            return self._commanded(call, result)
         if isinstance(result, ToolMessage):
             return result.model_copy(update={"tool_call_id": call.id,
                                              "name": result.name or call.name})
@@ -378,6 +480,23 @@ class ToolNode:
                                content=str(result))
         return ToolMessage(tool_call_id=call.id, name=call.name,
                            content=tool_output_text(result))
+
+    def _commanded(self, call: ToolCall, command: Command) -> Commanded:
+        """The call's message (taken out of the command's messages) and the command."""
+        update = dict(command.update or {})
+        extra = list(update.get(self.messages_key) or ())
+        for i, m in enumerate(extra):
+            if isinstance(m, ToolMessage) and m.tool_call_id in ("", call.id):
+                message = m.model_copy(update={"tool_call_id": call.id,
+                                               "name": m.name or call.name})
+                del extra[i]
+                break
+        else:
+            message = ToolMessage(tool_call_id=call.id, name=call.name, content="done")
+        if self.messages_key in update:
+            update[self.messages_key] = extra
+        return Commanded(message, Command(update=update, goto=command.goto,
+                                          graph=command.graph))
 
     def _failure(self, call: ToolCall, exc: Exception) -> ToolMessage:
         handler = self.handle_errors

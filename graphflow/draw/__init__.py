@@ -2,9 +2,11 @@
 
 Every function takes the ``networkx.MultiDiGraph`` returned by ``CompiledGraph.get_graph()``
 (or the compiled graph itself). SVG, PNG and ASCII use graphflow's own layered layout
-(:func:`layout`, pure Python); PNG needs Pillow (``pip install "graphflow[draw]"``), imported
-only when a PNG is made. Renderers accept ``highlight=`` (node names) and
-``highlight_edges=`` (``(u, v)`` pairs) to emphasize, say, the path of a run.
+(:func:`layout`, pure Python: ``direction="TB"``/``"LR"``, ``compact=True``, ``wrap=``);
+PNG needs Pillow (``pip install "graphflow[draw]"``), imported only when a PNG is made.
+Renderers accept ``highlight=`` (node names) and ``highlight_edges=`` (``(u, v)`` pairs, or
+``{(u, v): n}`` to show how often a run took each) to emphasize, say, the path of a run. See
+docs/diagrams.md.
 """
 
 from __future__ import annotations

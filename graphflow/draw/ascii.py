@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 from .layout import layout
 from .style import (
     EDGE_KINDS,
-    as_graph,
+    Highlight,
+    HighlightEdges,
     clean_text,
     edge_kind,
     edge_text,
     node_kind,
     node_label,
-    normalize_highlight,
+    prepare,
 )
 
 # box corners/edges: top-left, top-right, bottom-left, bottom-right, horizontal, vertical
@@ -25,15 +26,16 @@ _BOXES = {
     "heavy": "┏┓┗┛━┃",
 }
 _ASCII_BOXES = {"round": "/\\\\/-|", "square": "++++-|", "double": "++++=|", "heavy": "####=#"}
-_ARROWS = {"static": "──▶", "conditional": "┄┄▶", "join": "══▶", "command": "··▶"}
-_ASCII_ARROWS = {"static": "-->", "conditional": "..>", "join": "==>", "command": "~~>"}
+_ARROWS = {"static": "──▶", "conditional": "┄┄▶", "join": "══▶", "command": "··▶", "send": "──⋙"}
+_ASCII_ARROWS = {"static": "-->", "conditional": "..>", "join": "==>", "command": "~~>",
+                 "send": "->>"}
 
 
 def to_ascii(
     G: Any,
     *,
-    highlight: Iterable[Hashable] | None = None,
-    highlight_edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    highlight: Highlight = None,
+    highlight_edges: HighlightEdges = None,
     ascii_only: bool = False,
     width: int = 100,
 ) -> str:
@@ -42,10 +44,10 @@ def to_ascii(
     Each layer of :func:`layout` is a row of boxed node names (kind in brackets for kinds other
     than function/START/END), followed by the edges leaving that layer. ``ascii_only`` avoids
     box-drawing characters; rows wrap at ``width`` columns. Highlighted nodes get a heavy box,
-    highlighted edges a ``*`` marker.
+    highlighted edges a ``*`` marker (and ``x3`` / ``\u00d73`` when ``highlight_edges`` maps
+    an edge to the times a run took it).
     """
-    G = as_graph(G)
-    hi_nodes, hi_edges = normalize_highlight(highlight, highlight_edges)
+    G, hi_nodes, hi_edges = prepare(G, highlight, highlight_edges)
     boxes = _ASCII_BOXES if ascii_only else _BOXES
     arrows = _ASCII_ARROWS if ascii_only else _ARROWS
     L = layout(G)
@@ -74,7 +76,8 @@ def to_ascii(
                 line = f"  {mark} {names[n]} {arrows[kind]} {names[v]}"
                 text = edge_text(data)
                 if text:
-                    line += f"  [{clean_text(text)}]"
+                    text = clean_text(text)
+                    line += f"  [{text.replace(chr(0xD7), 'x') if ascii_only else text}]"
                 if v == n:
                     line += "  (self)" if ascii_only else "  ↻"
                 elif layer_of[v] <= layer_of[n]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable
 from typing import Any
 
 from .layering import break_cycles
@@ -12,15 +12,18 @@ from .style import (
     EDGE_COLORS,
     HIGHLIGHT_COLOR,
     START,
-    as_graph,
+    ClusterPath,
+    Highlight,
+    HighlightEdges,
+    check_direction,
     clean_text,
-    cluster_chain,
+    cluster_tree,
     edge_kind,
     edge_text,
     node_kind,
     node_label,
     node_style,
-    normalize_highlight,
+    prepare,
 )
 
 _FONT = "Helvetica,Arial,sans-serif"
@@ -43,6 +46,7 @@ _EDGE_ATTRS: dict[str, dict[str, str]] = {
     "join": {"style": "bold", "penwidth": "2", "arrowhead": "normal", "arrowtail": "dot",
              "dir": "both"},
     "command": {"style": "dashed", "arrowhead": "vee"},
+    "send": {"penwidth": "1.6", "arrowhead": "normalcrow"},  # a crow's foot: a fan-out
 }
 
 
@@ -72,39 +76,34 @@ def _node_id(n: Hashable) -> str:
 def to_dot(
     G: Any,
     *,
-    highlight: Iterable[Hashable] | None = None,
-    highlight_edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    highlight: Highlight = None,
+    highlight_edges: HighlightEdges = None,
     title: bool = True,
+    direction: str = "TB",
 ) -> str:
     """Render ``G`` as a Graphviz ``digraph``.
 
     Quoted ids, a shape and colours per node kind (START a circle, END a double circle),
-    conditional edges dashed and labelled, join edges bold with a dot at the tail, command edges
-    dashed; nodes of expanded subgraphs are placed in nested ``cluster_`` subgraphs.
+    conditional edges dashed and labelled with the router's answer, join edges bold with a dot
+    at the tail, command edges dashed, ``Send`` fan-out with a crow's foot; nodes of expanded
+    subgraphs are placed in nested ``cluster_`` subgraphs. ``direction`` (``"TB"``/``"LR"``)
+    is the ``rankdir``; ``highlight_edges`` may map edges to how often a run took them.
     """
-    G = as_graph(G)
-    hi_nodes, hi_edges = normalize_highlight(highlight, highlight_edges)
+    G, hi_nodes, hi_edges = prepare(G, highlight, highlight_edges)
     name = clean_text(str(G.graph.get("name") or "graphflow"))
     lines = [f"digraph {quote(name)} {{"]
-    graph_attrs = {"rankdir": "TB", "fontname": _FONT, "nodesep": "0.35", "ranksep": "0.45"}
+    graph_attrs = {"rankdir": check_direction(direction), "fontname": _FONT, "nodesep": "0.35",
+                   "ranksep": "0.45"}
     if title and G.graph.get("name"):
         graph_attrs.update({"label": name, "labelloc": "t", "fontsize": "16"})
     lines.append(f"    graph{_attrs(graph_attrs)};")
     lines.append(f"    node{_attrs({'fontname': _FONT, 'fontsize': '12', 'penwidth': '1.4'})};")
     lines.append(f"    edge{_attrs({'fontname': _FONT, 'fontsize': '10', 'arrowsize': '0.8'})};")
 
-    tree: dict[str, list[Hashable]] = {"": []}
-    children: dict[str, list[str]] = {"": []}
-    for n in G.nodes:
-        parent = ""
-        for c in cluster_chain(G.nodes[n].get("cluster")):
-            if c not in tree:
-                tree[c], children[c] = [], []
-                children[parent].append(c)
-            parent = c
-        tree[parent].append(n)
+    tree, children = cluster_tree(G)
+    cluster_ids: dict[ClusterPath, str] = {}  # unique, whatever the names contain
 
-    def emit(cluster: str, indent: str, depth: int) -> None:
+    def emit(cluster: ClusterPath, indent: str, depth: int) -> None:
         for n in tree[cluster]:
             kind = node_kind(G, n)
             st = node_style(kind)
@@ -117,8 +116,12 @@ def to_dot(
                 attrs.update({"color": HIGHLIGHT_COLOR, "penwidth": "3"})
             lines.append(f"{indent}{_node_id(n)}{_attrs(attrs)};")
         for c in children[cluster]:
-            lines.append(f"{indent}subgraph {quote('cluster_' + c)} {{")
-            attrs = {"label": c.rsplit(":", 1)[-1], "style": "rounded,filled",
+            cid = "cluster_" + ":".join(c)
+            while cid in cluster_ids.values():
+                cid += "_"
+            cluster_ids[c] = cid
+            lines.append(f"{indent}subgraph {quote(cid)} {{")
+            attrs = {"label": c[-1], "style": "rounded,filled",
                      "fillcolor": CLUSTER_FILL[depth % len(CLUSTER_FILL)],
                      "color": CLUSTER_STROKE, "fontname": _FONT, "fontsize": "12",
                      "labeljust": "l"}
@@ -126,7 +129,7 @@ def to_dot(
             emit(c, indent + "    ", depth + 1)
             lines.append(f"{indent}}}")
 
-    emit("", "    ", 0)
+    emit((), "    ", 0)
 
     back = _back_edges(G)
 

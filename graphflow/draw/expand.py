@@ -7,7 +7,7 @@ from typing import Any
 
 import networkx as nx
 
-from .style import END, START, as_graph
+from .style import END, START, as_graph, cluster_path
 
 _MAX_DEPTH = 64  # guards against a (pathological) graph that contains itself
 
@@ -28,7 +28,8 @@ def expand_subgraphs(G: Any, depth: bool | int = True) -> nx.MultiDiGraph:
 
     Each node of kind ``"subgraph"`` whose ``graph`` attribute has a ``get_graph()`` method is
     removed; the child's nodes (except its START/END) are added as ``"parent:child"`` with a
-    ``cluster`` attribute naming the subgraph node (``"outer:inner"`` for nested levels). Edges
+    ``cluster`` attribute: the path of subgraph names they sit in, outermost first
+    (``("outer", "inner")`` for nested levels; a tuple, so that names may contain ``:``). Edges
     into the subgraph node are wired to the targets of the child's START, edges out of it leave
     from the sources of the child's END. Rewired edges keep the parent edge's attributes; a
     join's ``join`` tuple has the subgraph name replaced by those END sources.
@@ -73,8 +74,7 @@ def _expand(G: nx.MultiDiGraph, levels: int) -> nx.MultiDiGraph:
             if c in (START, END):
                 continue
             new = dict(cattrs)
-            inner = cattrs.get("cluster")
-            new["cluster"] = f"{n}:{inner}" if inner else str(n)
+            new["cluster"] = (str(n), *cluster_path(cattrs.get("cluster")))
             H.add_node(name(c), **new)
         entries[n] = [name(v) for v in _unique(child.successors(START))] if START in child else []
         exits[n] = [name(u) for u in _unique(child.predecessors(END))] if END in child else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,6 +11,12 @@ CLUSTER_TITLE_SIZE = 12.0  # font size of cluster titles (the scene draws them)
 
 Point = tuple[float, float]
 Curve = tuple[Point, Point, Point]  # control point 1, control point 2, end point
+
+
+def line(a: Point, b: Point) -> Curve:
+    """The straight segment from ``a`` to ``b`` as a cubic Bezier curve."""
+    return ((a[0] + (b[0] - a[0]) / 3, a[1] + (b[1] - a[1]) / 3),
+            (a[0] + 2 * (b[0] - a[0]) / 3, a[1] + 2 * (b[1] - a[1]) / 3), b)
 
 
 @dataclass
@@ -25,7 +32,8 @@ class NodeBox:
     height: float
     layer: int
     order: int
-    cluster: str | None = None
+    cluster: tuple[str, ...] | None = None  # the path of the subgraphs it sits in
+    lines: list[str] = field(default_factory=list)  # the label, wrapped (empty: ``label``)
 
     @property
     def left(self) -> float:
@@ -75,13 +83,15 @@ class EdgeRoute:
     reversed: bool = False
     self_loop: bool = False
     edges: list[tuple[Any, dict[str, Any]]] = field(default_factory=list)
+    end_gap: float = math.inf  # distance from the arrow's end to the next edge's on that side
 
 
 @dataclass
 class ClusterBox:
-    """Background rectangle of an expanded subgraph (top-left corner and size)."""
+    """Background rectangle of an expanded subgraph (top-left corner and size); ``path`` is
+    the subgraph names from the outermost down to this one."""
 
-    path: str
+    path: tuple[str, ...]
     label: str
     x: float
     y: float
@@ -103,3 +113,4 @@ class Layout:
     font_size: float
     label_font_size: float
     dummy_count: int = 0
+    direction: str = "TB"  # the flow: "TB" top to bottom, "LR" left to right

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from typing import Any
 
 import networkx as nx
 
-from .style import as_graph, normalize_highlight
+from .style import Highlight, HighlightEdges, prepare
 
 _DROPPED = frozenset({"graph"})  # a subgraph node's child compiled graph
 
@@ -50,18 +50,18 @@ def _mark(u: Hashable, v: Hashable, edges: frozenset[tuple[Hashable, Hashable]])
 def to_json(
     G: Any,
     *,
-    highlight: Iterable[Hashable] | None = None,
-    highlight_edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    highlight: Highlight = None,
+    highlight_edges: HighlightEdges = None,
     indent: int | None = 2,
 ) -> str:
     """Node-link JSON of ``G`` (``networkx.node_link_data`` layout: ``nodes`` and ``edges``).
 
     A subgraph node's ``graph`` attribute (the child compiled graph) is dropped; callables
     become ``"module.qualname"`` strings, tuples/sets lists, other objects their ``repr``.
-    Highlighted nodes and edges get ``"highlight": true``.
+    Highlighted nodes and edges get ``"highlight": true``; an edge a run took ``n`` > 1 times
+    (``highlight_edges`` as ``{(u, v): n}``) gets ``"taken": n``.
     """
-    G = as_graph(G)
-    hi_nodes, hi_edges = normalize_highlight(highlight, highlight_edges)
+    G, hi_nodes, hi_edges = prepare(G, highlight, highlight_edges)
     H = G.__class__()
     H.graph.update(_attrs(G.graph))
     index: dict[Any, Any] = {}

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-Chains = Sequence[tuple[str, ...]]
+Path = tuple[str, ...]  # a cluster: the names of its nested subgraphs
+Chains = Sequence[tuple[Path, ...]]  # per node, the clusters it sits in, outermost first
 
 
 def count_crossings(rows: Sequence[Sequence[int]], down: Sequence[Sequence[int]]) -> int:
@@ -100,8 +101,8 @@ def _bary(v: int, neigh: Sequence[Sequence[int]], rel: dict[int, float]) -> floa
 
 def _cluster_keys(
     rows: list[list[int]], chains: Chains, keys: dict[int, float]
-) -> dict[str, float]:
-    sums: dict[str, list[float]] = {}
+) -> dict[Path, float]:
+    sums: dict[Path, list[float]] = {}
     for row in rows:
         for v in row:
             for c in chains[v]:
@@ -115,12 +116,12 @@ def _arrange(
     nodes: list[int],
     keys: dict[int, float],
     chains: Chains,
-    ckeys: dict[str, float],
+    ckeys: dict[Path, float],
     depth: int = 0,
 ) -> list[int]:
     """Sort by key, keeping each cluster's nodes together (clusters sorted by their own key)."""
     items: list[tuple[float, int, list[int]]] = []
-    groups: dict[str, list[int]] = {}
+    groups: dict[Path, list[int]] = {}
     for v in nodes:
         chain = chains[v]
         if len(chain) > depth:

@@ -19,10 +19,11 @@ class Sizes:
     left: list[float]  # extent left of the centre
     right: list[float]  # extent right of the centre (includes room for self-loops)
     dummy: list[bool]
-    chains: Sequence[tuple[str, ...]]
+    chains: Sequence[tuple[tuple[str, ...], ...]]  # per node, the cluster paths it sits in
     node_sep: float
     dummy_sep: float
     cluster_pad: float
+    lead: float = 0.0  # extra room before a cluster's first member (its title band, LR)
 
 
 def gap(s: Sizes, a: int, b: int) -> float:
@@ -40,7 +41,8 @@ def gap(s: Sizes, a: int, b: int) -> float:
             break
         common += 1
     boundaries = len(ca) - common + len(cb) - common
-    return s.right[a] + s.left[b] + sep + boundaries * s.cluster_pad
+    return (s.right[a] + s.left[b] + sep + boundaries * s.cluster_pad
+            + (len(cb) - common) * s.lead)
 
 
 def assign_x(
@@ -137,7 +139,7 @@ def separate_clusters(
     rows: Sequence[Sequence[int]],
     x: list[float],
     sizes: Sizes,
-    rects: Callable[[list[float]], dict[str, tuple[float, float, int, int]]],
+    rects: Callable[[list[float]], dict[tuple[str, ...], tuple[float, float, int, int]]],
     max_rounds: int = 60,
 ) -> None:
     """Push nodes right until no node sits inside a cluster rectangle it does not belong to.
@@ -155,12 +157,11 @@ def _fix_one(
     rows: Sequence[Sequence[int]],
     x: list[float],
     sizes: Sizes,
-    boxes: dict[str, tuple[float, float, int, int]],
+    boxes: dict[tuple[str, ...], tuple[float, float, int, int]],
 ) -> bool:
     chains = sizes.chains
     for c, (cx0, cx1, r0, r1) in boxes.items():
-        parts = c.split(":")
-        ancestors = {":".join(parts[:i]) for i in range(1, len(parts))}
+        ancestors = {c[:i] for i in range(1, len(c))}
         for r in range(r0, r1 + 1):
             row = rows[r]
             members = [i for i, v in enumerate(row) if c in chains[v]]
@@ -171,7 +172,7 @@ def _fix_one(
                 margin = sizes.node_sep / 2 + own * sizes.cluster_pad
                 right_side = i > members[-1] if members else x[v] > (cx0 + cx1) / 2
                 if right_side:
-                    need = cx1 + margin - (x[v] - sizes.left[v])
+                    need = cx1 + margin + own * sizes.lead - (x[v] - sizes.left[v])
                     if need > 0.01:
                         for w in row[i:]:
                             x[w] += need
@@ -186,8 +187,8 @@ def _fix_one(
 
 def _shift_cluster(
     rows: Sequence[Sequence[int]],
-    c: str,
-    chains: Sequence[tuple[str, ...]],
+    c: tuple[str, ...],
+    chains: Sequence[tuple[tuple[str, ...], ...]],
     x: list[float],
     delta: float,
     r0: int,

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from .scene import Group, Item, Path, Polygon, Rect, Text, build_scene
-from .style import FONT_FAMILY, clean_text
+from .style import FONT_FAMILY, Highlight, HighlightEdges, clean_text
 
 
 def _n(value: float) -> str:
@@ -41,11 +40,16 @@ def _item(item: Item) -> str:
         d = [f"M{_n(item.start[0])},{_n(item.start[1])}"]
         for (ax, ay), (bx, by), (cx, cy) in item.curves:
             d.append(f"C{_n(ax)},{_n(ay)} {_n(bx)},{_n(by)} {_n(cx)},{_n(cy)}")
-        dash = ""
+        if item.closed:
+            d.append("Z")
+        extra = ""
         if item.dash:
-            dash = f' stroke-dasharray="{_n(item.dash[0])} {_n(item.dash[1])}"'
-        return (f'<path d="{" ".join(d)}" fill="none" stroke="{item.color}" '
-                f'stroke-width="{_n(item.width)}" stroke-linecap="round"{dash}/>')
+            extra += f' stroke-dasharray="{_n(item.dash[0])} {_n(item.dash[1])}"'
+        if item.opacity != 1.0:
+            extra += f' opacity="{_n(item.opacity)}"'
+        join = ' stroke-linejoin="round"' if item.closed else ""
+        return (f'<path d="{" ".join(d)}" fill="{item.fill or "none"}" stroke="{item.color}" '
+                f'stroke-width="{_n(item.width)}" stroke-linecap="round"{join}{extra}/>')
     if isinstance(item, Polygon):
         pts = " ".join(f"{_n(x)},{_n(y)}" for x, y in item.points)
         return f'<polygon points="{pts}" fill="{item.fill}"/>'
@@ -63,20 +67,27 @@ def _group(group: Group) -> list[str]:
 def to_svg(
     G: Any,
     *,
-    highlight: Iterable[Hashable] | None = None,
-    highlight_edges: Iterable[tuple[Hashable, Hashable]] | None = None,
+    highlight: Highlight = None,
+    highlight_edges: HighlightEdges = None,
     title: bool = True,
     legend: bool = True,
+    direction: str = "TB",
+    compact: bool = False,
+    wrap: int | None = 24,
 ) -> str:
     """Render ``G`` as a standalone SVG document (a string).
 
-    Rounded boxes coloured by node kind, START/END as pills, Bezier edges with arrowheads
-    (conditional dashed and labelled, join thick, command dotted), cluster rectangles for
-    expanded subgraphs, a legend of the kinds present. ``highlight`` (node names) and
-    ``highlight_edges`` (``(u, v)`` pairs) are drawn emphasized in orange.
+    Each node kind has its colour and its shape (START/END circles, agent a stadium, tool a
+    parallelogram, router a hexagon, memory a cylinder, subgraph a box with double sides,
+    function a rounded box); Bezier edges with arrowheads (conditional dashed and labelled
+    with the router's answer, join thick, command dotted, ``Send`` fan-out with a crow's
+    foot), cluster rectangles for expanded subgraphs, a legend of the kinds present.
+    ``highlight`` (node names) and ``highlight_edges`` (``(u, v)`` pairs, or ``{(u, v): n}``
+    to show how often each was taken) are drawn emphasized in orange. ``direction`` (``"TB"``
+    or ``"LR"``), ``compact`` and ``wrap`` are :func:`layout` options.
     """
     scene = build_scene(G, highlight=highlight, highlight_edges=highlight_edges, title=title,
-                        legend=legend)
+                        legend=legend, direction=direction, compact=compact, wrap=wrap)
     w, h = _n(scene.width), _n(scene.height)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',

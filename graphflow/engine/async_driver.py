@@ -112,10 +112,15 @@ async def run_async(run: Run) -> AsyncIterator[Any]:
     """
     for pause in run.lease_waits():
         await asyncio.sleep(pause)
+    run.started()
     try:
         async for event in _drive(run):
             yield event
+    except BaseException as exc:
+        run.ended(exc)
+        raise
     finally:
+        run.ended(None)
         run.release()
 
 

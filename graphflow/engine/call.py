@@ -14,7 +14,8 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NodeError, NodeTimeoutError, TokenBudgetExceeded
+from .. import tracing
+from ..errors import NodeError, NodeTimeoutError, RunCancelledError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
 from .ids import escape_name
@@ -61,7 +62,7 @@ def _retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
 _CACHED = object()  # what a node "returned" when its outcome came from the graph's cache
 
 
-def _record(task: Task, out: Any) -> None:
+def _record(run: Run, task: Task, out: Any) -> None:
     """Turn what a node returned into the task's writes (a bad return becomes its error)."""
     if type(out) is dict:
         task.writes = task.update = out
@@ -70,6 +71,8 @@ def _record(task: Task, out: Any) -> None:
         return
     try:
         normalize(task, out)
+        if task.goto is not None:
+            run.check_parent_goto(task)
     except Exception as exc:
         task.error = exc
 
@@ -93,7 +96,7 @@ def _node_error(run: Run, task: Task, exc: BaseException) -> BaseException:
     """What a node's failure raises: what the node's call raised, as itself (``except
     KeyError`` works), annotated with where; a :class:`NodeError` (the original as its cause)
     when graphflow stopped the call from around it (its timeout)."""
-    if isinstance(exc, TokenBudgetExceeded):  # a limit of the run, not a failure of the node
+    if isinstance(exc, TokenBudgetExceeded | RunCancelledError):  # the run's, not the node's
         return exc
     if isinstance(exc, NodeTimeoutError) and exc.node == task.name:
         err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
@@ -144,7 +147,7 @@ def _once_sync(run: Run, task: Task, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
         return spec.subgraph._call_as_node(run, task, ctx)
     arg = run.node_input(task)
-    return spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg)
+    return spec.fn(arg) if spec.inject is None else spec.inject.call(spec.fn, arg, ctx)
 
 
 def _attempt_sync(run: Run, task: Task, ctx: RunContext) -> Any:
@@ -194,13 +197,14 @@ def execute_sync(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         if spec.plain and not spec.is_async:
             out = spec.fn(run.node_input(task))
         elif spec.cache_policy is not None and run.graph.cache is not None:
             key = _cache_lookup(run, task)
             if key is not None:
-                _record(task, call_sync(run, task))
+                _record(run, task, call_sync(run, task))
                 _cache_store(run, task, key)
             out = _CACHED
         else:
@@ -210,9 +214,11 @@ def execute_sync(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(run, task, exc)
     else:
-        _record(task, out)
+        _record(run, task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)
 
 
@@ -224,12 +230,14 @@ async def _once_async(run: Run, task: Task, ctx: RunContext) -> Any:
     if spec.subgraph is not None:
         return await spec.subgraph._acall_as_node(run, task, ctx)
     arg = run.node_input(task)
+    inject = spec.inject
     if spec.is_async:
-        return await (spec.fn(arg, ctx) if spec.takes_ctx else spec.fn(arg))
+        return await (spec.fn(arg) if inject is None else inject.call(spec.fn, arg, ctx))
     loop = asyncio.get_running_loop()
     run_in_context = contextvars.copy_context().run
-    if spec.takes_ctx:
-        return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg, ctx)
+    if inject is not None:
+        return await loop.run_in_executor(executor(), run_in_context, inject.call, spec.fn, arg,
+                                          ctx)
     return await loop.run_in_executor(executor(), run_in_context, spec.fn, arg)
 
 
@@ -268,13 +276,14 @@ async def execute_async(run: Run, task: Task) -> None:
     token = SCOPE.set((run, task))
     if run.debug:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
+    span = tracing.node_started(run, task) if run.spans else None
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))
         elif spec.cache_policy is not None and run.graph.cache is not None:
             key = _cache_lookup(run, task)
             if key is not None:
-                _record(task, await call_async(run, task))
+                _record(run, task, await call_async(run, task))
                 _cache_store(run, task, key)
             out = _CACHED
         else:
@@ -284,7 +293,9 @@ async def execute_async(run: Run, task: Task) -> None:
     except Exception as exc:
         task.error = _node_error(run, task, exc)
     else:
-        _record(task, out)
+        _record(run, task, out)
     finally:
         SCOPE.reset(token)
+        if span is not None:
+            tracing.node_ended(span, task)
     run.task_finished(task)

@@ -24,7 +24,8 @@ from .async_driver import run_async
 from .config import DURABILITY, call_options, coerce_context, merge_configs
 from .diagram import Drawable
 from .ids import child_namespace
-from .interrupts import GraphInterrupt
+from .interrupts import SCOPE, GraphInterrupt
+from .journal import ajournaled, journaled, slot_key
 from .program import Program
 from .run import Run, rebuild_values
 from .sync_driver import run_sync
@@ -87,13 +88,18 @@ def _iter_blocking(make: Callable[[], AsyncIterator[T]]) -> Iterator[T]:
         stop.set()
 
 
+async def _drain(events: AsyncIterator[Any]) -> None:
+    async for _ in events:
+        pass
+
+
 def _default_mode(mode: StreamMode | None, stream_mode: StreamMode | None) -> StreamMode | None:
     """``stream``'s mode: ``"updates"`` unless ``mode`` or ``stream_mode`` says otherwise."""
     return "updates" if mode is None and stream_mode is None else stream_mode
 
 
-def _outcome(run: Run, events: list[Any] | None, output_keys: str | Sequence[str] | None
-             ) -> Any:
+def _invoke_result(run: Run, events: list[Any] | None,
+                   output_keys: str | Sequence[str] | None) -> Any:
     """What ``invoke`` returns: the collected ``events`` (a ``stream_mode`` other than
     ``"values"``), or the final state, or (``output_keys``) part of it."""
     if events is not None:
@@ -131,17 +137,19 @@ class CompiledGraph(Threads, Drawable):
     def __init__(self, builder: StateGraph, nxgraph: nx.MultiDiGraph, *,
                  checkpointer: Checkpointer | None, name: str,
                  interrupt_before: Sequence[str] = (),
-                 interrupt_after: Sequence[str] = (), cache: Any = None) -> None:
+                 interrupt_after: Sequence[str] = (), store: Any = None,
+                 cache: Any = None) -> None:
         self.builder = builder
+        self.store = store
+        self.cache = cache  # where nodes with a cache_policy keep their results
+        self.checkpoints = True  # as a subgraph: checkpoint with the parent's checkpointer
+        self.inherits_checkpointer = False  # compiled with checkpointer=True
+        self._config: dict[str, Any] | None = None  # with_config defaults
         self.interrupt_before = frozenset(interrupt_before)
         self.interrupt_after = frozenset(interrupt_after)
         self.schema = builder.schema
         self.name = name
         self.checkpointer = checkpointer
-        self.cache = cache  # where nodes with a cache_policy keep their results
-        self.checkpoints = True  # as a subgraph: checkpoint with the parent's checkpointer
-        self.inherits_checkpointer = False  # compiled with checkpointer=True
-        self._config: dict[str, Any] | None = None  # with_config defaults
         self.executor: Executor | None = None  # where claimed tasks run (see with_executor)
         self._nx = nxgraph
         nxgraph.graph["name"] = name
@@ -164,8 +172,8 @@ class CompiledGraph(Threads, Drawable):
         return other
 
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
-        """The same graph (nodes, edges, breakpoints, name, executor) on another
-        checkpointer."""
+        """The same graph (nodes, edges, breakpoints, name, store, cache, executor, config) on
+        another checkpointer."""
         return self._copy(checkpointer=checkpointer)
 
     def with_executor(self, executor: Executor | None) -> CompiledGraph:
@@ -194,7 +202,8 @@ class CompiledGraph(Threads, Drawable):
              context: Any = None, recursion_limit: int | None = None,
              checkpoint: str | None = None, token_budget: int | None = None,
              wait: bool | float = False, mode: StreamMode | None = None,
-             stream_mode: StreamMode | None = None, durability: str | None = None) -> Run:
+             stream_mode: StreamMode | None = None, durability: str | None = None,
+             store: Any = None, subgraphs: bool = False, cancel: Any = None) -> Run:
         """The run of one call; LangGraph's spellings are translated here, once."""
         opts = call_options(self._config, config, where=where, thread=thread,
                             checkpoint=checkpoint, recursion_limit=recursion_limit, mode=mode,
@@ -205,7 +214,7 @@ class CompiledGraph(Threads, Drawable):
         return Run(self, input, thread=opts.thread, context=self._context(context),
                    recursion_limit=opts.recursion_limit, modes=opts.modes,
                    checkpoint_id=opts.checkpoint, token_budget=token_budget, wait=wait,
-                   config=opts.config)
+                   config=opts.config, store=store, subgraphs=subgraphs, cancel=cancel)
 
     def _context(self, context: Any) -> Any:
         """``context=`` as the graph's ``context_schema`` type (a dict becomes one)."""
@@ -214,11 +223,24 @@ class CompiledGraph(Threads, Drawable):
             return context  # none, or already an object (of the schema's type, or any)
         return coerce_context(schema, context)
 
+    def _nested(self, config: Any, thread: str | None, checkpoint: str | None) -> Any:
+        """The running node's scope when this call is a graph invoked from inside a node (no
+        thread of its own, or the node's own thread, and no checkpoint); else None."""
+        scope = SCOPE.get(None)
+        if scope is None or checkpoint is not None:
+            return None
+        if config is not None or self._config:
+            opts = call_options(self._config, config, where="invoke", thread=thread)
+            thread, checkpoint = opts.thread, opts.checkpoint
+        if checkpoint is not None or thread not in (None, scope[0].thread):
+            return None
+        return scope
+
     def invoke(self, input: Any, config: Mapping[str, Any] | None = None, *,
                thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
                token_budget: int | None = None, wait: bool | float = False,
-               stream_mode: StreamMode | None = None,
+               store: Any = None, cancel: Any = None, stream_mode: StreamMode | None = None,
                output_keys: str | Sequence[str] | None = None,
                durability: str | None = None) -> Any:
         """Run the graph to the end and return the final state.
@@ -245,6 +267,14 @@ class CompiledGraph(Threads, Drawable):
                 False (the default) raises :class:`ThreadBusyError` at once, before anything
                 runs; True waits until the thread is free; a number waits that many seconds
                 at most.
+            store: the store this run's nodes, routers and tools receive (a ``store``
+                parameter, ``ctx.store``) instead of the one given to ``compile(store=...)``;
+                subgraphs without a store of their own receive it too.
+            cancel: an event (``threading.Event``, ``asyncio.Event``: anything with
+                ``is_set()``) that another thread or task sets to stop the run. The run checks
+                it where each superstep begins: the step running finishes and is
+                checkpointed, then :class:`RunCancelledError` is raised; the thread's lease is
+                released and ``invoke(None, thread=...)`` continues from there.
             stream_mode: ``"values"`` (the default) returns the final state; another mode (or
                 a list of modes) returns the list of what :meth:`stream` would yield.
             output_keys: return only this key's value (a str) or these keys (a list).
@@ -254,38 +284,53 @@ class CompiledGraph(Threads, Drawable):
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
             A dict result of a run paused on ``interrupt()`` also holds ``"__interrupt__"``.
+
+        Called from inside a running node (without ``thread=``), the graph runs as a subgraph of
+        that node's task: checkpointed in a namespace of its own under the run's checkpointer
+        (a resumed node resumes it, or gets its result back without running it again), its
+        model calls counted in the run's usage and token budget, its ``interrupt()`` s pausing
+        the whole run, and its events in the run's ``stream(subgraphs=True)``.
         """
+        scope = self._nested(config, thread, checkpoint)
+        if scope is not None:
+            return self._invoke_inside(scope, input, self._context(context), recursion_limit)
         kw = {"thread": thread, "context": context, "recursion_limit": recursion_limit,
               "checkpoint": checkpoint, "token_budget": token_budget, "wait": wait,
-              "durability": durability}
+              "store": store, "cancel": cancel, "durability": durability}
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, config, stream_mode=stream_mode, output_keys=output_keys, **kw))
         collect = stream_mode is not None and stream_mode != "values"
         run = self._run(input, config, "invoke", mode=stream_mode if collect else None, **kw)
         events = list(run_sync(run))
-        return _outcome(run, events if collect else None, output_keys)
+        return _invoke_result(run, events if collect else None, output_keys)
 
     async def ainvoke(self, input: Any, config: Mapping[str, Any] | None = None, *,
                       thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
                       token_budget: int | None = None, wait: bool | float = False,
+                      store: Any = None, cancel: Any = None,
                       stream_mode: StreamMode | None = None,
                       output_keys: str | Sequence[str] | None = None,
                       durability: str | None = None) -> Any:
         """Async :meth:`invoke`."""
+        scope = self._nested(config, thread, checkpoint)
+        if scope is not None:
+            return await self._ainvoke_inside(scope, input, self._context(context),
+                                              recursion_limit)
         collect = stream_mode is not None and stream_mode != "values"
         run = self._run(input, config, "ainvoke", thread=thread, context=context,
                         recursion_limit=recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, durability=durability,
-                        mode=stream_mode if collect else None)
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel,
+                        durability=durability, mode=stream_mode if collect else None)
         events = [event async for event in run_async(run)]
-        return _outcome(run, events if collect else None, output_keys)
+        return _invoke_result(run, events if collect else None, output_keys)
 
     def stream(self, input: Any, config: Mapping[str, Any] | None = None, *,
                mode: StreamMode | None = None, thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
                token_budget: int | None = None, wait: bool | float = False,
+               store: Any = None, subgraphs: bool = False, cancel: Any = None,
                stream_mode: StreamMode | None = None,
                durability: str | None = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
@@ -293,14 +338,22 @@ class CompiledGraph(Threads, Drawable):
         ``mode`` (LangGraph's ``stream_mode``; ``"updates"`` by default): ``"updates"``
         (``{node: update}`` per finished task), ``"values"`` (the whole state after the input
         and after each step that wrote something; first the current state when resuming),
-        ``"custom"`` (what nodes ``ctx.write``), ``"debug"`` (task start/result records), or a
-        list of them, which yields ``(mode, payload)`` tuples. ``config`` and the other
-        arguments are those of :meth:`invoke`.
+        ``"custom"`` (what nodes ``ctx.write``),
+        ``"messages"`` (model tokens as ``(chunk, node)``), ``"debug"`` (task start/result
+        records), or a list of them, which yields ``(mode, payload)`` tuples. The other
+        arguments are :meth:`invoke`'s.
+
+        ``subgraphs=True`` also yields the events of every subgraph (nodes that are compiled
+        graphs, and graphs invoked from inside a node), each as ``(path, payload)`` — or
+        ``(path, mode, payload)`` with a list of modes — where ``path`` is the tuple of names
+        from this graph down to the one the event came from (``()`` for this graph's own, e.g.
+        ``("team", "researcher")``): a UI can tell who is speaking.
         """
         run = self._run(input, config, "stream", thread=thread, context=context,
                         recursion_limit=recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, durability=durability,
-                        mode=mode, stream_mode=_default_mode(mode, stream_mode))
+                        token_budget=token_budget, wait=wait, store=store, subgraphs=subgraphs,
+                        cancel=cancel, durability=durability, mode=mode,
+                        stream_mode=_default_mode(mode, stream_mode))
         if self._has_async:  # the arguments were checked above, not at the first next()
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -309,18 +362,20 @@ class CompiledGraph(Threads, Drawable):
                 mode: StreamMode | None = None, thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                wait: bool | float = False, stream_mode: StreamMode | None = None,
+                wait: bool | float = False, store: Any = None, subgraphs: bool = False,
+                cancel: Any = None, stream_mode: StreamMode | None = None,
                 durability: str | None = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, config, "astream", thread=thread, context=context,
                                    recursion_limit=recursion_limit, checkpoint=checkpoint,
-                                   token_budget=token_budget, wait=wait, durability=durability,
+                                   token_budget=token_budget, wait=wait, store=store,
+                                   subgraphs=subgraphs, cancel=cancel, durability=durability,
                                    mode=mode, stream_mode=_default_mode(mode, stream_mode)))
 
     def batch(self, inputs: Iterable[Any], config: Mapping[str, Any] | None = None, *,
               threads: Sequence[str] | None = None, context: Any = None,
               recursion_limit: int | None = None, max_concurrency: int | None = None,
-              return_exceptions: bool = False) -> list[Any]:
+              return_exceptions: bool = False, store: Any = None) -> list[Any]:
         """:meth:`invoke` each input concurrently (threads); results in input order."""
         items = list(inputs)
         if threads is not None and len(threads) != len(items):
@@ -331,7 +386,7 @@ class CompiledGraph(Threads, Drawable):
         def one(i: int) -> Any:
             try:
                 return self.invoke(items[i], config, thread=threads[i] if threads else None,
-                                   context=context, recursion_limit=recursion_limit)
+                                   context=context, recursion_limit=recursion_limit, store=store)
             except Exception as exc:
                 if return_exceptions:
                     return exc
@@ -344,7 +399,7 @@ class CompiledGraph(Threads, Drawable):
     async def abatch(self, inputs: Iterable[Any], config: Mapping[str, Any] | None = None, *,
                      threads: Sequence[str] | None = None, context: Any = None,
                      recursion_limit: int | None = None, max_concurrency: int | None = None,
-                     return_exceptions: bool = False) -> list[Any]:
+                     return_exceptions: bool = False, store: Any = None) -> list[Any]:
         """:meth:`ainvoke` each input concurrently; results in input order."""
         items = list(inputs)
         if threads is not None and len(threads) != len(items):
@@ -355,10 +410,70 @@ class CompiledGraph(Threads, Drawable):
             async with limit:
                 return await self.ainvoke(items[i], config,
                                           thread=threads[i] if threads else None,
-                                          context=context, recursion_limit=recursion_limit)
+                                          context=context, recursion_limit=recursion_limit,
+                                          store=store)
 
         return await asyncio.gather(*(one(i) for i in range(len(items))),
                                     return_exceptions=return_exceptions)
+
+    # -- invoked from inside a node --------------------------------------------------------------
+
+    def _inside(self, parent: Run, input: Any, context: Any,
+                recursion_limit: int | None) -> tuple[Run | None, Any]:
+        """The child run of an invoke from inside a node of ``parent`` (None and its result if
+        it had finished, before a crash, without its result being journaled)."""
+        saver = parent.checkpointer
+        thread, ns = None, ""
+        if saver is not None:
+            # the namespace of this call's journal slot: unique, and the same when run again
+            thread, ns = parent.thread or "", child_namespace(parent.ns, slot_key())
+            last = saver.get(thread, ns=ns)
+            if last is not None and not last.next:
+                return None, self.schema.view(rebuild_values(self, saver.chain(thread, ns=ns)))
+            if last is not None:
+                input = None  # resume it
+        child = Run(self, input, thread=thread, checkpointer=saver,
+                    context=parent.context if context is None else context,
+                    recursion_limit=parent.limit if recursion_limit is None else recursion_limit,
+                    nested=True, token_budget=parent.token_budget, ns=ns, config=parent.config)
+        child.adopt(parent, self.name, mount=None)
+        return child, None
+
+    @staticmethod
+    def _outcome(child: Run) -> Any:
+        if child.interrupts:
+            raise GraphInterrupt(child.interrupts)
+        return child.result()
+
+    def _invoke_inside(self, scope: tuple[Run, Task], input: Any, context: Any,
+                       recursion_limit: int | None) -> Any:
+        parent, task = scope
+
+        def call() -> Any:
+            child, done = self._inside(parent, input, context, recursion_limit)
+            if child is None:
+                return done
+            if self._has_async:
+                _run_blocking(lambda: _drain(run_async(child)))
+            else:
+                for _ in run_sync(child):
+                    pass
+            return self._outcome(child)
+
+        return journaled(parent, task, f"graph:{self.name}", call)
+
+    async def _ainvoke_inside(self, scope: tuple[Run, Task], input: Any, context: Any,
+                              recursion_limit: int | None) -> Any:
+        parent, task = scope
+
+        async def call() -> Any:
+            child, done = self._inside(parent, input, context, recursion_limit)
+            if child is None:
+                return done
+            await _drain(run_async(child))
+            return self._outcome(child)
+
+        return await ajournaled(parent, task, f"graph:{self.name}", call)
 
     # -- as a subgraph node ----------------------------------------------------------------------
 
@@ -392,16 +507,15 @@ class CompiledGraph(Threads, Drawable):
         child = Run(self, given_input, thread=parent.thread if saver is not None else None,
                     checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
                     log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns,
+                    store=self.store if self.store is not None else parent.store,
                     config=parent.config)
-        child.lease = parent.lease  # the child writes under its parent's lease
-        child.usage, child._usage_lock = parent.usage, parent._usage_lock  # one run's totals
-        child.usage_base = parent.usage_base
-        child.parent = parent  # tokens and custom events reach the parent's stream
+        child.adopt(parent, task.name, mount=task.name)
         return given, child
 
     def _changes(self, parent: Run, task: Task, given: dict[str, Any],
                  child: Run | None) -> SubgraphUpdate:
-        """The parent's writes: reducer keys get the child's own writes, others changed values."""
+        """The parent's writes: reducer keys get the child's own writes, others changed values;
+        then the updates of the ``Command.PARENT`` s the child ended with, and their gotos."""
         if child is not None and child.interrupts:
             raise GraphInterrupt(child.interrupts)
         saver = self._saver_under(parent)
@@ -412,18 +526,27 @@ class CompiledGraph(Threads, Drawable):
                    for n, k, v in cp.writes if n != START]
             final = child.values if child is not None else \
                 rebuild_values(self, saver.chain(thread, ns=ns))
+            commands = child.to_parent if child is not None else (
+                history[-1].metadata.get("to_parent") or [] if history else [])
         else:
             assert child is not None
-            log, final = child.log or [], child.values
+            log, final, commands = child.log or [], child.values, child.to_parent
         pchannels = parent.schema.channels
         shared = self.schema.keys & parent.schema.keys
         out = [(k, v) for k, v in log if k in shared and pchannels[k].reducer]
+        commanded = {k for c in commands for k in c["update"]}
         for k in sorted(shared):
-            if pchannels[k].reducer is None and k in final:
+            if pchannels[k].reducer is None and k in final and k not in commanded:
                 value = final[k]
                 if k not in given or not _same(given[k], value):
                     out.append((k, value))
-        return SubgraphUpdate(out, {k: final[k] for k, _ in out})
+        update = {k: final[k] for k, _ in out}
+        goto: list[Any] = []
+        for command in commands:
+            out.extend(command["update"].items())
+            update.update(command["update"])
+            goto.extend(command["goto"])
+        return SubgraphUpdate(out, update, goto or None)
 
     def _call_as_node(self, parent: Run, task: Task, ctx: RunContext) -> SubgraphUpdate:
         given, child = self._child(parent, task)

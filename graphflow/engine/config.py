@@ -54,7 +54,8 @@ class RunnableConfig(TypedDict, total=False):
     max_concurrency: int | None
 
 
-CONFIG_KEYS = frozenset(RunnableConfig.__annotations__)
+RunnableConfig.__graphflow_inject__ = "config"  # type: ignore[attr-defined]  # (graph/inject.py)
+CONFIG_KEYS = frozenset(k for k in RunnableConfig.__annotations__ if not k.startswith("__"))
 _SPECIAL = ("thread_id", "checkpoint_id", "checkpoint_ns")
 DURABILITY = ("sync", "async", "exit")
 

@@ -42,6 +42,8 @@ class Runtime(Generic[C]):
     stream_writer: Callable[[Any], None] = _no_writer
     previous: Any = None
 
+    __graphflow_inject__ = "runtime"  # a parameter annotated Runtime[...] receives it
+
 
 class RunContext:
     """What a node knows about the run it is part of, and its step journal.
@@ -53,6 +55,7 @@ class RunContext:
     """
 
     __slots__ = ("_index", "_run", "_task", "attempt", "node", "superstep")
+    __graphflow_inject__ = "ctx"  # a parameter annotated RunContext receives the context
 
     def __init__(self, run: Run, node: str, superstep: int, index: int = -1,
                  task: Task | None = None) -> None:
@@ -69,10 +72,17 @@ class RunContext:
         return self._run.context
 
     @property
+    def store(self) -> Any:
+        """The run's store: ``invoke(..., store=...)``, else ``compile(store=...)`` (None if
+        neither gave one). Nodes can also declare a ``store`` parameter to receive it."""
+        return self._run.store
+
+    @property
     def config(self) -> dict[str, Any]:
         """The run's config as LangGraph hands it to nodes: ``configurable`` holds the
         ``thread_id``, ``checkpoint_ns`` and the values the caller put there, beside
-        ``recursion_limit`` and the other keys the call's config had."""
+        ``recursion_limit`` and the other keys the call's config had. Nodes and routers can
+        also declare a ``config`` parameter (or one annotated ``RunnableConfig``)."""
         run = self._run
         config = dict(run.config or {})
         configurable = dict(config.get("configurable") or {})
@@ -85,9 +95,9 @@ class RunContext:
 
     @property
     def runtime(self) -> Runtime[Any]:
-        """LangGraph's :class:`Runtime` view of this context."""
-        return Runtime(context=self.context, store=getattr(self._run, "store", None),
-                       stream_writer=self.write)
+        """LangGraph's :class:`Runtime` view of this context (what a ``runtime`` parameter, or
+        one annotated ``Runtime[...]``, receives)."""
+        return Runtime(context=self.context, store=self._run.store, stream_writer=self.write)
 
     @property
     def thread(self) -> str | None:

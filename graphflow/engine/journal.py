@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["ajournaled", "journaled", "next_slot"]
+__all__ = ["ajournaled", "journaled", "next_slot", "slot_key"]
 
 T = TypeVar("T")
 _MISS = object()
@@ -63,6 +63,15 @@ def _lookup(run: Run, task: Task, name: str) -> tuple[str, int, Any]:
             f"recorded {found!r}; a node's steps and model calls must run in the same order "
             f"each time")
     return key, index, entry
+
+
+def slot_key() -> str:
+    """The key of the journal slot whose call is running (``<task id>/<slot>``): a name unique
+    to this call of this task, the same when the task runs again."""
+    enclosing = _ENCLOSING.get()
+    if enclosing is None:
+        raise GraphflowError("slot_key() is only available inside a journaled call")
+    return enclosing[1]
 
 
 def _replayed(run: Run, entry: dict[str, Any], on_replay: Callable[[Any], None] | None) -> Any:

@@ -19,18 +19,21 @@ class Program:
     """Per node: static targets, joins it feeds and routers on it."""
 
     __slots__ = ("branches_of", "deferred", "input_keys", "inputs", "joins", "joins_of",
-                 "name_ids", "out_keys", "shaped", "specs", "state_keys", "static_out")
+                 "name_ids", "out_keys", "shaped", "specs", "state_keys", "static_edges",
+                 "static_out")
 
     def __init__(self, g: StateGraph) -> None:
         self.specs: dict[str, NodeSpec] = dict(g.nodes)
         # node names as they appear inside task ids (escaped: see ids.py)
         self.name_ids = {n: escape_name(n) for n in (START, END, *self.specs)}
         names = [START, *g.nodes]
-        out: dict[str, list[str]] = {n: [] for n in names}
+        out: dict[str, dict[str, None]] = {n: {} for n in names}
         for src, dst in g.edges:
-            if dst != END and dst not in out[src]:
-                out[src].append(dst)
-        self.static_out = {n: tuple(v) for n, v in out.items()}
+            out[src][dst] = None
+        self.static_out = {n: tuple(d for d in v if d != END) for n, v in out.items()}
+        # the (source, target) pairs a node's static edges fire, END included: what a
+        # checkpoint's metadata["edges"] records
+        self.static_edges = {n: tuple((n, d) for d in v) for n, v in out.items()}
         self.joins: list[tuple[frozenset[str], str]] = [(frozenset(s), d) for s, d in g.joins]
         self.joins_of = {
             n: tuple(i for i, (srcs, dst) in enumerate(self.joins) if n in srcs and dst != END)

@@ -16,6 +16,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from .. import tracing
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..checkpoint.lease import Lease
 from ..constants import END, START
@@ -23,6 +24,7 @@ from ..errors import (
     GraphflowError,
     GraphRecursionError,
     InvalidUpdateError,
+    RunCancelledError,
     TokenBudgetExceeded,
 )
 from ..graph.managed import managed_values
@@ -33,7 +35,7 @@ from .context import RunContext
 from .ids import check_checkpoint_id, check_thread_id, make_task_id
 from .interrupts import Interrupt
 from .merge import apply_writes, items_of
-from .task import Task
+from .task import Task, parent_commands
 
 if TYPE_CHECKING:
     from .compiled import CompiledGraph
@@ -97,6 +99,9 @@ class Run:
         ns: str = "",
         wait: bool | float = False,
         config: dict[str, Any] | None = None,
+        store: Any = None,
+        subgraphs: bool = False,
+        cancel: Any = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -105,6 +110,7 @@ class Run:
         self.thread = thread
         self.context = context
         self.config = config  # a LangGraph-style config given to the call (see engine/config.py)
+        self.store = store if store is not None else graph.store  # what `store` params receive
         self.limit = DEFAULT_RECURSION_LIMIT if recursion_limit is None else recursion_limit
         if self.limit < 1:
             raise ValueError(f"recursion_limit must be >= 1, got {recursion_limit}")
@@ -127,6 +133,11 @@ class Run:
         self.ns = ns  # the namespace inside the thread ("" unless a subgraph's run)
         self.executor = graph.executor  # runs the tasks it claims elsewhere (None: all here)
         self.wait = wait
+        if cancel is not None and not callable(getattr(cancel, "is_set", None)):
+            raise TypeError(f"cancel= takes an event with is_set() (threading.Event, "
+                            f"asyncio.Event), not {type(cancel).__name__}")
+        self.cancel = cancel  # set: stop where the next superstep would begin
+        self.spans: list[Any] | None = None  # [run span, step span] while tracing is on
         self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
         # streaming
@@ -142,7 +153,9 @@ class Run:
         self.modes = frozenset(mode_list)
         self.tuples = not isinstance(modes, str)  # a list of modes yields (mode, payload)
         self.streaming = bool(self.modes)
-        self.live_inline = "custom" in self.modes or "messages" in self.modes
+        # subgraphs: the events of subgraph runs too, each with the path of the run it came from
+        self.subgraphs = subgraphs and self.streaming
+        self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
         self.debug = "debug" in self.modes
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
@@ -160,10 +173,17 @@ class Run:
         self.checkpoint_id: str | None = None
         self.pending_checkpoint: Checkpoint | None = None
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
+        # the edges fired since the last checkpoint, as (source, target) pairs; kept only when
+        # checkpointing (stored as the next checkpoint's metadata["edges"], see plan)
+        self._taken: list[tuple[str, str]] = []
         self._step_writes: list[tuple[str, str, Any]] = []
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
         self.parent: Run | None = None  # the run this one is a subgraph of
+        self.mount: str | None = None  # the parent's node this run is the subgraph of
+        self.path: tuple[str, ...] = ()  # names of the subgraph runs from the top run to this
+        # Command(graph=Command.PARENT)s of the last step: {"update", "goto"} for the parent
+        self.to_parent: list[dict[str, Any]] = []
         # tokens this run paid for (the token budget's measure), and the thread's totals before
         # it (from the checkpoint it continues): checkpoints store the sum of the two
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
@@ -192,13 +212,38 @@ class Run:
         """Whether ``mode`` events are streamed (by this run, or the run it is a subgraph of)."""
         return mode in self.modes or (self.parent is not None and self.parent.wants(mode))
 
-    def emit(self, mode: str, payload: Any) -> None:
-        """Deliver a stream event, if that mode was asked for."""
-        if self.parent is not None and mode in ("messages", "custom"):
-            self.parent.emit(mode, payload)
+    def adopt(self, parent: Run, name: str, *, mount: str | None) -> None:
+        """Run as a part of ``parent``: a subgraph node ``mount`` of it, or (``mount`` None) a
+        graph invoked from inside one of its nodes. It writes under the parent's lease; one
+        run's usage totals and token budget; its stream events reach the parent's stream, under
+        ``parent.path + (name,)``."""
+        self.parent, self.mount = parent, mount
+        self.lease = parent.lease
+        if self.store is None:  # a subgraph without a store of its own uses its parent's
+            self.store = parent.store
+        if self.cancel is None:  # cancelling the run stops its subgraphs' steps too
+            self.cancel = parent.cancel
+        self.usage, self._usage_lock = parent.usage, parent._usage_lock
+        self.usage_base = parent.usage_base
+        self.path = (*parent.path, name)
+        if parent.subgraphs:  # every event of the subgraph goes up
+            self.modes, self.tuples, self.streaming = parent.modes, parent.tuples, True
+            self.subgraphs = self.live_inline = True
+            self.debug = parent.debug
+
+    def emit(self, mode: str, payload: Any, path: tuple[str, ...] | None = None) -> None:
+        """Deliver a stream event, if that mode was asked for (``path``: of the subgraph run it
+        comes from; default: this run's)."""
+        if self.parent is not None:
+            if self.subgraphs or mode in ("messages", "custom"):
+                self.parent.emit(mode, payload, self.path if path is None else path)
             return
         if mode in self.modes:
-            item = (mode, payload) if self.tuples else payload
+            if self.subgraphs:
+                where = () if path is None else path
+                item = (where, mode, payload) if self.tuples else (where, payload)
+            else:
+                item = (mode, payload) if self.tuples else payload
             sink = self.sink
             if sink is not None:
                 sink(item)
@@ -235,6 +280,16 @@ class Run:
         lease = Lease(saver, self.thread or "", saver.lease_ttl)
         yield from lease.acquire(self.wait)
         self.lease = lease
+
+    def started(self) -> None:
+        """The run begins (its lease is held): open its span when tracing is on."""
+        if tracing.TRACER is not None:
+            tracing.run_started(self)
+
+    def ended(self, error: BaseException | None) -> None:
+        """The run ends (``error``: how it failed): close its spans."""
+        if self.spans:
+            tracing.run_ended(self, None if isinstance(error, GeneratorExit) else error)
 
     def release(self) -> None:
         """Give the thread's lease back (a run that holds one, at its end, however it ends)."""
@@ -449,6 +504,8 @@ class Run:
             self._step_writes = [(START, k, v) for k, v in items_of(writes)]
         self.emit("values", self.state_view())
         self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
+        if self.checkpointer is not None:
+            self._taken.extend(self.prog.static_edges[START])
         return self.prog.branches_of[START]
 
     def _fork(self, base: Checkpoint, values: dict[str, Any]) -> Checkpoint:
@@ -520,7 +577,12 @@ class Run:
                                               ns=intr.ns)
 
     def next_step(self) -> list[Task]:
-        """Enter the next superstep; enforce the recursion limit and breakpoints."""
+        """Enter the next superstep; enforce cancellation, the recursion limit and breakpoints.
+
+        Every step boundary passes here, in both drivers, after the previous step's checkpoint
+        was stored: a cancelled run stops with its history intact and resumable."""
+        if self.cancel is not None and self.cancel.is_set():
+            raise RunCancelledError(self.thread, self.step, self.checkpoint_id)
         tasks = self.tasks
         if self.prog.deferred and len(tasks) > 1:
             now = [t for t in tasks if not t.spec.defer]
@@ -543,6 +605,8 @@ class Run:
             self.resuming = False
             tasks = [t for t in tasks if not t.done]
         self.lone = len(tasks) == 1
+        if self.spans:
+            tracing.step_started(self, tasks)
         return tasks
 
     def after_step(self) -> tuple[Branch, ...] | None:
@@ -553,6 +617,8 @@ class Run:
         """
         tasks = self.tasks
         prog = self.prog
+        if self.spans:
+            tracing.step_ended(self, tasks)
         if len(tasks) == 1:  # the common case, without the bookkeeping of parallel steps
             t = tasks[0]
             if t.error is not None:
@@ -572,6 +638,8 @@ class Run:
             name = t.name
             if t.goto is None and not prog.joins_of[name]:
                 self._routing = (dict.fromkeys(prog.static_out[name]), [])
+                if self.checkpointer is not None:
+                    self._taken.extend(prog.static_edges[name])
                 return prog.branches_of[name]
         else:
             for t in tasks:  # tasks are in merge order, so the first error is deterministic
@@ -615,6 +683,7 @@ class Run:
         sends: list[Send] = []
         branches: list[Branch] = []
         seen: set[str] = set()
+        taken = self._taken if self.checkpointer is not None else None
         for t in tasks:
             if t.goto is not None:
                 self._goto(t, names, sends)
@@ -625,6 +694,8 @@ class Run:
             seen.add(name)
             for dst in prog.static_out[name]:
                 names[dst] = None
+            if taken is not None:
+                taken.extend(prog.static_edges[name])
             for i in prog.joins_of[name]:
                 srcs, dst = prog.joins[i]
                 got = self.joins_seen.setdefault(i, set())
@@ -632,9 +703,46 @@ class Run:
                 if len(got) == len(srcs):
                     names[dst] = None
                     got.clear()
+                    if taken is not None:
+                        taken.extend((s, dst) for s in sorted(srcs))
             branches.extend(prog.branches_of[name])
+        if self.to_parent:  # a Command.PARENT ends this (sub)graph: the parent goes on
+            self._routing = ({}, [])
+            return ()
         self._routing = (names, sends)
         return tuple(branches)
+
+    def check_parent_goto(self, task: Task) -> None:
+        """Reject a ``Command(graph=Command.PARENT)`` that cannot be carried out, before the
+        task's outcome is stored: at the top level, or to a node the parent does not have."""
+        commands = parent_commands(task.goto)
+        if not commands:
+            return
+        parent, name = self.parent, self.graph.name
+        if parent is None or self.mount is None:
+            how = ("runs on its own" if parent is None else
+                   "was invoked from inside a node, not added as a node")
+            raise InvalidUpdateError(
+                f"node {task.name!r} returned Command(graph=Command.PARENT), but graph {name!r} "
+                f"{how}: there is no parent graph to hand over to. Add {name!r} as a node of "
+                f"the graph that should go on (add_node), or return a Command without graph=",
+                node=task.name)
+        specs = parent.prog.specs
+        declared = specs[self.mount].command_targets
+        for command in commands:
+            for target in command["goto"]:
+                node = target.node if isinstance(target, Send) else target
+                if node != END and node not in specs:
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, but the parent graph {parent.graph.name!r} has no node "
+                        f"{node!r} (its nodes: {', '.join(sorted(specs))})", node=task.name)
+                if declared is not None and node not in declared and not isinstance(
+                        target, Send):
+                    raise InvalidUpdateError(
+                        f"node {task.name!r} of subgraph {name!r} sent Command.PARENT goto to "
+                        f"{node!r}, which node {self.mount!r} of graph {parent.graph.name!r} "
+                        f"does not declare (destinations: {list(declared)})", node=task.name)
 
     def _pause(self, tasks: list[Task]) -> None:
         self.interrupts = [i for t in tasks for i in t.interrupts]
@@ -647,8 +755,12 @@ class Run:
 
     def _goto(self, task: Task, names: dict[str, None], sends: list[Send]) -> None:
         declared = task.spec.command_targets
+        taken = self._taken if self.checkpointer is not None else None
         for target in task.goto or ():
             node = target.node if isinstance(target, Send) else target
+            if node == Command.PARENT:  # for the parent graph: checked by check_parent_goto
+                self.to_parent.append(target.arg)  # type: ignore[union-attr]
+                continue
             if node != END and node not in self.prog.specs:
                 raise InvalidUpdateError(f"node {task.name!r} sent goto to unknown node {node!r}",
                                          node=task.name)
@@ -660,12 +772,15 @@ class Run:
                 sends.append(target)
             elif node != END:
                 names[node] = None
+            if taken is not None:
+                taken.append((task.name, node))
 
     def call_router(self, branch: Branch, view: Any) -> Any:
         """Call a router on ``view``; its result may be awaitable (an async router)."""
         try:
-            if branch.takes_ctx:
-                return branch.router(view, RunContext(self, branch.source, self.step))
+            if branch.inject is not None:
+                return branch.inject.call(branch.router, view,
+                                          RunContext(self, branch.source, self.step))
             return branch.router(view)
         except Exception as exc:
             self.router_failed(branch, exc)
@@ -681,6 +796,7 @@ class Run:
         names, sends = self._routing
         items = result if isinstance(result, (list, tuple)) else (result,)
         specs = self.prog.specs
+        taken = self._taken if self.checkpointer is not None else None
         for item in items:
             if isinstance(item, Send):
                 if item.node not in specs:
@@ -688,6 +804,8 @@ class Run:
                         f"router {branch.name!r} on node {branch.source!r} sent to unknown node "
                         f"{item.node!r}", node=branch.source)
                 sends.append(item)
+                if taken is not None:
+                    taken.append((branch.source, item.node))
                 continue
             target = item
             if branch.path_map is not None:
@@ -703,13 +821,14 @@ class Run:
                     f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
                     f"which it does not declare ({list(branch.targets or ())})",
                     node=branch.source)
-            if target == END:
-                continue
-            if target not in specs:
-                raise InvalidUpdateError(
-                    f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
-                    f"which is not a node", node=branch.source)
-            names[target] = None
+            if target != END:
+                if target not in specs:
+                    raise InvalidUpdateError(
+                        f"router {branch.name!r} on node {branch.source!r} returned {target!r}, "
+                        f"which is not a node", node=branch.source)
+                names[target] = None
+            if taken is not None:
+                taken.append((branch.source, target))
 
     def plan(self, *, source: str | None = None) -> None:
         """Turn the routing gathered since the last merge into the next step's tasks, and
@@ -750,12 +869,25 @@ class Run:
             parent_id=self.checkpoint_id, created_at=now(),
             metadata={"source": source, "step": self.step,
                       **({"branch": self.branch} if self.branch else {}),
-                      **self._usage_metadata()},
+                      **({"to_parent": self.to_parent} if self.to_parent else {}),
+                      **self._usage_metadata(), **self._edges_metadata()},
             writes=self._step_writes,
         )
         self._step_writes = []
         self.checkpoint_id = cp.id
         return cp
+
+    def _edges_metadata(self) -> dict[str, Any]:
+        """``{"edges": [[source, target], ...]}``: the edges fired since the last checkpoint
+        (static edges, routers' results, ``goto``, ``Send``, joins), in firing order, each
+        once; ``[source, target, n]`` for an edge fired ``n`` > 1 times (``n`` ``Send`` s)."""
+        taken = self._taken
+        if not taken:
+            return {}
+        self._taken = []
+        if len(taken) == 1:
+            return {"edges": [list(taken[0])]}
+        return {"edges": [[s, d] if n == 1 else [s, d, n] for (s, d), n in Counter(taken).items()]}
 
     def take_checkpoint(self) -> Checkpoint | None:
         """The checkpoint the last plan made, to store. It also records the outcome of the

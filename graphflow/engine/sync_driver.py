@@ -139,9 +139,14 @@ def run_sync(run: Run) -> Iterator[Any]:
     """
     for pause in run.lease_waits():
         time.sleep(pause)
+    run.started()
     try:
         yield from _drive(run)
+    except BaseException as exc:
+        run.ended(exc)
+        raise
     finally:
+        run.ended(None)
         run.release()
 
 

@@ -8,7 +8,7 @@ from ..errors import InvalidUpdateError
 from ..graph.nodes import NodeSpec
 from ..types import Command, Send
 
-__all__ = ["SubgraphUpdate", "Task", "normalize"]
+__all__ = ["SubgraphUpdate", "Task", "normalize", "parent_commands"]
 
 
 class Task:
@@ -44,19 +44,39 @@ class Task:
 
 
 class SubgraphUpdate:
-    """What a subgraph node hands its parent: the ordered writes, and a dict to show."""
+    """What a subgraph node hands its parent: the ordered writes, a dict to show, and where to
+    go instead of the node's edges (from a ``Command(graph=Command.PARENT)`` inside it)."""
 
-    __slots__ = ("update", "writes")
+    __slots__ = ("goto", "update", "writes")
 
-    def __init__(self, writes: list[tuple[str, Any]], update: dict[str, Any]) -> None:
+    def __init__(self, writes: list[tuple[str, Any]], update: dict[str, Any],
+                 goto: list[str | Send] | None = None) -> None:
         self.writes = writes
         self.update = update
+        self.goto = goto
 
 
 def _goto_list(goto: Any) -> list[str | Send]:
     if isinstance(goto, (str, Send)):
         return [goto]
     return list(goto)
+
+
+def _to_parent(task: Task, out: Command) -> None:
+    """Record a ``Command(graph=Command.PARENT)``: a goto entry ``Send(PARENT, {"update",
+    "goto"})`` that the run hands to its parent graph instead of routing on it (a Send so that
+    it is stored with the task's outcome like any goto)."""
+    if out.graph != Command.PARENT:
+        raise InvalidUpdateError(
+            f"node {task.name!r} returned Command(graph={out.graph!r}); graph= is None (this "
+            f"graph) or Command.PARENT (the graph this one runs inside)", node=task.name)
+    task.goto = [Send(Command.PARENT, {"update": dict(out.update or {}),
+                                       "goto": _goto_list(out.goto)})]
+
+
+def parent_commands(goto: list[Any] | None) -> list[dict[str, Any]]:
+    """The ``{"update", "goto"}`` of the ``Command.PARENT`` s recorded in a task's goto."""
+    return [t.arg for t in goto or () if isinstance(t, Send) and t.node == Command.PARENT]
 
 
 def normalize(task: Task, out: Any) -> None:
@@ -66,17 +86,22 @@ def normalize(task: Task, out: Any) -> None:
     elif out is None:
         pass
     elif isinstance(out, Command):
+        if out.update is not None and not isinstance(out.update, dict):
+            raise InvalidUpdateError(
+                f"node {task.name!r} returned Command(update=...) with a "
+                f"{type(out.update).__name__}; it must be a dict", node=task.name)
+        if out.graph is not None:
+            _to_parent(task, out)
+            return
         if out.update is not None:
-            if not isinstance(out.update, dict):
-                raise InvalidUpdateError(
-                    f"node {task.name!r} returned Command(update=...) with a "
-                    f"{type(out.update).__name__}; it must be a dict", node=task.name)
             task.writes = task.update = out.update
         if out.goto:
             task.goto = _goto_list(out.goto)
     elif isinstance(out, SubgraphUpdate):
         task.writes = out.writes
         task.update = out.update
+        if out.goto:
+            task.goto = out.goto
     elif isinstance(out, Send) or (
         isinstance(out, (list, tuple)) and out and all(isinstance(x, Send) for x in out)
     ):

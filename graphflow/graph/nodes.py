@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
 from ..types import CachePolicy, Command, RetryPolicy, Send
+from .inject import Injection, injection
+from .inject import _hints as _type_hints
 
-__all__ = ["Branch", "NodeSpec", "declared_targets", "input_hint", "is_async_callable",
-           "takes_context"]
+__all__ = ["Branch", "NodeSpec", "declared_targets", "input_hint", "is_async_callable"]
 
 NODE_KINDS = frozenset({"function", "subgraph", "agent", "tool", "router", "memory"})
 
@@ -27,40 +27,13 @@ def is_async_callable(fn: Any) -> bool:
     return inspect.iscoroutinefunction(type(fn).__call__)
 
 
-def takes_context(fn: Any) -> bool:
-    """Whether ``fn`` accepts a second positional argument (the :class:`RunContext`)."""
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
-        return False
-    positional = 0
-    for p in params:
-        if p.kind is p.VAR_POSITIONAL:
-            return True
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
-            positional += 1
-    return positional >= 2
-
-
-def _hints(fn: Any) -> tuple[Any, dict[str, Any]]:
-    """``(what the hints were read from, its type hints)``; no hints when they cannot be
-    resolved (unresolvable forward references)."""
-    target = fn.func if isinstance(fn, functools.partial) else fn
-    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
-        target = type(target).__call__
-    try:
-        return target, typing.get_type_hints(target)
-    except Exception:
-        return target, {}
-
-
 def _return_hint(fn: Any) -> Any:
-    return _hints(fn)[1].get("return")
+    return _type_hints(fn).get("return")
 
 
 def input_hint(fn: Any) -> Any:
     """The annotation of ``fn``'s first parameter (the state it reads), or None."""
-    hints = _hints(fn)[1]
+    hints = _type_hints(fn)
     if not hints:
         return None
     try:
@@ -95,12 +68,13 @@ def _mentions(tp: Any, cls: type) -> bool:
 class NodeSpec:
     """A node as the engine sees it."""
 
-    __slots__ = ("cache_policy", "command_targets", "defer", "dynamic", "fn", "input_schema",
-                 "is_async", "kind", "metadata", "name", "plain", "retry", "subgraph", "takes_ctx",
-                 "timeout")
+    __slots__ = ("cache_policy", "command_targets", "defer", "dynamic", "fn", "inject",
+                 "input_schema", "is_async", "kind", "metadata", "name", "plain", "retry",
+                 "subgraph", "timeout")
 
     def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
-                 metadata: Mapping[str, Any] | None, subgraph: Any = None, defer: bool = False,
+                 metadata: Mapping[str, Any] | None, subgraph: Any = None,
+                 destinations: Sequence[str] | None = None, defer: bool = False,
                  cache_policy: CachePolicy | None = None, input_schema: Any = None) -> None:
         self.name = name
         self.fn = fn
@@ -114,14 +88,18 @@ class NodeSpec:
         self.kind = "subgraph" if subgraph is not None else str(
             self.metadata.get("kind") or getattr(fn, "graphflow_kind", "function"))
         self.is_async = subgraph is None and is_async_callable(fn)
-        self.takes_ctx = subgraph is None and takes_context(fn)
+        # what the node receives besides the state (None: nothing; see graph/inject.py)
+        self.inject: Injection | None = None if subgraph is not None else injection(
+            fn, f"node {name!r}")
         # called as fn(state) with nothing around it: the engine's fast path
-        self.plain = (subgraph is None and not self.takes_ctx and retry is None
+        self.plain = (subgraph is None and self.inject is None and retry is None
                       and timeout is None and cache_policy is None)
         hint = None if subgraph is not None else _return_hint(fn)
         self.command_targets: tuple[str, ...] | None = None
         self.dynamic = False  # may route itself (Command/Send) to targets it does not declare
-        if hint is not None and (_mentions(hint, Command) or _mentions(hint, Send)):
+        if destinations is not None:  # declared by add_node: what a return hint would say
+            self.command_targets = tuple(dict.fromkeys(destinations))
+        elif hint is not None and (_mentions(hint, Command) or _mentions(hint, Send)):
             lits = [x for x in _literals(hint) if isinstance(x, str)]
             if lits:
                 self.command_targets = tuple(lits)
@@ -132,7 +110,8 @@ class NodeSpec:
 class Branch:
     """A conditional edge: a router on ``source`` and where it may lead."""
 
-    __slots__ = ("is_async", "name", "path_map", "router", "source", "takes_ctx", "targets")
+    __slots__ = ("inject", "is_async", "name", "path_map", "router", "sends", "source",
+                 "targets")
 
     def __init__(self, source: str, router: Callable[..., Any],
                  path_map: Mapping[Hashable, str] | Sequence[str] | None) -> None:
@@ -140,7 +119,11 @@ class Branch:
         self.router = router
         self.name = getattr(router, "__name__", type(router).__name__)
         self.is_async = is_async_callable(router)
-        self.takes_ctx = takes_context(router)
+        self.inject = injection(router, f"router {self.name!r} on node {source!r}")
+        # a fan-out: its path_map lists the nodes it sends to, its return hint says Send
+        hint = _return_hint(router) if path_map is not None else None
+        self.sends = (hint is not None and not isinstance(path_map, Mapping)
+                      and _mentions(hint, Send))
         self.path_map: dict[Hashable, str] | None = None
         if isinstance(path_map, Mapping):
             self.path_map = dict(path_map)
@@ -152,10 +135,12 @@ class Branch:
             self.targets = tuple(str(t) for t in hinted) if hinted else None
 
     def labels(self) -> list[tuple[str, str | None]]:
-        """``(target, label)`` pairs for the diagram; label None when it equals the target."""
+        """``(target, label)`` pairs for the diagram: the label is what the router returns to
+        go there, a path-map key or a ``Literal`` value; None for targets given as a list."""
         if self.path_map is not None:
-            return [(t, None if str(k) == t else str(k)) for k, t in self.path_map.items()]
-        return [(t, None) for t in self.targets or ()]
+            return [(t, str(k)) for k, t in self.path_map.items()]
+        listed = self.targets is not None and declared_targets(self.router) is None
+        return [(t, None if listed else t) for t in self.targets or ()]
 
     def declares(self, target: str) -> bool:
         return self.targets is None or target in self.targets

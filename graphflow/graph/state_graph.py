@@ -83,10 +83,13 @@ class StateGraph:
         cache_policy: CachePolicy | None = None,
         input_schema: type | None = None,
         retry_policy: RetryPolicy | None = None,
+        destinations: Sequence[str] | None = None,
     ) -> StateGraph:
         """Add a node: ``add_node("name", fn)`` or ``add_node(fn)`` (named after ``fn``).
 
-        ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` and returns a dict of the
+        ``fn`` is sync or async, takes ``(state)`` or ``(state, ctx)`` (parameters after the
+        state are filled by name or annotation: ``ctx``/``RunContext``, ``store``/``BaseStore``;
+        see ``graphflow/graph/inject.py``) and returns a dict of the
         keys it updates, ``None``, a :class:`Command`, or :class:`Send` s. A compiled graph is a
         node too (a subgraph). ``retry`` (LangGraph's ``retry_policy``) retries failures with
         backoff; ``timeout`` bounds each attempt in seconds; ``metadata`` is free-form
@@ -95,6 +98,9 @@ class StateGraph:
         reuses its result for an input seen before (with ``compile(cache=...)``).
         ``input_schema`` is what the node reads (by default its first parameter's type, if a
         TypedDict, pydantic model or dataclass; else the state).
+        ``destinations`` names the nodes a ``Command`` from it (or, for a subgraph, a
+        ``Command(graph=Command.PARENT)`` from inside it) may go to, like a
+        ``Command[Literal[...]]`` return hint: checked at compile and at run time, and drawn.
         """
         from ..engine.compiled import CompiledGraph
 
@@ -136,8 +142,11 @@ class StateGraph:
         if input_schema is None and sub is None:
             hint = input_hint(fn)
             input_schema = hint if is_schema_class(hint) else None
+        if isinstance(destinations, str):
+            destinations = [destinations]
         self.nodes[name] = NodeSpec(name, fn, retry=retry, timeout=timeout, metadata=metadata,
-                                    subgraph=sub, defer=defer, cache_policy=cache_policy,
+                                    subgraph=sub, destinations=destinations, defer=defer,
+                                    cache_policy=cache_policy,
                                     input_schema=self._part(input_schema))
         return self
 
@@ -218,7 +227,7 @@ class StateGraph:
 
     def compile(self, checkpointer: Checkpointer | bool | None = None, *,
                 name: str | None = None, interrupt_before: Sequence[str] = (),
-                interrupt_after: Sequence[str] = (), cache: Any = None,
+                interrupt_after: Sequence[str] = (), store: Any = None, cache: Any = None,
                 debug: bool = False) -> CompiledGraph:
         """Check the graph and return a runnable :class:`CompiledGraph`.
 
@@ -229,6 +238,10 @@ class StateGraph:
 
         ``interrupt_before`` / ``interrupt_after`` name nodes to pause the run before / after
         (static breakpoints); continue with ``invoke(None, thread=...)``.
+
+        ``store`` (a :class:`graphflow.memory.BaseStore`, or any object) is what nodes, routers
+        and tools that declare a ``store`` parameter receive (also ``ctx.store``); a run can
+        use another one with ``invoke(..., store=...)``.
 
         ``checkpointer``: a :class:`Checkpointer`; or, for a graph used as a subgraph, True or
         None (it checkpoints with its parent's checkpointer, in its own namespace) or False (it
@@ -262,7 +275,7 @@ class StateGraph:
                 raise GraphValidationError(f"breakpoint on unknown node {node!r}")
         app = CompiledGraph(self, nxgraph, checkpointer=own, name=name or "graph",
                             interrupt_before=interrupt_before, interrupt_after=interrupt_after,
-                            cache=cache)
+                            store=store, cache=cache)
         app.checkpoints = checkpointer is not False  # False: never, even as a subgraph
         app.inherits_checkpointer = checkpointer is True
         return app

@@ -1,8 +1,8 @@
 """Compile-time checks of a :class:`StateGraph`, done on a networkx graph of it.
 
 The same ``MultiDiGraph`` is what ``CompiledGraph.get_graph()`` returns and what diagrams draw:
-node attribute ``kind``; edge attributes ``kind`` (static, join, conditional, command), ``label``,
-``router`` and ``join``.
+node attribute ``kind``; edge attributes ``kind`` (static, join, conditional, command, send: a
+router hinted to return ``Send`` s), ``label`` (a router's answer), ``router`` and ``join``.
 """
 
 from __future__ import annotations
@@ -43,8 +43,12 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
     G.add_node(START, kind="start", metadata={})
     for name, spec in nodes.items():
         attrs: dict[str, Any] = {"kind": spec.kind, "metadata": spec.metadata}
-        if spec.subgraph is not None:
-            attrs["graph"] = spec.subgraph
+        # a subgraph node, or a node that runs a graph inside and says so (graphflow_graph):
+        # diagrams draw the graph as a cluster
+        inner = spec.subgraph if spec.subgraph is not None else getattr(
+            spec.fn, "graphflow_graph", None)
+        if inner is not None:
+            attrs["graph"] = inner
         G.add_node(name, **attrs)
     G.add_node(END, kind="end", metadata={})
 
@@ -64,7 +68,8 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
                 raise GraphValidationError(
                     f"router {b.name!r} on node {b.source!r} declares target {target!r}, "
                     f"which is not a node of the graph")
-            G.add_edge(b.source, target, kind="conditional", label=label, router=b.name)
+            kind = "send" if b.sends else "conditional"
+            G.add_edge(b.source, target, kind=kind, label=label, router=b.name)
     for name, spec in nodes.items():
         for target in spec.command_targets or ():
             if target not in targets_ok:
@@ -101,8 +106,10 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
     unreachable = set(nodes) - nx.descendants(reach, START)
     if unreachable:
         raise GraphValidationError(
-            f"node(s) {_names(unreachable)} cannot be reached from START; add an edge into them "
-            f"or remove them")
+            f"node(s) {_names(unreachable)} cannot be reached from START; add an edge into them, "
+            f"declare them where a Command goes to them (a -> Command[Literal[...]] return hint, "
+            f"or add_node(..., destinations=[...]) for a subgraph handing over with "
+            f"Command.PARENT), or remove them")
     ends = sorted(n for n in nodes if reach.out_degree(n) == 0)
     if ends:  # a node with no way out ends its branch (as in LangGraph): said, not refused
         warnings.warn(

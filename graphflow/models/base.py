@@ -29,6 +29,7 @@ from ..messages import (
     repair_tool_calls,
     to_messages,
 )
+from ..tracing import traced_amodel, traced_model
 
 __all__ = ["ChatModel", "StructuredModel", "StructuredOutputError"]
 
@@ -182,6 +183,7 @@ class ChatModel:
             self._account(run, task.name, msg)
             return msg
 
+        call = traced_model(self, task.name, call)
         msg = journaled(run, task, f"model:{self.name}", call,
                         lambda paid: self._account(run, task.name, paid, earlier=True))
         run.check_budget(task.name)
@@ -210,6 +212,7 @@ class ChatModel:
             self._account(run, task.name, msg)
             return msg
 
+        call = traced_amodel(self, task.name, call)
         msg = await ajournaled(run, task, f"model:{self.name}", call,
                                lambda paid: self._account(run, task.name, paid, earlier=True))
         run.check_budget(task.name)

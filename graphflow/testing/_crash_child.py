@@ -51,7 +51,8 @@ def run(req: dict[str, Any]) -> str:
     input_ = loads(req["input"]) if req.get("input") is not None else None
     graph.invoke(input_, thread=req["thread"])
     state = graph.get_state(req["thread"])
-    return json.dumps({"result": dumps(state.values), "next": list(state.next),
+    values = load(req["normalize"])(state.values) if req.get("normalize") else state.values
+    return json.dumps({"result": dumps(values), "next": list(state.next),
                        "counts": tally.counts})
 
 

@@ -151,6 +151,7 @@ def crash_test(
     workdir: str | os.PathLike[str] | None = None,
     pythonpath: Iterable[str] = (),
     timeout: float = 120.0,
+    normalize: str | None = None,
 ) -> CrashReport:
     """Kill a run of ``factory``'s graph at every event of ``kinds``; resume; compare.
 
@@ -171,6 +172,8 @@ def crash_test(
         workdir: where side tables go (a temporary folder by default).
         pythonpath: folders to put on the child's ``sys.path``.
         timeout: seconds per child process.
+        normalize: ``"module:function"`` applied to the final state before it is compared,
+            for what legitimately differs between runs (random message ids, timestamps).
     """
     work = Path(workdir or tempfile.mkdtemp(prefix="graphflow-crash-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -188,7 +191,7 @@ def crash_test(
         return {"factory": factory, "store": spec, "thread": f"crash-{tag}-{uuid.uuid4().hex[:8]}",
                 "input": dumps(input), "side_db": str(work / f"side-{tag}.db"),
                 "stdout": str(work / f"out-{tag}.txt"), "stderr": str(work / f"err-{tag}.txt"),
-                "timeout": timeout, **extra}
+                "timeout": timeout, "normalize": normalize, **extra}
 
     server = _ForkServer(factory, env)
     try:

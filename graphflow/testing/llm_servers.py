@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["AnthropicServer", "Fault", "OpenAIServer", "RecordedRequest", "Reply"]
+__all__ = ["AnthropicServer", "Fault", "OpenAIServer", "RecordedRequest", "Reply",
+           "hashed_embedding"]
 
 
 # -- the script ----------------------------------------------------------------------------------
@@ -376,6 +377,9 @@ class _ScriptedServer:
         if not isinstance(body, dict):
             h._send_json(400, self._error_body(400, "the request body is not a JSON object"))
             return
+        if route == "embeddings":
+            self._embeddings(h, body)  # type: ignore[attr-defined]
+            return
         if self.validate:
             problem = self._check(body)
             if problem:
@@ -455,17 +459,89 @@ _OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error
                        404: "invalid_request_error", 429: "requests"}
 
 
-class OpenAIServer(_ScriptedServer):
-    """Speaks OpenAI's Chat Completions API (``POST /v1/chat/completions``), JSON and SSE.
+def hashed_embedding(text: str, dimension: int = 64) -> list[float]:
+    """A deterministic stand-in embedding: words hashed into ``dimension`` buckets, normalized
+    (texts sharing words are similar). What :class:`OpenAIServer` answers embeddings with."""
+    import hashlib
+    import math
+    import re
 
-    ``base_url`` ends in ``/v1``, as the ``openai`` SDK expects.
+    vec = [0.0] * dimension
+    for word in re.findall(r"\w+", text.lower()):
+        h = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
+        vec[h % dimension] += 1.0 if (h >> 32) & 1 else -1.0
+    norm = math.sqrt(sum(x * x for x in vec)) or 1.0
+    return [x / norm for x in vec]
+
+
+class OpenAIServer(_ScriptedServer):
+    """Speaks OpenAI's Chat Completions API (``POST /v1/chat/completions``), JSON and SSE, and
+    its Embeddings API (``POST /v1/embeddings``).
+
+    ``base_url`` ends in ``/v1``, as the ``openai`` SDK expects. Embeddings are computed by
+    ``embed(texts, dimensions) -> vectors`` (default :func:`hashed_embedding`, 64 dimensions
+    unless the request asks for ``dimensions``), as floats or base64 as the request's
+    ``encoding_format`` says; a :class:`Fault` at the head of the script answers the next
+    embeddings request instead (to test retries).
     """
 
     provider = "openai"
     base_path = "/v1"
 
+    def __init__(self, script: Iterable[Any] = (), *, default: Any = None,
+                 validate: bool = True,
+                 embed: Callable[[list[str], int | None], list[list[float]]] | None = None,
+                 ) -> None:
+        super().__init__(script, default=default, validate=validate)
+        self.embed = embed or (lambda texts, dims: [hashed_embedding(t, dims or 64)
+                                                     for t in texts])
+
     def _route(self, path: str) -> str | None:
-        return "chat" if path.rstrip("/").endswith("/chat/completions") else None
+        path = path.rstrip("/")
+        if path.endswith("/embeddings"):
+            return "embeddings"
+        return "chat" if path.endswith("/chat/completions") else None
+
+    def _embeddings(self, h: _Handler, body: dict[str, Any]) -> None:
+        with self._lock:
+            fault = self._script.popleft() if self._script and isinstance(
+                self._script[0], Fault) else None
+        if fault is not None:
+            if fault.status == 0:
+                h._drop()
+            h._send_json(fault.status, self._error_body(fault.status, fault.message),
+                         fault.headers)
+            return
+        inputs = body.get("input")
+        texts = [inputs] if isinstance(inputs, str) else inputs
+        dims = body.get("dimensions")
+        problem = None
+        if not body.get("model"):
+            problem = "you must provide a model parameter"
+        elif not isinstance(texts, list) or not texts or not all(
+                isinstance(t, str) and t for t in texts):
+            problem = "'$.input' is invalid: a non-empty string or array of non-empty strings"
+        elif len(texts) > 2048:
+            problem = f"'$.input' has {len(texts)} items; at most 2048 are allowed"
+        elif dims is not None and (not isinstance(dims, int) or dims < 1):
+            problem = f"'dimensions' must be a positive integer, got {dims!r}"
+        if problem is not None and self.validate:
+            h._send_json(400, self._error_body(400, problem))
+            return
+        vectors = self.embed(list(texts), dims)
+        base64 = body.get("encoding_format") == "base64"
+        data = []
+        for i, vec in enumerate(vectors):
+            value: Any = [float(x) for x in vec]
+            if base64:
+                import array
+                import base64 as b64
+
+                value = b64.b64encode(array.array("f", value).tobytes()).decode()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        tokens = sum(max(1, len(t) // 4) for t in texts)
+        h._send_json(200, {"object": "list", "data": data, "model": body["model"],
+                           "usage": {"prompt_tokens": tokens, "total_tokens": tokens}})
 
     def _error_body(self, status: int, message: str) -> Any:
         kind = _OPENAI_ERROR_TYPES.get(status, "server_error")

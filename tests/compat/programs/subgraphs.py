@@ -55,7 +55,9 @@ def other(state: Shared):
 
 
 outer = StateGraph(Shared)
-outer.add_node("agent", inner_graph.compile())
+# (graphflow refuses nodes it cannot see a way to; the one-line change of docs/from-langgraph.md
+# declares where the subgraph hands over)
+outer.add_node("agent", inner_graph.compile(), destinations=["other"])
 outer.add_node("other", other)
 outer.add_edge(START, "agent")
 outer.add_edge("other", END)
