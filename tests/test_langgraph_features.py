@@ -307,9 +307,9 @@ def routed():
 def test_get_graph_is_networkx_and_answers_langgraph_s_calls(tmp_path):
     drawn = routed().get_graph()
     assert isinstance(drawn, nx.MultiDiGraph)
-    assert sorted((e.source, e.target, e.conditional, e.data) for e in drawn.edges) == [
-        (START, "a", False, None), ("a", END, True, None), ("a", "b", True, None),
-        ("b", END, False, None)]
+    assert sorted((e.source, e.target, e.conditional) for e in drawn.edges) == [
+        (START, "a", False), ("a", END, True), ("a", "b", True), ("b", END, False)]
+    assert all(e.data == drawn.edges[e]["label"] for e in drawn.edges)  # the router's labels
     assert set(drawn.edges()) == {(START, "a"), ("a", "b"), ("a", END), ("b", END)}
     plain = drawn.to_networkx()
     assert type(plain) is nx.MultiDiGraph and nx.is_isomorphic(plain, drawn)
@@ -371,8 +371,9 @@ def test_an_exception_in_a_parallel_async_or_sub_graph_node_reaches_the_caller_a
     outer.add_edge(START, "sub").add_edge("sub", END)
     with pytest.raises(KeyError) as info:
         outer.compile(checkpointer=MemoryCheckpointer()).invoke({"x": 1}, thread="t")
-    assert info.value.graphflow_node == "deep"  # where it was raised, noted once
-    assert len([n for n in info.value.__notes__ if "graphflow" in n]) == 1
+    assert info.value.graphflow_node == "deep"  # where it was raised
+    assert info.value.__notes__[0].startswith("raised in node 'deep', superstep 1")
+    assert info.value.__notes__[1].startswith("through node 'sub' of graph 'graph'")
 
 
 def test_a_timeout_is_still_a_node_error():
@@ -489,3 +490,23 @@ def test_get_state_with_subgraphs_shows_where_an_interrupted_subgraph_stopped():
     assert sub.config["configurable"]["checkpoint_ns"] != ""  # the subgraph run's namespace
     app.invoke(Command(resume=5), thread="t")
     assert app.get_state("t", subgraphs=True).tasks == ()
+
+
+def test_a_graph_invoked_in_a_node_with_the_node_s_config_runs_as_its_subgraph():
+    # LangGraph's habit: subgraph.invoke(x, config) inside a node, passing the node's config on
+    inner = StateGraph(Calc)
+    inner.add_node("double", lambda s: {"y": s["x"] * 2})
+    inner.add_edge(START, "double").add_edge("double", END)
+    sub = inner.compile()
+
+    def call(state: Calc, config):
+        return {"y": sub.invoke({"x": state["x"]}, config)["y"]}
+
+    outer = StateGraph(Calc)
+    outer.add_node("call", call)
+    outer.add_edge(START, "call").add_edge("call", END)
+    saver = MemoryCheckpointer()
+    app = outer.compile(checkpointer=saver)
+    assert app.invoke({"x": 4}, {"configurable": {"thread_id": "t"}})["y"] == 8
+    assert saver.namespaces("t")  # the inner run lives in a namespace of the thread
+    assert [h.next for h in app.get_state_history("t")] == [(), ("call",), ("__start__",)]

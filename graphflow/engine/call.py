@@ -80,15 +80,19 @@ def _record(run: Run, task: Task, out: Any) -> None:
 def annotate(exc: BaseException, where: str, run: Run, node: str) -> BaseException:
     """``exc``, raised by user code in ``node``, with a note saying where (``where``: "node
     'x'" or "router 'r' on node 'x'"), superstep and thread, and the attributes
-    ``graphflow_node``, ``graphflow_step``, ``graphflow_thread``; only where it was first
-    raised (a subgraph's node, not the subgraph node of the parent too)."""
+    ``graphflow_node``, ``graphflow_step``, ``graphflow_thread`` of where it was raised. Passing
+    up through subgraph nodes, it gains a note per level ("through node 'team' ...")."""
+    thread = f", thread {run.thread!r}" if run.thread is not None else ""
     if getattr(exc, "graphflow_node", None) is None:
-        thread = f", thread {run.thread!r}" if run.thread is not None else ""
         exc.add_note(f"raised in {where}, superstep {run.step}{thread} (graphflow)")
         with contextlib.suppress(AttributeError, TypeError):
             exc.graphflow_node = node  # type: ignore[attr-defined]
             exc.graphflow_step = run.step  # type: ignore[attr-defined]
             exc.graphflow_thread = run.thread  # type: ignore[attr-defined]
+        return exc
+    note = f"through {where} of graph {run.graph.name!r}, superstep {run.step}{thread}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
     return exc
 
 
