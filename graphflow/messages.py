@@ -51,7 +51,18 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
-class Usage(BaseModel):
+class _ReadsAsDict:
+    """``get`` over ``__getitem__``: for models that LangChain's users read as dicts."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``obj[key]``, or ``default`` for a key it does not have."""
+        try:
+            return self[key]  # type: ignore[index]
+        except KeyError:
+            return default
+
+
+class Usage(_ReadsAsDict, BaseModel):
     """Tokens a model call consumed."""
 
     model_config = ConfigDict(frozen=True)
@@ -69,12 +80,6 @@ class Usage(BaseModel):
             return getattr(self, key)  # type: ignore[no-any-return]
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
     def __add__(self, other: Usage) -> Usage:
         return Usage(input_tokens=self.input_tokens + other.input_tokens,
                      output_tokens=self.output_tokens + other.output_tokens)
@@ -83,7 +88,7 @@ class Usage(BaseModel):
 RAW_ARGS = "__raw__"
 
 
-class ToolCall(BaseModel):
+class ToolCall(_ReadsAsDict, BaseModel):
     """A tool the model asks to call, with its arguments.
 
     Readable as a dict too, as LangChain's tool calls are: ``call["name"]``, ``call["args"]``,
@@ -102,13 +107,6 @@ class ToolCall(BaseModel):
         if key in ("id", "name", "args"):
             return getattr(self, key)
         raise KeyError(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """``call[key]``, or ``default`` for a key a tool call does not have."""
-        try:
-            return self[key]
-        except KeyError:
-            return default
 
     def keys(self) -> tuple[str, ...]:
         """The keys of the dict form (``dict(call)``, ``{**call}``)."""

@@ -313,21 +313,25 @@ def test_add_node_takes_retry_policy_as_langgraph_names_it():
                                    retry_policy=RetryPolicy(max_attempts=3))
 
 
-def test_compile_checkpointer_true_lends_a_subgraph_its_parent_s_checkpointer():
-    class Sub(typing_extensions.TypedDict):
-        log: Annotated[list[str], operator.add]
+class Sub(typing_extensions.TypedDict):
+    log: Annotated[list[str], operator.add]
 
-    def ask(state):
-        return {"log": [interrupt("sub?")]}
 
+def asking_subgraph(checkpointer):
+    """(a parent graph with a checkpointer, its subgraph compiled with ``checkpointer``; the
+    subgraph's node asks with interrupt())."""
     sb = StateGraph(Sub)
-    sb.add_node("ask", ask)
+    sb.add_node("ask", lambda state: {"log": [interrupt("sub?")]})
     sb.add_edge(START, "ask").add_edge("ask", END)
-    sub = sb.compile(checkpointer=True)
+    sub = sb.compile(checkpointer=checkpointer)
     parent = StateGraph(State)
     parent.add_node("sub", sub)
     parent.add_edge(START, "sub").add_edge("sub", END)
-    app = parent.compile(checkpointer=MemoryCheckpointer())
+    return parent.compile(checkpointer=MemoryCheckpointer()), sub
+
+
+def test_compile_checkpointer_true_lends_a_subgraph_its_parent_s_checkpointer():
+    app, sub = asking_subgraph(True)
     assert app.invoke({"text": ""}, cfg("p"))["__interrupt__"][0].value == "sub?"
     assert app.invoke(Command(resume="yes"), cfg("p"))["log"] == ["yes"]
     # on its own, True is no checkpointer: a thread needs a real one
@@ -336,19 +340,7 @@ def test_compile_checkpointer_true_lends_a_subgraph_its_parent_s_checkpointer():
 
 
 def test_compile_checkpointer_false_keeps_a_subgraph_out_of_the_checkpoints():
-    class Sub(typing_extensions.TypedDict):
-        log: Annotated[list[str], operator.add]
-
-    def ask(state):
-        return {"log": [interrupt("sub?")]}
-
-    sb = StateGraph(Sub)
-    sb.add_node("ask", ask)
-    sb.add_edge(START, "ask").add_edge("ask", END)
-    parent = StateGraph(State)
-    parent.add_node("sub", sb.compile(checkpointer=False))
-    parent.add_edge(START, "sub").add_edge("sub", END)
-    app = parent.compile(checkpointer=MemoryCheckpointer())
+    app, _ = asking_subgraph(False)
     with pytest.raises(GraphflowError, match="without a checkpointer"):
         app.invoke({"text": ""}, cfg("p"))
 
