@@ -1,8 +1,10 @@
 """The sync driver: runs a :class:`Run`'s supersteps in the calling thread.
 
-A lone task runs inline. Several tasks run on the shared pool *and* in the calling thread, which
-takes tasks from the same queue: a step always makes progress, even when the pool is busy (a
-subgraph inside a task never waits for a free worker).
+A lone task runs inline. Several tasks run in the calling thread one after another, and helper
+threads join as soon as one of them blocks (see :func:`_run_all`): a step always makes progress,
+quick tasks cost no thread hand-over, and a subgraph inside a task never waits for a free worker.
+While a step streams its events live, its tasks run on the shared pool and the calling thread
+yields the events.
 """
 
 from __future__ import annotations
