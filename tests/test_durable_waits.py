@@ -39,6 +39,12 @@ def t() -> str:
     return f"t-{uuid.uuid4().hex}"
 
 
+def mine(woken, t) -> list[str]:
+    """The outcomes of waking thread ``t`` (the database is shared by the whole suite: a worker
+    also wakes other tests' due threads of the same graph)."""
+    return [w.outcome for w in woken if w.thread == t]
+
+
 def _interrupt(result):
     (intr,) = result["__interrupt__"]
     return intr
@@ -53,8 +59,7 @@ def test_sleep_pauses_and_the_worker_wakes_it_after_the_deadline(saver, t):
     assert app.get_state(t).next == ("nap",)
     worker = Worker(app)
     wait_until(lambda: time.time() >= deadline, "the deadline")
-    woken = worker.wake_due()
-    assert [w.outcome for w in woken] == ["finished"]
+    assert mine(worker.wake_due(), t) == ["finished"]
     state = app.get_state(t).values
     assert state["log"] == ["before", "nap", "after"]
     assert state["woke_at"] >= deadline
@@ -65,7 +70,7 @@ def test_a_sleeping_thread_is_not_woken_before_its_time(saver, t):
     app = make_sleeper(saver)
     app.invoke({"seconds": 3600, "log": []}, thread=t)
     worker = Worker(app)
-    assert worker.wake_due() == []
+    assert mine(worker.wake_due(), t) == []
     (row,) = saver.waits(t)
     assert row.wake_at > time.time() + 3000 and row.graph == "sleeper"
     # continuing it by hand sleeps only the rest: the deadline was journaled
@@ -103,11 +108,11 @@ def test_a_signal_wakes_the_waiting_thread(saver, t):
     out = app.invoke({"request": "r"}, thread=t)
     assert _interrupt(out).value == Wait(None, "approve", "signal")
     worker = Worker(app)
-    assert worker.wake_due() == []  # no signal yet, no timeout: nothing is due
+    assert mine(worker.wake_due(), t) == []  # no signal yet, no timeout: nothing is due
     app.signal(t, "other", 1)  # another name wakes nothing
-    assert worker.wake_due() == []
+    assert mine(worker.wake_due(), t) == []
     app.signal(t, "approve", "yes")
-    assert [w.outcome for w in worker.wake_due()] == ["finished"]
+    assert mine(worker.wake_due(), t) == ["finished"]
     assert app.get_state(t).values["answer"] == "yes"
     assert saver.waits(t) == []
 
@@ -152,7 +157,7 @@ def test_a_signal_timeout_raises_in_the_node(saver, t):
     app = g.compile(checkpointer=saver)
     deadline = _interrupt(app.invoke({"answer": ""}, thread=t)).value.until
     wait_until(lambda: time.time() >= deadline, "the timeout")
-    assert [w.outcome for w in Worker(app).wake_due()] == ["finished"]
+    assert mine(Worker(app).wake_due(), t) == ["finished"]
     assert app.get_state(t).values["answer"] == "timed out: approve"
     app.signal(t, "approve", "late")  # too late: the journaled outcome stands
     assert app.invoke(None, thread=t)["answer"] == "timed out: approve"
@@ -170,7 +175,7 @@ def test_a_busy_thread_is_woken_later(saver, t):
     app.signal(t, "approve", "yes")
     other = Lease(saver, t, saver.lease_ttl).hold()  # another writer holds the thread
     worker = Worker(app)
-    assert [w.outcome for w in worker.wake_due()] == ["busy"]
+    assert mine(worker.wake_due(), t) == ["busy"]
     assert app.get_state(t).next == ("ask",)
     other.release()
     woken: list = []
