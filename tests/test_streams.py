@@ -217,6 +217,22 @@ def test_a_dead_lettered_record_among_fanned_out_ones_commits_in_order():
     assert source.committed == list(range(30))
 
 
+class Greedy:
+    """Empties the list it is given (agents may do anything with their arguments)."""
+
+    def process(self, records):
+        out = [(r, [r.value()]) for r in records]
+        records.clear()
+        return out
+
+
+def test_an_agent_changing_its_batch_changes_no_commit():
+    source, sink = Source(range(50), batch=50), LateSink()
+    Pipeline([source, Step(Greedy(), name="greedy"), sink]).run()
+    assert sorted(sink.written) == list(range(50))
+    assert source.committed == list(range(50))
+
+
 class Q(TypedDict, total=False):
     question: str
     answer: str

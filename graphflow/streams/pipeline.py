@@ -345,7 +345,7 @@ class _Segment:
             batch, held = held, []
             for i in range(0, len(batch), size):
                 chunk = batch[i:i + size]
-                await out.put((chunk, [tracker.add(chunk)] * len(chunk)))
+                await out.put((list(chunk), [tracker.add(chunk)] * len(chunk)))
 
         try:
             while not (stop is not None and stop.is_set()) and not p._stopping:
@@ -432,7 +432,7 @@ class _Segment:
         attempt = 0
         while True:
             try:
-                results = await process(todo)
+                results = await process(list(todo))  # (a list of its own: it may change it)
             except Exception as exc:
                 results = [(r, exc) for r in todo]
             got = _outputs(step, todo, results)
