@@ -35,28 +35,21 @@ class S(TypedDict, total=False):
     deadline: float
 
 
-def build(saver):
-    def nap(state: S, ctx: RunContext) -> dict:
-        ctx.sleep(0.2)
+def build(saver, name: str = "w10", wait=lambda ctx: ctx.sleep(0.2)):
+    """One node that waits (``wait(ctx)``: a 0.2 s sleep) and records when it woke."""
+    def node(state: S, ctx: RunContext) -> dict:
+        wait(ctx)
         return {"woke": time.time()}
 
     g = StateGraph(S)
-    g.add_node("nap", nap)
-    g.add_edge(START, "nap")
-    g.add_edge("nap", END)
-    return g.compile(checkpointer=saver, name="w10")
+    g.add_node("node", node)
+    g.add_edge(START, "node")
+    g.add_edge("node", END)
+    return g.compile(checkpointer=saver, name=name)
 
 
 def build_signalled(saver):
-    def ask(state: S, ctx: RunContext) -> dict:
-        ctx.wait_for_signal("go")
-        return {"woke": time.time()}
-
-    g = StateGraph(S)
-    g.add_node("ask", ask)
-    g.add_edge(START, "ask")
-    g.add_edge("ask", END)
-    return g.compile(checkpointer=saver, name="w10-signal")
+    return build(saver, "w10-signal", lambda ctx: ctx.wait_for_signal("go"))
 
 
 def lateness(app, worker: Worker) -> float:
