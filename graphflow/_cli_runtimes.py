@@ -1,6 +1,7 @@
 """The runtime commands of ``graphflow``: ``worker`` (wake durable waits) and ``pipeline run``.
 
     graphflow worker MODULE:ATTR [MODULE:ATTR ...] [--db runs.db] [--poll S] [--once]
+                     [--no-listen] [--keep-entity-ops S]
     graphflow pipeline run pipeline.yaml [--step NAME ...] [--redis URL]
 
 Both run until SIGINT or SIGTERM (``--once`` / a finite pipeline: until done), then stop
@@ -31,6 +32,19 @@ def _stop_on_signals(stop: threading.Event) -> None:
         signal.signal(sig, handler)
 
 
+def _seconds_or_none(text: str) -> float | None:
+    if text.strip().lower() == "forever":
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds or 'forever'"
+                                         ) from None
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seconds must be >= 0")
+    return seconds
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     from .durable import Worker
 
@@ -43,7 +57,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
             saver = graphs[0].checkpointer
             graphs = [g.with_checkpointer(saver) for g in graphs]
         try:
-            worker = Worker(*graphs, poll=args.poll, concurrency=args.concurrency)
+            keep = {k: v for k, v in vars(args).items() if k == "keep_entity_ops"}  # if given
+            worker = Worker(*graphs, poll=args.poll, concurrency=args.concurrency,
+                            listen=args.listen, **keep)
         except (ValueError, Exception) as e:
             raise UsageError(str(e)) from e
         stack.callback(worker.close)
@@ -96,6 +112,13 @@ def add_commands(commands: Any, common: Any, graph_help: str, parser_class: type
     worker.add_argument("--concurrency", type=int, default=4, metavar="N",
                         help="threads woken at once (default 4)")
     worker.add_argument("--once", action="store_true", help="wake what is due now, then exit")
+    worker.add_argument("--no-listen", dest="listen", action="store_false",
+                        help="on PostgreSQL, do not LISTEN for other processes' waits and "
+                             "signals (they are then seen at the next poll)")
+    worker.add_argument("--keep-entity-ops", type=_seconds_or_none,
+                        default=argparse.SUPPRESS,
+                        metavar="S", help="seconds entity operation results are kept (pruned "
+                                          "hourly; default a week; 'forever' keeps them)")
     worker.set_defaults(handler=cmd_worker)
 
     pipeline = commands.add_parser(

@@ -39,6 +39,12 @@ def t() -> str:
     return f"t-{uuid.uuid4().hex}"
 
 
+def mine(woken, t) -> list[str]:
+    """The outcomes of waking thread ``t`` (the database is shared by the whole suite: a worker
+    also wakes other tests' due threads of the same graph)."""
+    return [w.outcome for w in woken if w.thread == t]
+
+
 def _interrupt(result):
     (intr,) = result["__interrupt__"]
     return intr
@@ -53,8 +59,7 @@ def test_sleep_pauses_and_the_worker_wakes_it_after_the_deadline(saver, t):
     assert app.get_state(t).next == ("nap",)
     worker = Worker(app)
     wait_until(lambda: time.time() >= deadline, "the deadline")
-    woken = worker.wake_due()
-    assert [w.outcome for w in woken] == ["finished"]
+    assert mine(worker.wake_due(), t) == ["finished"]
     state = app.get_state(t).values
     assert state["log"] == ["before", "nap", "after"]
     assert state["woke_at"] >= deadline
@@ -65,7 +70,7 @@ def test_a_sleeping_thread_is_not_woken_before_its_time(saver, t):
     app = make_sleeper(saver)
     app.invoke({"seconds": 3600, "log": []}, thread=t)
     worker = Worker(app)
-    assert worker.wake_due() == []
+    assert mine(worker.wake_due(), t) == []
     (row,) = saver.waits(t)
     assert row.wake_at > time.time() + 3000 and row.graph == "sleeper"
     # continuing it by hand sleeps only the rest: the deadline was journaled
@@ -103,11 +108,11 @@ def test_a_signal_wakes_the_waiting_thread(saver, t):
     out = app.invoke({"request": "r"}, thread=t)
     assert _interrupt(out).value == Wait(None, "approve", "signal")
     worker = Worker(app)
-    assert worker.wake_due() == []  # no signal yet, no timeout: nothing is due
+    assert mine(worker.wake_due(), t) == []  # no signal yet, no timeout: nothing is due
     app.signal(t, "other", 1)  # another name wakes nothing
-    assert worker.wake_due() == []
+    assert mine(worker.wake_due(), t) == []
     app.signal(t, "approve", "yes")
-    assert [w.outcome for w in worker.wake_due()] == ["finished"]
+    assert mine(worker.wake_due(), t) == ["finished"]
     assert app.get_state(t).values["answer"] == "yes"
     assert saver.waits(t) == []
 
@@ -152,7 +157,7 @@ def test_a_signal_timeout_raises_in_the_node(saver, t):
     app = g.compile(checkpointer=saver)
     deadline = _interrupt(app.invoke({"answer": ""}, thread=t)).value.until
     wait_until(lambda: time.time() >= deadline, "the timeout")
-    assert [w.outcome for w in Worker(app).wake_due()] == ["finished"]
+    assert mine(Worker(app).wake_due(), t) == ["finished"]
     assert app.get_state(t).values["answer"] == "timed out: approve"
     app.signal(t, "approve", "late")  # too late: the journaled outcome stands
     assert app.invoke(None, thread=t)["answer"] == "timed out: approve"
@@ -170,7 +175,7 @@ def test_a_busy_thread_is_woken_later(saver, t):
     app.signal(t, "approve", "yes")
     other = Lease(saver, t, saver.lease_ttl).hold()  # another writer holds the thread
     worker = Worker(app)
-    assert [w.outcome for w in worker.wake_due()] == ["busy"]
+    assert mine(worker.wake_due(), t) == ["busy"]
     assert app.get_state(t).next == ("ask",)
     other.release()
     woken: list = []
@@ -292,3 +297,90 @@ def test_a_restarted_process_wakes_the_thread(tmp_path, t):
         app = make_sleeper(second)
         assert Worker(app, poll=0.05).wait_for(t, timeout=60)[t].values["log"] == [
             "before", "nap", "after"]
+
+
+# -- other processes' waits and signals (PostgreSQL: LISTEN/NOTIFY) -----------------------------
+
+def _idle_worker(worker: Worker, mode: str, approval):
+    """Run ``worker`` in a thread (``run``, or ``serve`` on a loop of its own) until it has
+    woken a thread that was due when it started (so it has made its first pass and sleeps);
+    what it woke, and a function that stops it."""
+    woken: list = []
+    stop = threading.Event()
+    first = f"t-{uuid.uuid4().hex}"
+    approval.invoke({"request": "r"}, thread=first)
+    approval.signal(first, "approve", "first")
+    loop = asyncio.new_event_loop()
+    done = asyncio.Event()  # serve's stop, set from `stop` below
+    if mode == "run":
+        runner = threading.Thread(target=worker.run,
+                                  kwargs={"stop": stop, "on_wake": woken.append})
+    else:
+        runner = threading.Thread(target=loop.run_until_complete,
+                                  args=(worker.serve(done, on_wake=woken.append),))
+    runner.start()
+    wait_until(lambda: (first, "finished") in {(w.thread, w.outcome) for w in woken},
+               "the worker's first pass")
+
+    def halt() -> None:
+        stop.set()
+        if mode == "serve":
+            loop.call_soon_threadsafe(done.set)
+        worker.notify()
+        runner.join(timeout=60)
+        assert not runner.is_alive()
+        loop.close()
+
+    return woken, halt
+
+
+@pytest.mark.parametrize("mode", ["run", "serve"])
+def test_another_process_s_timer_and_signal_wake_an_idle_worker_on_postgres(pg_dsn, mode):
+    """The worker would next look in an hour: only the other process's NOTIFY can wake it."""
+    from graphflow.checkpoint.postgres import PostgresCheckpointer
+
+    napper, asker = f"t-{uuid.uuid4().hex}", f"t-{uuid.uuid4().hex}"
+    with PostgresCheckpointer(pg_dsn) as mine, PostgresCheckpointer(pg_dsn) as theirs:
+        worker = Worker(make_sleeper(mine), make_approval(mine), poll=3600)
+        woken, halt = _idle_worker(worker, mode, make_approval(mine))
+        try:
+            # "another process": a checkpointer this process's worker does not watch
+            make_sleeper(theirs).invoke({"seconds": 0.2, "log": []}, thread=napper)
+            approval = make_approval(theirs)
+            approval.invoke({"request": "r"}, thread=asker)
+            approval.signal(asker, "approve", "yes")
+            wait_until(lambda: {(w.thread, w.outcome) for w in woken} >= {
+                (napper, "finished"), (asker, "finished")}, "both threads woken")
+        finally:
+            halt()
+        assert approval.get_state(asker).values["answer"] == "yes"
+        assert make_sleeper(theirs).get_state(napper).values["log"] == ["before", "nap",
+                                                                         "after"]
+
+
+def test_the_wake_listener_reconnects_and_reports_what_it_may_have_missed(pg_dsn):
+    import psycopg
+
+    from graphflow.checkpoint.postgres import LISTENER_NAME, PostgresCheckpointer
+
+    calls: list = []
+    with PostgresCheckpointer(pg_dsn) as saver:
+        stop = saver.listen_wakes(["g-listen"], lambda: calls.append(1))
+        try:
+            with psycopg.connect(pg_dsn, autocommit=True) as admin:
+                def listening() -> list:
+                    return admin.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE application_name = %s "
+                        "AND datname = current_database()", (LISTENER_NAME,)).fetchall()
+
+                (pid,), = listening()
+                admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                wait_until(lambda: calls and listening() and listening()[0][0] != pid,
+                           "the listener back, and told to look")
+                before = len(calls)
+                admin.execute("SELECT pg_notify('graphflow_wake', 'another-graph')")
+                admin.execute("SELECT pg_notify('graphflow_wake', 'g-listen')")
+                wait_until(lambda: len(calls) > before, "the notice for its graph")
+                assert len(calls) == before + 1  # the other graph's notice was not passed on
+        finally:
+            stop()

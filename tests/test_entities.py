@@ -10,12 +10,16 @@ import sys
 import threading
 import uuid
 from dataclasses import field
+from pathlib import Path
 from typing import TypedDict
 
 import pytest
 
 from graphflow import END, START, RunContext, StateGraph
 from graphflow.durable import Entities, entity, query
+
+sys.path.insert(0, str(Path(__file__).parent / "support"))
+from waiting import wait_until
 
 
 @entity
@@ -192,3 +196,43 @@ def test_writers_in_several_processes_are_serialized(kind, tmp_path, key):
     with Store(where) as saver:
         assert Entities(saver).get(Account, key).balance == 75
         assert Entities(saver).version(Account, key) == 75
+
+
+def _worker_graph(saver):
+    from graphflow.durable import Worker
+
+    g = StateGraph(TypedDict("Nothing", {"n": int}))
+    g.add_node("n", lambda s: {"n": 1})
+    g.add_edge(START, "n")
+    g.add_edge("n", END)
+    return lambda **kw: Worker(g.compile(checkpointer=saver, name="prune"), **kw)
+
+
+def test_the_worker_prunes_old_operation_results_on_its_schedule(saver, key):
+    from graphflow.checkpoint.durable import MISSING
+
+    accounts = Entities(saver)
+    accounts.call(Account, key, "deposit", (7,), op_id="op-1")
+    worker = _worker_graph(saver)
+    worker(keep_entity_ops=3600).run(until=lambda: True)  # one pass: the op is recent
+    assert saver.get_entity_op("Account", key, "op-1") == 7
+    worker(keep_entity_ops=None).run(until=lambda: True)  # keeps everything
+    assert saver.get_entity_op("Account", key, "op-1") == 7
+
+    pruning: list = []
+
+    def pruned() -> bool:  # (a clock may not have moved on since the write: a new worker)
+        pruning.append(worker(keep_entity_ops=0))
+        pruning[-1].run(until=lambda: True)  # its first pass prunes
+        return saver.get_entity_op("Account", key, "op-1") is MISSING
+
+    wait_until(pruned, "the old result pruned")
+    assert accounts.get(Account, key).balance == 7  # the state stays
+    accounts.call(Account, key, "deposit", (1,), op_id="op-2")
+    pruning[-1].run(until=lambda: True)  # its next pruning is an hour away
+    assert saver.get_entity_op("Account", key, "op-2") == 8
+
+
+def test_worker_keep_entity_ops_must_be_seconds(saver):
+    with pytest.raises(ValueError, match="keep_entity_ops must be >= 0"):
+        _worker_graph(saver)(keep_entity_ops=-1)

@@ -97,7 +97,7 @@ def test_a_timeout_deletes_the_job(saver, service, t):
     else:
         woken = []
         Worker(app, poll=0.05).run(until=lambda: bool(woken) and woken[-1].outcome == "failed",
-                                   on_wake=woken.append)
+                                   on_wake=lambda w: woken.append(w) if w.thread == t else None)
         error = woken[-1].error
     assert isinstance(_cause(error), JobTimeoutError)
     assert service.stats["deletes"] == 1 and service.job("job-1")["phase"] == "cancelled"
@@ -107,7 +107,8 @@ def test_cancelling_the_run_deletes_the_job(saver, service, t):
     app = make(saver, service.url, poll=Poll(60, 1, 60))
     app.invoke({"task": {"n": 1}}, thread=t)
     cancel(app, t)
-    (woken,) = Worker(app).wake_due()  # the cancel signal wakes it at once
+    # the cancel signal wakes it at once (other tests' due threads may be woken too)
+    (woken,) = [w for w in Worker(app).wake_due() if w.thread == t]
     assert woken.outcome == "failed" and isinstance(_cause(woken.error), JobCancelledError)
     assert service.job("job-1")["phase"] == "cancelled"
 

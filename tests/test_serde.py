@@ -32,8 +32,10 @@ from graphflow.checkpoint.serde import (
     SerializationError,
     dumps,
     dumps_bytes,
+    dumps_each,
     loads,
     loads_bytes,
+    loads_each,
     register_schema_types,
     register_type,
     registered,
@@ -402,6 +404,47 @@ def test_property_both_backends_read_each_others_output(value):
         slow = dumps(value)
     with json_backend("fast"):
         assert_same(value, loads(slow))
+
+
+def test_dumps_each_and_loads_each_agree_with_a_call_each(backend):
+    datas = dumps_each(SUPPORTED)
+    assert datas == [dumps_bytes(v) for v in SUPPORTED]
+    for value, back in zip(SUPPORTED, loads_each(datas), strict=True):
+        assert_same(value, back)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(values, max_size=5))
+def test_property_each_round_trips_exactly(batch):
+    for name in ("fast", "stdlib"):
+        with json_backend(name):
+            back = loads_each(dumps_each(batch))
+            assert len(back) == len(batch)
+            for value, got in zip(batch, back, strict=True):
+                assert_same(value, got)
+
+
+@pytest.mark.parametrize("text", [
+    b'{"\\u005f_gf__": "tuple", "v": [1, 2]}',       # the tag key spelled with an escape
+    b'[{"__gf\\u005f_": "bytes", "v": "aGk="}, 1]',
+    b'{"__gf__": "not a tag"}',
+])
+def test_loads_each_reads_tags_however_they_are_spelled(text, backend):
+    try:
+        expected: Any = loads_bytes(text)
+    except SerializationError as exc:
+        expected = exc
+    if isinstance(expected, SerializationError):
+        with pytest.raises(SerializationError, match="unknown tag"):
+            loads_each([b"1", text])
+    else:
+        assert loads_each([b"1", text]) == [1, expected]
+        assert expected != json.loads(text)  # a tag was revived
+
+
+def test_loads_each_of_corrupted_data_is_corrupted(backend):
+    with pytest.raises(SerializationError, match="corrupted"):
+        loads_each([b"1", b"{"])
 
 
 # -- encoding errors ---------------------------------------------------------------------------

@@ -146,6 +146,93 @@ def test_error_policies(policy):
         assert dead[0].header("error-step") == "flaky"
 
 
+class Sizes(SingleRecordProcessor):
+    """Passes records on; logs the size of each batch it is given."""
+
+    def __init__(self):
+        self.sizes: list[int] = []
+
+    def process(self, records):
+        self.sizes.append(len(records))
+        return super().process(records)
+
+    def process_record(self, record):
+        return [record]
+
+
+def test_small_reads_are_merged_up_to_the_batch_size_and_large_batches_split():
+    source, sink = Source(range(200), batch=5), LateSink()
+    merged, split = Sizes(), Sizes()
+    stats = Pipeline([Step(source, batch_size=50, linger=3600),  # merge until 50 are read
+                      Step(merged, name="merged", batch_size=1000),
+                      Step(split, name="split", batch_size=7), sink]).run()
+    assert merged.sizes == [50, 50, 50, 50]
+    assert max(split.sizes) <= 7 and sum(split.sizes) == 200
+    assert sorted(sink.written) == list(range(200))
+    assert source.committed == list(range(200)) and stats["committed"] == 200
+
+
+def test_outputs_leave_a_concurrent_step_in_their_input_order():
+    source, sink = Source(range(300), batch=4), LateSink()
+    Pipeline([source, Step(Jitter(), name="jitter", concurrency=8, batch_size=4),
+              Step(SingleRecordDouble(), name="double", concurrency=3, batch_size=5),
+              sink]).run()
+    kept = [v for v in range(300) if v % 5]
+    assert sink.written == [2 * x for v in kept for x in ([v, v] if v % 3 == 0 else [v])]
+    assert source.committed == list(range(300))
+
+
+class Twice(SingleRecordProcessor):
+    """Returns each record object twice (the sink gets the same object two times)."""
+
+    def process_record(self, record):
+        return [record, record]
+
+
+def test_the_same_record_object_written_twice_is_committed_once_both_are():
+    source, sink = Source(range(20)), LateSink()
+    stats = Pipeline([source, Step(Twice(), name="twice"), sink]).run()
+    assert sorted(sink.written) == sorted(list(range(20)) * 2)
+    assert source.committed == list(range(20))
+    assert stats["written"] == 40
+
+
+class FailOdd(SingleRecordProcessor):
+    """Fans even values out to two records; fails on odd ones."""
+
+    def process_record(self, record):
+        if record.value() % 2:
+            raise ValueError(f"odd {record.value()}")
+        return [record.value(), record.value() + 0.5]
+
+
+def test_a_dead_lettered_record_among_fanned_out_ones_commits_in_order():
+    topics = MemoryTopics()
+    source, sink = Source(range(30), batch=30), LateSink()
+    Pipeline([source, Step(FailOdd(), name="fan", batch_size=4,
+                           errors={"on-failure": "dead-letter", "dead-letter-topic": "dlq"}),
+              sink], topics=topics).run()
+    assert sink.written == [x for v in range(0, 30, 2) for x in (v, v + 0.5)]
+    assert [r.value() for r in topics.records("dlq")] == list(range(1, 30, 2))
+    assert source.committed == list(range(30))
+
+
+class Greedy:
+    """Empties the list it is given (agents may do anything with their arguments)."""
+
+    def process(self, records):
+        out = [(r, [r.value()]) for r in records]
+        records.clear()
+        return out
+
+
+def test_an_agent_changing_its_batch_changes_no_commit():
+    source, sink = Source(range(50), batch=50), LateSink()
+    Pipeline([source, Step(Greedy(), name="greedy"), sink]).run()
+    assert sorted(sink.written) == list(range(50))
+    assert source.committed == list(range(50))
+
+
 class Q(TypedDict, total=False):
     question: str
     answer: str
@@ -230,6 +317,21 @@ def test_pipeline_file_errors_name_the_step(tmp_path):
         load_pipeline(bad)
 
 
+def test_a_pipeline_file_sets_batching(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("pipeline:\n"
+                    "  - {name: n, type: source, className: stream_agents.Numbers, linger: 0.5,"
+                    " batch-size: 20}\n"
+                    "  - {name: d, type: processor, className: stream_agents.Double}\n")
+    source, double = load_pipeline(path).steps
+    assert (source.linger, source.batch_size) == (0.5, 20)
+    assert (double.linger, double.batch_size) == (Step.linger, 1000)
+    path.write_text("pipeline:\n"
+                    "  - {name: n, type: source, className: stream_agents.Numbers, linger: -1}\n")
+    with pytest.raises(ValueError, match="step 'n': linger must be >= 0"):
+        load_pipeline(path)
+
+
 @pytest.fixture(scope="module")
 def redis_url(tmp_path_factory):
     if not redis_server.available():
@@ -300,3 +402,74 @@ pipeline:
         second.send_signal(signal.SIGTERM)
         assert second.wait(timeout=60) == 0
     assert client.xpending(f"{name}-in", f"{name}.upper")["pending"] == 0
+
+
+def test_records_cross_redis_intact(redis_url):
+    from datetime import UTC, datetime
+
+    topics = RedisTopics(redis_url, block=0.05)
+    name = uuid.uuid4().hex
+    sent = [Record({"at": datetime(2024, 5, 1, tzinfo=UTC), "n": (1, 2)}, key="k1",
+                   timestamp=1700000000000, headers=[("h", "x"), ("n", 2)]),
+            Record("plain"), Record(3.5, key=7, timestamp=12),
+            Record(None, timestamp=1.5), Record(b"\x00bytes", key=("a", 1))]
+
+    async def roundtrip():
+        await topics.producer(name).write(sent)
+        consumer = topics.consumer(name, "g")
+        got = await consumer.read(100)
+        await consumer.commit(got)
+        await topics.close()
+        return got
+
+    got = asyncio.run(roundtrip())
+    assert [(r.value(), r.key(), r.headers(), r.origin()) for r in got] == [
+        (r.value(), r.key(), r.headers(), name) for r in sent]
+    stamps = [r.timestamp() for r in got]
+    assert (stamps[0], stamps[2], stamps[3]) == (1700000000000, 12, 1.5)
+    assert isinstance(got[1].timestamp(), int)  # stamped when written
+
+
+def test_a_batch_costs_one_round_trip_each_way(redis_url):
+    """Appending, reading and acknowledging a batch are one command each, whatever its size."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    topics = RedisTopics(redis_url, block=0.05)
+    name = uuid.uuid4().hex
+
+    async def run():
+        consumer = topics.consumer(name, "g")
+        await consumer.read(10)  # creates the group (and claims nothing)
+        client.config_resetstat()
+        await topics.producer(name).write([Record(i) for i in range(600)])
+        got = await consumer.read(1000)
+        await consumer.commit(got)
+        await topics.close()
+        return got
+
+    got = asyncio.run(run())
+    calls = {k.removeprefix("cmdstat_"): v["calls"]
+             for k, v in client.info("commandstats").items()}
+    assert [r.value() for r in got] == list(range(600))
+    assert calls.get("xadd") == 600  # one entry per record ...
+    assert calls.get("evalsha") == 1  # ... appended by one call
+    assert calls.get("xreadgroup") == 1 and calls.get("xack") == 1
+    assert client.xpending(name, "g")["pending"] == 0
+
+
+def test_an_entry_that_is_not_a_record_is_named(redis_url):
+    import redis
+
+    name = uuid.uuid4().hex
+    redis.Redis.from_url(redis_url).xadd(name, {"other": "x"})
+    topics = RedisTopics(redis_url, block=0.05)
+
+    async def read():
+        try:
+            return await topics.consumer(name, "g").read(10)
+        finally:
+            await topics.close()
+
+    with pytest.raises(ValueError, match=rf"topic '{name}': entry .* has no 'r' field"):
+        asyncio.run(read())

@@ -8,7 +8,7 @@ connections, its DDL, the placeholder style and how a writer locks a thread.
 Tables (every JSON column is TEXT holding ``serde.dumps`` output; ``ns`` is the namespace
 inside the thread: ``''`` for the thread's own graph, a subgraph run's path otherwise)::
 
-    graphflow_checkpoints  seq (autoincrement: insertion order), thread, ns, id, parent_id, step,
+    graphflow_checkpoints  seq (increasing: insertion order), thread, ns, id, parent_id, step,
                            created_at, metadata, next, joins, writes, snapshot (NULL: delta row),
                            snapshot_step, snapshot_bytes, delta_bytes (storage-policy bookkeeping)
                            UNIQUE (thread, ns, id); INDEX (thread, ns, seq)

@@ -100,6 +100,12 @@ class SqlDurableTables(DurableTables):
             conn.execute(self._q(SQL_PUT_WAIT), (
                 row.thread, row.wait_id, row.ns, row.graph, row.wake_at, row.signal, row.token,
                 row.thread, row.signal, 1 if row.woken else 0))
+            self._announce(conn, row.graph)
+
+    def _announce(self, conn: Any, graph: str) -> None:
+        """Tell other processes' schedulers of ``graph`` (``""``: of any graph) that a wait
+        was registered or signalled, once ``conn``'s transaction commits (here: nothing; see
+        :meth:`listen_wakes`)."""
 
     def delete_wait(self, thread: str, wait_id: str, token: str | None) -> None:
         with self._write_one() as conn:
@@ -135,7 +141,8 @@ class SqlDurableTables(DurableTables):
         with self._write() as conn:
             self._lock_thread(conn, thread)
             seq = conn.execute(self._q(SQL_PUT_SIGNAL), (thread, name, text)).fetchone()[0]
-            conn.execute(self._q(SQL_WAKE_SIGNALLED), (thread, name))
+            if conn.execute(self._q(SQL_WAKE_SIGNALLED), (thread, name)).rowcount:
+                self._announce(conn, "")
         return int(seq)
 
     def claim_signal(self, thread: str, name: str, wait_id: str) -> Any:

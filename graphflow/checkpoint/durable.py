@@ -25,7 +25,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -180,6 +180,15 @@ class DurableTables:
                      for r in rows.values() if r.graph in names
                      and (r.woken or r.wake_at is not None)]
         return min(times, default=None)  # type: ignore[type-var]
+
+    def listen_wakes(self, graphs: Sequence[str],
+                     on_wake: Callable[[], None]) -> Callable[[], None] | None:
+        """Have ``on_wake()`` called (from another thread) whenever another process registers
+        a wait or sends a signal for one of ``graphs``, so that a scheduler looks at once; a
+        function that stops it, or None when this store cannot tell (a scheduler then sees
+        such changes at its next poll). In-process changes need no listening
+        (:func:`graphflow.engine.waits.watch`). Here: None."""
+        return None
 
     # -- signals ----------------------------------------------------------------------------
 

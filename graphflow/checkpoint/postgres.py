@@ -11,9 +11,10 @@ e.g. ``metadata::jsonb ->> 'source'``.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from . import _sql
@@ -47,6 +48,14 @@ _LEASES_DDL = """CREATE TABLE IF NOT EXISTS {table} (
         acquired_at DOUBLE PRECISION NOT NULL)"""
 
 __all__ = ["CorruptCheckpointError", "PostgresCheckpointer"]
+
+log = logging.getLogger("graphflow.checkpoint")
+
+#: The channel of wake-up notices: a wait registered or signalled (payload: its graph's name,
+#: or "" for any graph), sent when the transaction commits.
+WAKE_CHANNEL = "graphflow_wake"
+#: The ``application_name`` of the listening connections (``pg_stat_activity`` shows them).
+LISTENER_NAME = "graphflow-wake-listener"
 
 # Advisory lock keys (the two-int4 key space, apart from applications' bigint keys): one for
 # creating the schema, one class for "a writer of this thread".
@@ -262,6 +271,18 @@ class PostgresCheckpointer(SqlDurableTables, SqlCheckpointer):
         with self._ready_pool().connection() as conn:
             yield conn
 
+    def _announce(self, conn: Any, graph: str) -> None:
+        conn.execute("SELECT pg_notify(%s, %s)", (WAKE_CHANNEL, graph))
+
+    def listen_wakes(self, graphs: Sequence[str],
+                     on_wake: Callable[[], None]) -> Callable[[], None]:
+        """``LISTEN`` for wake-up notices (``NOTIFY``, sent when a wait is registered or
+        signalled in any process) on a connection of its own, read by a daemon thread; see
+        :meth:`~graphflow.checkpoint.durable.DurableTables.listen_wakes`. Listening has begun
+        when this returns."""
+        pool = self._ready_pool()
+        return _WakeListener(pool.conninfo, graphs, on_wake).stop
+
     def close(self) -> None:
         """Close the pool (idempotent); further use raises an error."""
         with self._setup_lock:
@@ -277,3 +298,68 @@ class PostgresCheckpointer(SqlDurableTables, SqlCheckpointer):
 
     def __repr__(self) -> str:
         return f"PostgresCheckpointer(snapshot_every={self.snapshot_every!r})"  # no DSN: secrets
+
+
+class _WakeListener:
+    """A connection listening on :data:`WAKE_CHANNEL`; ``on_wake()`` for each notice about one
+    of ``graphs`` (or any graph). A lost connection is made again (with a backoff), and then
+    ``on_wake()`` is called once, for what was sent meanwhile."""
+
+    def __init__(self, conninfo: str, graphs: Sequence[str],
+                 on_wake: Callable[[], None]) -> None:
+        self.conninfo = conninfo
+        self.graphs = frozenset(graphs)
+        self.on_wake = on_wake
+        self.stopped = threading.Event()
+        self.conn: Any = self._connect()
+        self.thread = threading.Thread(target=self._loop, name="graphflow-wake-listener",
+                                       daemon=True)
+        self.thread.start()
+
+    def _connect(self) -> Any:
+        psycopg, _ = _import_driver()
+        conn = psycopg.Connection.connect(self.conninfo, autocommit=True,
+                                          application_name=LISTENER_NAME)
+        try:
+            conn.execute(f"LISTEN {WAKE_CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _loop(self) -> None:
+        pause = 0.1
+        while not self.stopped.is_set():
+            try:
+                if self.conn is None:
+                    self.conn = self._connect()
+                    pause = 0.1
+                    self.on_wake()
+                for notice in self.conn.notifies(timeout=0.5):
+                    if not notice.payload or notice.payload in self.graphs:
+                        self.on_wake()
+                    if self.stopped.is_set():
+                        break
+            except TypeError as exc:  # psycopg < 3.2: notifies() has no timeout
+                log.warning("cannot listen for wake-ups (%s): psycopg >= 3.2 is needed; the "
+                            "worker polls", exc)
+                break
+            except Exception as exc:
+                if self.stopped.is_set():
+                    break
+                log.warning("listening for wake-ups failed (%s); again in %.1f s", exc, pause)
+                self._close()
+                self.stopped.wait(pause)
+                pause = min(pause * 2, 5.0)
+        self._close()
+
+    def _close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            with suppress(Exception):
+                conn.close()
+
+    def stop(self) -> None:
+        """Stop listening (the thread ends within about half a second)."""
+        self.stopped.set()
+        self.thread.join(timeout=10)

@@ -48,7 +48,7 @@ __all__ = ["CorruptCheckpointError", "SqliteCheckpointer"]
 
 _DDL = (
     f"""CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         thread TEXT NOT NULL,
         ns TEXT NOT NULL DEFAULT '',
         id TEXT NOT NULL,
@@ -64,7 +64,7 @@ _DDL = (
         snapshot_bytes INTEGER NOT NULL,
         delta_bytes INTEGER NOT NULL)""",
     f"""CREATE TABLE IF NOT EXISTS {WRITES} (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        seq INTEGER PRIMARY KEY,
         thread TEXT NOT NULL,
         ns TEXT NOT NULL DEFAULT '',
         checkpoint_id TEXT NOT NULL,

@@ -9,8 +9,12 @@ pass of any worker wakes the thread again.
 One core, three ways to drive it: :meth:`Worker.wake_due` (one pass), :meth:`Worker.run` (a loop
 in this thread: ``graphflow worker``), :meth:`Worker.serve` (a loop on an event loop, for a
 server process that hosts it beside its routes). Between passes it sleeps until the soonest known
-wake-up or ``poll`` seconds, whichever is first; a wait registered or a signal sent in this
-process wakes it at once, others (another process's) are seen at the next poll.
+wake-up or ``poll`` seconds, whichever is first. A wait registered or a signal sent in this
+process wakes it at once; so does one of another process on PostgreSQL (``LISTEN``/``NOTIFY``,
+see ``listen``); elsewhere (SQLite) another process's are seen at the next poll.
+
+The loops also forget entity operation results older than ``keep_entity_ops`` (see
+``docs/jobs.md``), at their first pass and then every hour.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ if TYPE_CHECKING:
 __all__ = ["Woken", "Worker"]
 
 log = logging.getLogger("graphflow.worker")
+
+#: How long a Worker keeps entity operation results by default (seconds): a week.
+KEEP_ENTITY_OPS = 7 * 24 * 3600.0
+#: How often its loops prune them (seconds).
+PRUNE_EVERY = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +78,17 @@ class Worker:
             registered by another process can be noticed.
         concurrency: threads woken at once in one pass.
         batch: the most due rows read per pass.
+        listen: in the loops, be told at once of waits registered and signals sent by other
+            processes, where the store can tell (PostgreSQL: ``LISTEN``/``NOTIFY``, one more
+            connection); otherwise they are seen at the next poll.
+        keep_entity_ops: seconds an entity operation's result is kept (a call repeated within
+            that time is applied once); the loops prune older ones every hour. None: keep
+            them all.
     """
 
     def __init__(self, *graphs: CompiledGraph, poll: float = 1.0, concurrency: int = 4,
-                 batch: int = 100) -> None:
+                 batch: int = 100, listen: bool = True,
+                 keep_entity_ops: float | None = KEEP_ENTITY_OPS) -> None:
         if not graphs:
             raise ValueError("Worker needs at least one compiled graph")
         savers = {id(g.checkpointer) for g in graphs}
@@ -88,11 +104,17 @@ class Worker:
             by_name[g.name] = g
         if poll <= 0 or concurrency < 1 or batch < 1:
             raise ValueError("Worker: poll must be > 0, concurrency and batch >= 1")
+        if keep_entity_ops is not None and not keep_entity_ops >= 0:
+            raise ValueError(f"Worker: keep_entity_ops must be >= 0 seconds or None, not "
+                             f"{keep_entity_ops!r}")
         self.saver: Checkpointer = saver
         self.graphs = by_name
         self.poll = poll
         self.concurrency = concurrency
         self.batch = batch
+        self.listen = listen
+        self.keep_entity_ops = keep_entity_ops
+        self._prune_at = 0.0  # (monotonic) the loops' next pruning
         self._busy: dict[str, tuple[float, float]] = {}  # thread -> (retry at, last pause)
         self._wake = threading.Event()
         self._async_wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
@@ -193,25 +215,57 @@ class Worker:
             on_wake: Callable[[Woken], Any] | None = None) -> None:
         """Wake due threads until ``stop`` is set or ``until()`` is true (checked after every
         pass), sleeping in between (see the module docstring)."""
-        while not (stop is not None and stop.is_set()):
-            self._wake.clear()
-            for woken in self._pass():
-                if on_wake is not None:
-                    on_wake(woken)
-            if until is not None and until():
-                return
-            delay = self._delay()
-            if stop is not None and stop.is_set():
-                return
-            if delay > 0:
-                self._wake.wait(delay)
+        unlisten = self._listen()
+        try:
+            while not (stop is not None and stop.is_set()):
+                self._wake.clear()
+                for woken in self._pass():
+                    if on_wake is not None:
+                        on_wake(woken)
+                if until is not None and until():
+                    return
+                delay = self._delay()
+                if stop is not None and stop.is_set():
+                    return
+                if delay > 0:
+                    self._wake.wait(delay)
+        finally:
+            if unlisten is not None:
+                unlisten()
+
+    def _listen(self) -> Callable[[], None] | None:
+        """Start listening for other processes' waits and signals (see ``listen``); what
+        stops it. Before the first pass, so nothing registered meanwhile is missed."""
+        if not self.listen:
+            return None
+        try:
+            return self.saver.listen_wakes(list(self.graphs), self.notify)
+        except Exception as exc:  # e.g. the database is down: the passes retry, we poll
+            log.warning("worker cannot listen for wake-ups (%s); it polls every %s s", exc,
+                        self.poll)
+            return None
 
     def _pass(self) -> list[Woken]:
+        self._prune()
         try:
             return self.wake_due()
         except Exception as exc:  # the store is unreachable: keep going, it may come back
             log.warning("worker pass failed: %s", exc)
             return []
+
+    def _prune(self) -> None:
+        """Forget entity operation results older than ``keep_entity_ops``, once an hour."""
+        keep = self.keep_entity_ops
+        if keep is None or time.monotonic() < self._prune_at:
+            return
+        self._prune_at = time.monotonic() + PRUNE_EVERY
+        try:
+            gone = self.saver.prune_entity_ops(keep)
+        except Exception as exc:  # tried again in an hour
+            log.warning("worker could not prune entity operation results: %s", exc)
+            return
+        if gone:
+            log.info("worker pruned %d entity operation result(s) older than %s s", gone, keep)
 
     async def serve(self, stop: asyncio.Event | None = None,
                     on_wake: Callable[[Woken], Any] | None = None) -> None:
@@ -219,7 +273,9 @@ class Worker:
         ``stop`` is set or the task is cancelled: for a server process hosting the scheduler."""
         event = asyncio.Event()
         self._async_wake = (asyncio.get_running_loop(), event)
+        unlisten = None
         try:
+            unlisten = await asyncio.to_thread(self._listen)
             while not (stop is not None and stop.is_set()):
                 event.clear()
                 for woken in await asyncio.to_thread(self._pass):
@@ -237,6 +293,8 @@ class Worker:
                     fut.cancel()
         finally:
             self._async_wake = None
+            if unlisten is not None:
+                await asyncio.to_thread(unlisten)
 
     def wait_for(self, threads: str | Iterable[str], *,
                  timeout: float | None = None) -> dict[str, StateSnapshot | None]:

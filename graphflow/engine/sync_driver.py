@@ -1,19 +1,22 @@
 """The sync driver: runs a :class:`Run`'s supersteps in the calling thread.
 
-A lone task runs inline. Several tasks run on the shared pool *and* in the calling thread, which
-takes tasks from the same queue: a step always makes progress, even when the pool is busy (a
-subgraph inside a task never waits for a free worker).
+A lone task runs inline. Several tasks run in the calling thread one after another, and helper
+threads join as soon as one of them blocks (see :func:`_run_all`): a step always makes progress,
+quick tasks cost no thread hand-over, and a subgraph inside a task never waits for a free worker.
+While a step streams its events live, its tasks run on the shared pool and the calling thread
+yields the events.
 """
 
 from __future__ import annotations
 
+import functools
 import queue
-import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
+from .._workers import run_each
 from ..graph.nodes import Branch
 from .call import MAX_WORKERS, execute_sync, executor
 from .executor import run_claimed, split
@@ -23,6 +26,7 @@ from .task import Task
 __all__ = ["run_sync"]
 
 _DONE = object()
+PATIENCE = 0.001  # seconds a parallel step may go without starting a task before helpers join
 
 
 def plan_sync(run: Run, branches: tuple[Branch, ...], source: str | None = None) -> None:
@@ -48,33 +52,18 @@ def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
 
 
 def _run_all(run: Run, tasks: list[Task]) -> None:
-    """Run ``tasks`` concurrently; return when all have finished."""
-    pending = deque(tasks)
-    left = [len(tasks)]
-    lock = threading.Lock()
-    finished = threading.Event()
+    """Run ``tasks`` concurrently; return when all have finished.
 
-    def work() -> None:
-        while True:
-            try:
-                task = pending.popleft()
-            except IndexError:
-                return
-            try:
-                execute_sync(run, task)
-            except BaseException as exc:  # never lose a task's end, whatever it raised
-                task.error = exc
-            finally:
-                with lock:
-                    left[0] -= 1
-                    if left[0] == 0:
-                        finished.set()
-
-    pool = executor()
-    for _ in range(min(len(tasks) - 1, MAX_WORKERS // 2)):
-        pool.submit(work)
-    work()
-    finished.wait()
+    The calling thread runs them one after another; when one blocks (no task started for
+    ``PATIENCE`` seconds while others wait), helper threads take the rest, doubling while the
+    step stays stuck, up to ``MAX_WORKERS`` (see :func:`graphflow._workers.run_all`). Quick
+    tasks cost no thread hand-over at all (threads would only take turns on the GIL); tasks
+    that block, as model and tool calls do, run concurrently within a few milliseconds.
+    """
+    errors = run_each(functools.partial(execute_sync, run), tasks, helpers=MAX_WORKERS,
+                      patience=PATIENCE)
+    for i, exc in errors.items():  # never lose a task's end, whatever it raised
+        tasks[i].error = exc
 
 
 def _run_split(run: Run, tasks: list[Task], far: list[Task]) -> None:

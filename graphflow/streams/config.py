@@ -19,7 +19,8 @@
         input: raw
         errors: {retries: 3, on-failure: dead-letter, dead-letter-topic: failed}
         concurrency: 4
-        batch-size: 100
+        batch-size: 100                              # the most records per call
+        linger: 0.005                                # a source waits this long to fill one
       - name: answer
         type: processor
         graph: myapp.graphs:app                      # a compiled graph as the processor
@@ -48,7 +49,7 @@ _TYPES = {"source": "source", "processor": "processor", "sink": "sink",
           "python-source": "source", "python-processor": "processor", "python-sink": "sink",
           "python-function": "processor"}
 _STEP_KEYS = {"name", "id", "type", "className", "graph", "input", "output", "configuration",
-              "errors", "concurrency", "batch-size", "batch_size", "resources"}
+              "errors", "concurrency", "batch-size", "batch_size", "linger", "resources"}
 
 
 def _import(path: str, where: str) -> Any:
@@ -127,6 +128,7 @@ def load_pipeline(path: str | Path, *, steps: list[str] | None = None,
                     input=spec.get("input"), output=spec.get("output"),
                     errors=spec.get("errors"), concurrency=int(spec.get("concurrency", 1)),
                     batch_size=int(spec.get("batch-size", spec.get("batch_size", 1000))),
+                    linger=float(spec.get("linger", Step.linger)),
                     config=dict(spec.get("configuration") or {}))
         if step.kind != kind:
             raise ValueError(f"{where}: declared a {kind} but its agent is a {step.kind}")

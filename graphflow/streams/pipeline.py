@@ -8,12 +8,18 @@ run in different processes (:meth:`Pipeline.run` with ``steps=``). A segment sta
 (a source step, or a consumer of its first step's input topic) and ends at a sink (a sink step,
 a producer of its last step's output topic, or nothing).
 
-**Ordered commits.** Every record read is tracked with the number of records derived from it
-still in flight. A processor's outputs inherit their input's entry; the sink's commit (its
-commit callback, or the end of ``write``), a skip and a dead-letter write each settle one. A
-source record is committed (``source.commit``, a topic acknowledgement) once it and every record
-read before it are settled, in read order: a crash loses nothing that was read (it is read again:
-at-least-once).
+**Batches.** A step gets at most ``batch_size`` records per call: larger batches are split,
+smaller ones waiting for it are merged, and a source's small reads are gathered for up to
+``linger`` seconds. A step's outputs leave it in the order of its inputs, whatever its
+``concurrency``. A batch travels as its records and, beside them, what each derives from, so a
+step that maps a record to one record costs the runtime no work per record.
+
+**Ordered commits.** The source records read together (a batch) are tracked with the number of
+records derived from them still in flight. A processor's outputs count for their input's batch;
+the sink's commit (its commit callback, or the end of ``write``), a skip and a dead-letter write
+each settle one. A batch's source records are committed (``source.commit``, a topic
+acknowledgement) once it and every batch read before it are settled, in read order: a crash
+loses nothing that was read (it is read again: at-least-once).
 
 **Errors** (per step, LangStream's spec): ``retries`` with exponential backoff, then
 ``on-failure``: ``skip`` (settled, not written), ``dead-letter`` (the input record written to a
@@ -27,11 +33,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import operator
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
 from typing import Any
 
 from ..errors import GraphflowError
@@ -93,8 +101,11 @@ class Step:
         input: read this topic (a step after a step with the same ``output`` reads it).
         output: write to this topic.
         errors: an :class:`ErrorPolicy` or its mapping.
-        concurrency: batches this step handles at once.
-        batch_size: the most records per call (larger batches are split).
+        concurrency: batches this step handles at once (their outputs still leave in order).
+        batch_size: the most records per call: larger batches are split, smaller ones merged
+            with what is already waiting for the step.
+        linger: a source's read smaller than ``batch_size`` waits up to this many seconds for
+            more reads to fill the batch (0: hand each read on at once).
         config: passed to the agent's ``init(config)``.
     """
 
@@ -105,6 +116,7 @@ class Step:
     errors: ErrorPolicy | dict[str, Any] | None = None
     concurrency: int = 1
     batch_size: int = 1000
+    linger: float = 0.005
     config: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -119,6 +131,9 @@ class Step:
         self.errors = ErrorPolicy.of(self.errors)
         if self.concurrency < 1 or self.batch_size < 1:
             raise ValueError(f"step {self.name!r}: concurrency and batch_size must be >= 1")
+        if not self.linger >= 0:
+            raise ValueError(f"step {self.name!r}: linger must be >= 0 seconds, not "
+                             f"{self.linger!r}")
 
 
 def _kind(agent: Any) -> str:
@@ -141,12 +156,27 @@ async def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return await out if inspect.isawaitable(out) else out
 
 
-class _Entry:
-    __slots__ = ("done", "pending", "record")
+# A batch travels between steps as two parallel lists: its records and, for each, the entry
+# of the source records it derives from (so the runtime does no work per record when a step
+# maps each record to one record).
+_Batch = tuple[list[Record], list["_Entry"]]
+_RECORD = frozenset({Record})
+_LIST = frozenset({list})
+_TUPLE = frozenset({tuple})
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+_is_two = (2).__eq__
+_flatten = chain.from_iterable
 
-    def __init__(self, record: Record) -> None:
-        self.record = record
-        self.pending = 1
+
+class _Entry:
+    """Source records read together, and how many records derived from them are in flight."""
+
+    __slots__ = ("done", "pending", "records")
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = records
+        self.pending = len(records)
         self.done = False
 
 
@@ -162,27 +192,31 @@ class _Tracker:
         self.wake = asyncio.Event()
         self.closing = False
 
-    def add(self, records: list[Record]) -> list[tuple[Record, _Entry]]:
-        out = []
-        for r in records:
-            e = _Entry(r)
-            self.order.append(e)
-            out.append((r, e))
-        return out
+    def add(self, records: list[Record]) -> _Entry:
+        entry = _Entry(records)
+        self.order.append(entry)
+        return entry
 
-    def settle(self, entry: _Entry, n: int = 1) -> None:
-        entry.pending -= n
+    def adjust(self, entry: _Entry, delta: int) -> None:
+        """``delta`` more (or, negative, fewer) records derived from ``entry`` in flight."""
+        entry.pending += delta
         if entry.pending > 0:
             return
         entry.done = True
         order = self.order
         while order and order[0].done:
-            self.ready.append(order.popleft().record)
+            self.ready.extend(order.popleft().records)
         if self.ready:
             self.wake.set()
 
-    def idle(self) -> bool:
-        return not self.order and not self.ready
+    def settle(self, owners: list[_Entry]) -> None:
+        """One record of each of ``owners`` is done (written and committed, or given up)."""
+        first = owners[0]
+        if owners.count(first) == len(owners):
+            self.adjust(first, -len(owners))
+        else:
+            for entry, n in Counter(owners).items():
+                self.adjust(entry, -n)
 
     async def flush(self) -> None:
         """Commit what is ready, in read order (one task does it: the order holds)."""
@@ -191,6 +225,54 @@ class _Tracker:
             if callable(self.commit_fn):
                 await _call(self.commit_fn, batch)
             self.stats["committed"] += len(batch)
+
+
+class _Inbox:
+    """A step's input: batches from a bounded queue (backpressure), handed out at most
+    ``size`` records at a time, merged from what is already queued, split when larger."""
+
+    def __init__(self, size: int, maxsize: int) -> None:
+        self.size = size
+        self.queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=maxsize)
+        self.put = self.queue.put
+        self.carry: _Batch | None = None  # the rest of a split batch, handed out next
+        self.ended = False
+
+    def _ended(self) -> None:
+        self.ended = True
+        self.queue.put_nowait(_END)  # wakes another worker of the step waiting here
+
+    async def take(self) -> _Batch | None:
+        """The next batch, or None when the input has ended."""
+        batch, self.carry = self.carry, None
+        if batch is None:
+            if self.ended:
+                return None
+            item = await self.queue.get()
+            batch, self.carry = self.carry, None  # (set by another worker meanwhile)
+            if item is _END:
+                self._ended()
+                if batch is None:
+                    return None
+            elif batch is None:
+                batch = item
+            else:
+                batch = (batch[0] + item[0], batch[1] + item[1])
+        records, owners = batch
+        size, queue = self.size, self.queue
+        if len(records) < size and not self.ended and not queue.empty():
+            records, owners = list(records), list(owners)
+            while len(records) < size and not queue.empty():
+                item = queue.get_nowait()
+                if item is _END:
+                    self._ended()
+                    break
+                records += item[0]
+                owners += item[1]
+        if len(records) > size:
+            self.carry = (records[size:], owners[size:])
+            records, owners = records[:size], owners[:size]
+        return records, owners
 
 
 class _Segment:
@@ -207,26 +289,28 @@ class _Segment:
         first, last = steps[0], steps[-1]
         if first.kind == "source":
             source_step = steps.pop(0)
-        else:
+        else:  # a topic read returns what is there up to batch_size at once: no linger
             source_step = Step(TopicSource(topics, first.input or "", f"{p.name}.{first.name}",
-                                           batch=first.batch_size), name=f"{first.name}:input")
+                                           batch=first.batch_size), name=f"{first.name}:input",
+                               batch_size=first.batch_size, linger=0.0)
         sink_step: Step | None = None
         if steps and steps[-1].kind == "sink":
             sink_step = steps.pop()
         elif last.output:
-            sink_step = Step(TopicSink(topics, last.output), name=f"{last.name}:output")
+            sink_step = Step(TopicSink(topics, last.output), name=f"{last.name}:output",
+                             batch_size=last.batch_size)
         stats = p.stats
         tracker = _Tracker(source_step.agent, stats)
-        queues = [asyncio.Queue(maxsize=max(s.concurrency, 1) * 2) for s in steps]
-        sink_queue: asyncio.Queue[Any] = asyncio.Queue(
-            maxsize=(sink_step.concurrency * 2) if sink_step else 2)
-        outs = [*queues[1:], sink_queue]
+        inboxes = [_Inbox(s.batch_size, s.concurrency * 2) for s in steps]
+        sink_inbox = (_Inbox(sink_step.batch_size, sink_step.concurrency * 2) if sink_step
+                      else _Inbox(1 << 30, 2))
+        outs = [*inboxes[1:], sink_inbox]
         tasks = [asyncio.ensure_future(self._read(source_step, tracker,
-                                                  queues[0] if queues else sink_queue, stop))]
+                                                  inboxes[0] if inboxes else sink_inbox, stop))]
         for i, step in enumerate(steps):
             tasks.append(asyncio.ensure_future(
-                self._workers(step, queues[i], outs[i], tracker, self._processor(step))))
-        tasks.append(asyncio.ensure_future(self._drain(sink_step, sink_queue, tracker)))
+                self._workers(step, inboxes[i], outs[i], tracker, self._processor(step))))
+        tasks.append(asyncio.ensure_future(self._drain(sink_step, sink_inbox, tracker)))
         committer = asyncio.ensure_future(self._committer(tracker))
         try:
             await _gather_or_fail(tasks)
@@ -240,9 +324,12 @@ class _Segment:
 
     # -- stages --------------------------------------------------------------------------
 
-    async def _read(self, step: Step, tracker: _Tracker, out: asyncio.Queue[Any],
+    async def _read(self, step: Step, tracker: _Tracker, out: _Inbox,
                     stop: threading.Event | None) -> None:
         read = step.agent.read
+        size, linger = step.batch_size, step.linger
+        where = f"step {step.name!r}"
+        loop = asyncio.get_running_loop()
         pause = 0.001
         p = self.pipeline
         stats = p.stats
@@ -250,24 +337,48 @@ class _Segment:
         # topic is drained (a topic fed from elsewhere is read until stopped)
         topic = step.agent.topic if isinstance(step.agent, TopicSource) else None
         internal = topic is not None and topic in p._feeding
+        held: list[Record] = []  # read, waiting up to `linger` for more to fill a batch
+        since = 0.0
+
+        async def emit() -> None:
+            nonlocal held
+            batch, held = held, []
+            for i in range(0, len(batch), size):
+                chunk = batch[i:i + size]
+                await out.put((list(chunk), [tracker.add(chunk)] * len(chunk)))
+
         try:
             while not (stop is not None and stop.is_set()) and not p._stopping:
                 fed = internal and p._feeding.get(topic or "", 0) > 0
                 got = await self._with_retries(step, lambda: _call(read))
                 if got is None:
                     return
-                if not got and internal and not fed:
-                    return
-                if not got:
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, 0.05)
+                if got:
+                    pause = 0.001
+                    records = got if (type(got) is list and _RECORD.issuperset(map(type, got))
+                                      ) else [to_record(r, where) for r in got]
+                    stats["read"] += len(records)
+                    if not held:
+                        since = loop.time()
+                    held += records
+                    if len(held) >= size or loop.time() - since >= linger:
+                        await emit()
+                    continue  # more may be there at once
+                if held:  # nothing now: wait for more until the linger is over
+                    left = since + linger - loop.time()
+                    if left <= 0:
+                        await emit()
+                    else:
+                        await asyncio.sleep(min(pause, left))
+                        pause = min(pause * 2, 0.05)
                     continue
-                pause = 0.001
-                records = [to_record(r, f"step {step.name!r}") for r in got]
-                stats["read"] += len(records)
-                for i in range(0, len(records), step.batch_size):
-                    await out.put(tracker.add(records[i:i + step.batch_size]))
+                if internal and not fed:
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.05)
         finally:
+            if held:
+                await emit()
             await out.put(_END)
 
     def _processor(self, step: Step) -> Callable[[list[Record]], Any]:
@@ -287,17 +398,24 @@ class _Segment:
 
         return per_record
 
-    async def _workers(self, step: Step, inq: asyncio.Queue[Any], out: asyncio.Queue[Any],
-                       tracker: _Tracker, process: Callable[[list[Record]], Any]) -> None:
+    async def _workers(self, step: Step, inbox: _Inbox, out: _Inbox, tracker: _Tracker,
+                       process: Callable[[list[Record]], Any]) -> None:
+        """``concurrency`` workers; each batch's output leaves in the order the batches came."""
+        loop = asyncio.get_running_loop()
+        turn: list[asyncio.Future[None] | None] = [None]  # set when the last batch taken left
+
         async def work() -> None:
-            while True:
-                batch = await inq.get()
-                if batch is _END:
-                    await inq.put(_END)  # the other workers see it too
-                    return
-                results = await self._process(step, batch, tracker, process)
-                if results:
-                    await out.put(results)
+            while (batch := await inbox.take()) is not None:
+                before, mine = turn[0], loop.create_future()
+                turn[0] = mine
+                try:
+                    records, owners = await self._process(step, batch, tracker, process)
+                    if before is not None:
+                        await before
+                    if records:
+                        await out.put((records, owners))
+                finally:
+                    mine.set_result(None)
 
         try:
             await _gather_or_fail([asyncio.ensure_future(work())
@@ -305,44 +423,58 @@ class _Segment:
         finally:
             await out.put(_END)
 
-    async def _process(self, step: Step, batch: list[tuple[Record, _Entry]], tracker: _Tracker,
-                       process: Callable[[list[Record]], Any]) -> list[tuple[Record, _Entry]]:
-        entries = {id(r): e for r, e in batch}
-        todo = [r for r, _ in batch]
-        done: dict[int, list[Any]] = {}
+    async def _process(self, step: Step, batch: _Batch, tracker: _Tracker,
+                       process: Callable[[list[Record]], Any]) -> _Batch:
+        records, owners = batch
         policy: ErrorPolicy = step.errors  # type: ignore[assignment]
+        outs: list[Any] = []  # for each record, what it became or the exception it raised
+        todo, at = records, range(len(records))
         attempt = 0
-        while todo:
+        while True:
             try:
-                results = await process(todo)
+                results = await process(list(todo))  # (a list of its own: it may change it)
             except Exception as exc:
                 results = [(r, exc) for r in todo]
-            failed: list[tuple[Record, BaseException]] = []
-            for r, res in _pair(step, todo, results):
-                if isinstance(res, BaseException):
-                    failed.append((r, res))
-                else:
-                    done[id(r)] = [to_record(x, f"step {step.name!r}") for x in res or ()]
-            if not failed:
+            got = _outputs(step, todo, results)
+            if todo is records:
+                outs = got
+            else:
+                for i, res in zip(at, got, strict=True):
+                    outs[i] = res
+            if _LIST.issuperset(map(type, got)):
                 break
+            at = [i for i in at if isinstance(outs[i], BaseException)]
             if attempt >= policy.retries:
-                for r, exc in failed:
-                    await self._give_up(step, r, exc, tracker, entries[id(r)])
                 break
             await asyncio.sleep(min(policy.backoff * 2 ** attempt, policy.max_backoff))
             attempt += 1
-            todo = [r for r, _ in failed]
-        out: list[tuple[Record, _Entry]] = []
-        for r, e in batch:
-            produced = done.get(id(r))
-            if produced is None:
-                continue
-            if produced:
-                e.pending += len(produced) - 1
-                out.extend((x, e) for x in produced)
-            else:
-                tracker.settle(e)  # filtered out: nothing to write
-        return out
+            todo = [records[i] for i in at]
+        failed = [] if _LIST.issuperset(map(type, outs)) else [
+            i for i, res in enumerate(outs) if isinstance(res, BaseException)]
+        if failed:
+            given_up = [(records[i], outs[i], owners[i]) for i in failed]
+            for i in failed:
+                outs[i] = []
+        flat = list(_flatten(outs))
+        lens = list(map(len, outs))
+        if len(flat) == len(records) and min(lens) == 1:
+            new_owners = owners  # one record each: nothing to count
+        else:
+            new_owners = list(_flatten(map(repeat, owners, lens)))
+            delta = Counter(new_owners)
+            if failed:  # in flight until given up
+                delta.update(owners[i] for i in failed)
+            delta.subtract(Counter(owners))
+            for entry, n in delta.items():
+                if n:
+                    tracker.adjust(entry, n)
+        if flat and not _RECORD.issuperset(map(type, flat)):
+            where = f"step {step.name!r}"
+            flat = [to_record(x, where) for x in flat]
+        if failed:
+            for record, exc, entry in given_up:
+                await self._give_up(step, record, exc, tracker, entry)
+        return flat, new_owners
 
     async def _give_up(self, step: Step, record: Record, exc: BaseException, tracker: _Tracker,
                        entry: _Entry) -> None:
@@ -360,58 +492,67 @@ class _Segment:
         else:
             raise PipelineError(step.name, f"{type(exc).__name__}: {exc} (record key "
                                            f"{record.key()!r})") from exc
-        tracker.settle(entry)
+        tracker.adjust(entry, -1)
 
-    async def _drain(self, step: Step | None, inq: asyncio.Queue[Any],
-                     tracker: _Tracker) -> None:
+    async def _drain(self, step: Step | None, inbox: _Inbox, tracker: _Tracker) -> None:
         if step is None:  # no sink: what reaches the end is done
-            while (batch := await inq.get()) is not _END:
-                for _, e in batch:
-                    tracker.settle(e)
+            while (batch := await inbox.take()) is not None:
+                tracker.settle(batch[1])
             return
         agent = step.agent
         loop = asyncio.get_running_loop()
-        inflight: dict[int, _Entry] = {}
+        inflight: dict[int, list[Any]] = {}  # id(record) -> [record, its entry, ...]
         stats = self.pipeline.stats
         callback = getattr(agent, "set_commit_callback", None)
+        late = callable(callback)  # the sink reports commits itself, maybe later
 
         def committed(records: list[Record]) -> None:
             def settle() -> None:
+                owners = []
                 for r in records:
-                    e = inflight.pop(id(r), None)
-                    if e is not None:
-                        stats["written"] += 1
-                        tracker.settle(e)
+                    slot = inflight.get(id(r))
+                    if slot is not None:
+                        owners.append(slot.pop())
+                        if len(slot) == 1:
+                            del inflight[id(r)]
+                if owners:
+                    stats["written"] += len(owners)
+                    tracker.settle(owners)
             if threading.get_ident() == loop_thread:
                 settle()
             else:
                 loop.call_soon_threadsafe(settle)
 
         loop_thread = threading.get_ident()
-        if callable(callback):
-            callback(_Callback(committed))
+        if late:
+            callback(_Callback(committed))  # type: ignore[misc]
 
         async def work() -> None:
-            while True:
-                batch = await inq.get()
-                if batch is _END:
-                    await inq.put(_END)
-                    return
-                records = [r for r, _ in batch]
-                for r, e in batch:
-                    inflight[id(r)] = e
+            while (batch := await inbox.take()) is not None:
+                records, owners = batch
+                if late:
+                    for r, e in zip(records, owners, strict=True):
+                        slot = inflight.get(id(r))
+                        if slot is None:
+                            inflight[id(r)] = [r, e]
+                        else:  # the same record object twice
+                            slot.append(e)
                 try:
                     await self._with_retries(step, lambda r=records: _call(agent.write, r))
                 except PipelineError as exc:
                     policy: ErrorPolicy = step.errors  # type: ignore[assignment]
                     if policy.on_failure == "fail":
                         raise
-                    for r, e in batch:
-                        inflight.pop(id(r), None)
+                    for r, e in zip(records, owners, strict=True):
+                        slot = inflight.pop(id(r), None)
+                        if slot is not None and len(slot) > 2:
+                            slot.remove(e)
+                            inflight[id(r)] = slot
                         await self._give_up(step, r, exc.__cause__ or exc, tracker, e)
                     continue
-                if not callable(callback):
-                    committed(records)
+                if not late:
+                    stats["written"] += len(records)
+                    tracker.settle(owners)
 
         await _gather_or_fail([asyncio.ensure_future(work()) for _ in range(step.concurrency)])
         while inflight and not self.pipeline._stopping:  # the sink commits late: wait for it
@@ -444,22 +585,30 @@ class _Callback:
         self.commit = commit
 
 
-def _pair(step: Step, todo: list[Record], results: Any) -> list[tuple[Record, Any]]:
-    """A processor's results matched to its inputs (by identity, else by position)."""
-    results = list(results or ())
+def _outputs(step: Step, todo: list[Record], results: Any) -> list[Any]:
+    """A processor's results for ``todo``, in its order: for each record, the list of what it
+    became (records or anything :func:`to_record` reads) or the exception it raised.
+
+    Results are matched to their inputs by identity, else by position."""
+    results = results if type(results) is list else list(results or ())
     if len(results) != len(todo):
         raise PipelineError(step.name, f"process() returned {len(results)} results for "
                                        f"{len(todo)} records; return one (record, result) "
                                        f"pair per input record")
-    by_id = {id(r): r for r in todo}
-    out = []
-    for i, item in enumerate(results):
-        if not (isinstance(item, tuple) and len(item) == 2):
-            raise PipelineError(step.name, f"process() result #{i} is {item!r:.60}, not a "
-                                           f"(record, outputs or exception) pair")
-        rec, res = item
-        out.append((by_id.get(id(rec), todo[i]), res))
-    return out
+    if (_TUPLE.issuperset(map(type, results)) and all(map(_is_two, map(len, results)))
+            and all(map(operator.is_, map(_first, results), todo))):
+        got = list(map(_second, results))  # the usual shape: pairs in input order
+    else:
+        by_id = {id(r): i for i, r in enumerate(todo)}
+        got = [None] * len(todo)
+        for i, item in enumerate(results):
+            if not (isinstance(item, tuple) and len(item) == 2):
+                raise PipelineError(step.name, f"process() result #{i} is {item!r:.60}, not a "
+                                               f"(record, outputs or exception) pair")
+            got[by_id.get(id(item[0]), i)] = item[1]
+    if _LIST.issuperset(map(type, got)):
+        return got
+    return [res if isinstance(res, (list, BaseException)) else list(res or ()) for res in got]
 
 
 async def _gather_or_fail(tasks: list[asyncio.Future[Any]]) -> None:

@@ -8,17 +8,20 @@ in separate processes, scale by adding consumers, and a killed consumer loses no
 records are processed again (at-least-once).
 
 Values, keys and headers cross Redis as graphflow's JSON (``checkpoint.serde``: tagged types,
-an allow-list, never pickle).
+an allow-list, never pickle), one stream entry per record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import operator
 import os
 import socket
 import threading
 import time
+from collections import deque
+from itertools import repeat
 from typing import Any
 
 from .record import Record
@@ -135,6 +138,11 @@ class RedisTopics:
     """Topics on Redis Streams (``pip install "graphflow[streams]"``): one stream per topic,
     one consumer group per reading step.
 
+    Each step costs one round trip per batch, whatever its size: a batch is appended by one
+    call of a small server-side script (an ``XADD`` per record, one reply), read by one
+    ``XREADGROUP`` (``COUNT`` the batch size, blocking up to ``block``), and acknowledged by
+    one ``XACK`` per commit. Records are one stream entry each (field ``r``).
+
     Args:
         url: e.g. ``"redis://127.0.0.1:6379/0"``.
         claim_idle: seconds a record may stay pending with a silent consumer before another
@@ -151,16 +159,25 @@ class RedisTopics:
         self.url = url
         self.claim_idle = claim_idle
         self.block = block
-        self._clients: dict[int, Any] = {}
+        self._clients: dict[int, tuple[Any, Any]] = {}
 
     def _client(self) -> Any:
+        return self._connection()[0]
+
+    def _connection(self) -> tuple[Any, Any]:
+        """This event loop's client, and the append script registered with it."""
         import redis.asyncio as redis
 
         loop = asyncio.get_running_loop()
-        client = self._clients.get(id(loop))
-        if client is None:
-            client = self._clients[id(loop)] = redis.Redis.from_url(self.url)
-        return client
+        found = self._clients.get(id(loop))
+        if found is None:
+            client = redis.Redis.from_url(self.url)
+            # stream replies as they come (lists of [id, fields]): read in one pass here,
+            # instead of a dict built per entry
+            client.set_response_callback("XREADGROUP", _raw)
+            client.set_response_callback("XAUTOCLAIM", _raw)
+            found = self._clients[id(loop)] = (client, client.register_script(_APPEND))
+        return found
 
     def producer(self, topic: str) -> _RedisProducer:
         return _RedisProducer(self, topic)
@@ -170,26 +187,110 @@ class RedisTopics:
 
     async def close(self) -> None:
         clients, self._clients = self._clients, {}
-        for client in clients.values():
+        for client, _ in clients.values():
             await client.aclose()
 
 
-def _encode(r: Record) -> dict[str, str]:
-    """One field per entry (fewer bulk strings to parse): ``[value, key, headers, ts]``."""
-    from ..checkpoint.serde import dumps
+# XADD of every argument, one entry each, in one call (one reply, not one per record)
+_APPEND = """
+for i = 1, #ARGV do
+  redis.call('XADD', KEYS[1], '*', 'r', ARGV[i])
+end
+return #ARGV
+"""
+_APPEND_MOST = 1000  # records per call: the server runs nothing else meanwhile
 
-    ts = r.timestamp() if r.timestamp() is not None else int(time.time() * 1000)
-    return {"r": dumps([r.value(), r.key(), r.headers(), ts])}
+
+def _raw(response: Any, **options: Any) -> Any:
+    return response
 
 
-def _decode(topic: str, entry_id: Any, fields: dict[Any, Any]) -> Record:
-    from ..checkpoint.serde import loads
+def _encode(records: list[Record]) -> list[bytes]:
+    """Each record as graphflow's JSON of ``[value, key, headers, timestamp]``, written a column
+    at a time (one walk over all the values, one over the keys and headers if any)."""
+    from ..checkpoint.serde import dumps_each
 
-    raw = fields.get(b"r", fields.get("r"))
-    value, key, headers, ts = loads(raw.decode() if isinstance(raw, bytes) else raw)
-    r = Record(value, key, topic, ts, [tuple(h) for h in headers])
-    r.offset = entry_id
-    return r
+    n = len(records)
+    values = dumps_each([r._value for r in records])
+    keys = [r._key for r in records]
+    keys = dumps_each(keys) if keys.count(None) != n else [b"null"] * n
+    headers = [r._headers for r in records]
+    headers = (dumps_each([[list(h) for h in hs] for hs in headers]) if any(headers)
+               else [b"[]"] * n)  # pairs as JSON arrays (a tuple would be tagged)
+    now = int(time.time() * 1000)
+    stamps = [r._timestamp for r in records]
+    if stamps.count(None):
+        stamps = [now if t is None else t for t in stamps]
+    if _INT.issuperset(map(type, stamps)) and min(stamps) > -_LONG and max(stamps) < _LONG:
+        return list(map(_ROW.__mod__, zip(values, keys, headers, stamps, strict=True)))
+    return list(map(_ROW_ANY.__mod__, zip(values, keys, headers, dumps_each(stamps),
+                                          strict=True)))
+
+
+_ROW = b"[%b,%b,%b,%d]"
+_ROW_ANY = b"[%b,%b,%b,%b]"
+_INT = frozenset({int})
+_LONG = 1 << 63
+
+
+def _entries(reply: Any) -> list[Any]:
+    """The ``[id, fields]`` entries of a one-stream XREADGROUP reply (RESP2 or RESP3)."""
+    if not reply:
+        return []
+    streams = reply.values() if isinstance(reply, dict) else (s[1] for s in reply)
+    return [e for entries in streams for e in entries]
+
+
+def _decode(topic: str, entries: list[Any]) -> list[Record]:
+    """Records from stream entries; an entry deleted meanwhile (no fields) is left out."""
+    from ..checkpoint.serde import loads_each
+
+    entries = list(filter(_second, entries))
+    if not entries:
+        return []
+    ids = list(map(_first, entries))
+    fields = list(map(_second, entries))
+    if (_LIST.issuperset(map(type, fields)) and all(map(_is_two, map(len, fields)))
+            and all(map(_FIELD.__eq__, map(_first, fields)))):
+        raws = list(map(_second, fields))  # the usual shape: [b"r", record]
+    else:
+        raws = [_field(topic, i, f) for i, f in entries]
+    rows = loads_each(raws)
+    if not (_LIST.issuperset(map(type, rows)) and all(map(_is_four, map(len, rows)))):
+        for i, row in zip(ids, rows, strict=True):
+            if not (type(row) is list and len(row) == 4):
+                raise ValueError(f"topic {topic!r}: entry {i!r} is not a graphflow record "
+                                 f"[value, key, headers, timestamp]")
+    values, keys, headers, stamps = zip(*rows, strict=True)
+    if any(headers):
+        headers = tuple(_headers(topic, i, h) for i, h in zip(ids, headers, strict=True))
+    out = list(map(Record, values, keys, repeat(topic), stamps, headers))
+    deque(map(setattr, out, repeat("offset"), ids), maxlen=0)  # where each was read
+    return out
+
+
+def _field(topic: str, entry_id: Any, fields: Any) -> bytes:
+    found = dict(fields.items() if isinstance(fields, dict) else
+                 zip(fields[::2], fields[1::2], strict=True)).get(_FIELD)
+    if found is None:
+        raise ValueError(f"topic {topic!r}: entry {entry_id!r} is not a graphflow record "
+                         f"(it has no 'r' field)")
+    return found  # type: ignore[no-any-return]
+
+
+def _headers(topic: str, entry_id: Any, headers: Any) -> list[tuple[str, Any]]:
+    if type(headers) is list and all(type(h) in (list, tuple) and len(h) == 2 for h in headers):
+        return [tuple(h) for h in headers]  # type: ignore[misc]
+    raise ValueError(f"topic {topic!r}: entry {entry_id!r} has malformed headers "
+                     f"{headers!r:.60} (a list of [name, value] pairs)")
+
+
+_FIELD = b"r"
+_LIST = frozenset({list})
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+_is_two = (2).__eq__
+_is_four = (4).__eq__
 
 
 class _RedisProducer:
@@ -197,10 +298,10 @@ class _RedisProducer:
         self.topics, self.topic = topics, topic
 
     async def write(self, records: list[Record]) -> None:
-        pipe = self.topics._client().pipeline(transaction=False)
-        for r in records:
-            pipe.xadd(self.topic, _encode(r))
-        await pipe.execute()
+        append = self.topics._connection()[1]
+        payloads = _encode(records)
+        for i in range(0, len(payloads), _APPEND_MOST):
+            await append(keys=[self.topic], args=payloads[i:i + _APPEND_MOST])
 
 
 class _RedisConsumer:
@@ -224,7 +325,6 @@ class _RedisConsumer:
         client = self.topics._client()
         if not self._ready:
             await self._setup(client)
-        out: list[Record] = []
         now = time.monotonic()
         if now >= self._claim_at:  # records a dead consumer held: ours now
             self._claim_at = now + max(self.topics.claim_idle / 4, 0.05)
@@ -232,14 +332,12 @@ class _RedisConsumer:
                 self.topic, self.group, self.name, int(self.topics.claim_idle * 1000),
                 self._cursor, count=count)
             self._cursor = cursor
-            out.extend(_decode(self.topic, i, f) for i, f in claimed if f)
+            out = _decode(self.topic, claimed)
             if out:
                 return out
         got = await client.xreadgroup(self.group, self.name, {self.topic: ">"}, count=count,
                                       block=int(self.topics.block * 1000))
-        for _, entries in got or ():
-            out.extend(_decode(self.topic, i, f) for i, f in entries)
-        return out
+        return _decode(self.topic, _entries(got))
 
     async def commit(self, records: list[Record]) -> None:
         if records:

@@ -46,8 +46,8 @@ directions use) and :mod:`.errors` (:class:`SerializationError`).
 
 from __future__ import annotations
 
-from .decode import loads, loads_bytes
-from .encode import dumps, dumps_bytes
+from .decode import loads, loads_bytes, loads_each
+from .encode import dumps, dumps_bytes, dumps_each
 from .errors import SerializationError
 from .json_format import TAG as TAG
 from .registry import _BY_TYPE as _BY_TYPE
@@ -57,8 +57,10 @@ __all__ = [
     "SerializationError",
     "dumps",
     "dumps_bytes",
+    "dumps_each",
     "loads",
     "loads_bytes",
+    "loads_each",
     "register_schema_types",
     "register_type",
     "registered",

@@ -420,6 +420,12 @@ def dumps_bytes(value: Any) -> bytes:
     return _serialize(_encode_tree(value))
 
 
+def dumps_each(values: list[Any]) -> list[bytes]:
+    """Each of ``values`` as :func:`dumps_bytes` writes it, with one walk over them all
+    (cheaper than a call each for many small values, e.g. the records of a batch)."""
+    return list(map(_serialize, _encode_tree(values)))
+
+
 def _deep_error(value: Any) -> SerializationError:
     path = _find_cycle(value)
     if path is not None:
