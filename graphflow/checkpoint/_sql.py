@@ -45,17 +45,21 @@ characters of the stored JSON text.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from ..errors import GraphflowError, ThreadBusyError
 from ..types import Send
 from .base import Checkpoint, Checkpointer, PendingWrite
 from .lease import Holder, Lease, Owner
 from .serde import SerializationError, dumps, loads
+
+_M = TypeVar("_M")
 
 __all__ = ["CorruptCheckpointError", "Lineage", "SqlCheckpointer", "UndecodableText",
            "needs_snapshot"]
@@ -122,6 +126,24 @@ class UndecodableText(bytes):
             return str(data, "utf-8")
         except UnicodeDecodeError:
             return cls(data)
+
+
+def _decoding(method: _M) -> _M:
+    """Run a read method on the store's fast text decoding; when a stored text is not valid
+    UTF-8 and the driver refuses the whole query (``_undecodable``), run it again with text
+    decoded value by value (``_careful``), so the error names the row and the column."""
+
+    @functools.wraps(method)
+    def read(self: SqlCheckpointer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            if not self._undecodable(exc):
+                raise
+            with self._careful():
+                return method(self, *args, **kwargs)
+
+    return read  # type: ignore[return-value]
 
 
 class Connection(Protocol):
@@ -518,6 +540,17 @@ class SqlCheckpointer(Checkpointer):
     def _table_columns(self, conn: Connection, table: str) -> set[str]:
         """The columns of ``table`` as it exists in the database (empty if it does not)."""
 
+    def _undecodable(self, exc: Exception) -> bool:
+        """Whether the driver raised ``exc`` because a query met text that is not valid UTF-8
+        (the read is then run again under :meth:`_careful`)."""
+        return False
+
+    def _careful(self) -> AbstractContextManager[None]:
+        """Reads in this block hand text that is not valid UTF-8 over as
+        :class:`UndecodableText` instead of failing the query (a store whose driver raises
+        ``_undecodable`` otherwise)."""
+        return contextlib.nullcontext()
+
     def _lock_thread(self, conn: Connection, thread: str) -> None:
         """Serialize writers of ``thread`` until the transaction ends (if ``_write`` does not
         already serialize all writers)."""
@@ -576,7 +609,10 @@ class SqlCheckpointer(Checkpointer):
             raise CorruptCheckpointError(
                 f"{where}: column 'created_at' holds {raw!r}, not a timestamp") from exc
 
-    def _to_checkpoint(self, row: Sequence[Any]) -> Checkpoint:
+    def _to_checkpoint(self, row: Sequence[Any], *, replay_only: bool = False) -> Checkpoint:
+        """The record of a row. ``replay_only``: a record in the middle of a chain, whose
+        ``values`` and ``writes`` alone are read (to replay them): its ``next``, ``joins`` and
+        ``metadata`` are left empty instead of being decoded."""
         try:
             (_seq, thread, ns, cid, parent_id, step, created_at, metadata, nxt, joins, writes,
              snapshot) = row
@@ -592,17 +628,21 @@ class SqlCheckpointer(Checkpointer):
             parent_id = _text(where, "parent_id", parent_id)
         if not isinstance(step, int) or isinstance(step, bool):
             raise CorruptCheckpointError(f"{where}: column 'step' holds {step!r}, not an integer")
+        values = _decode(where, "snapshot", snapshot, _shape_snapshot) \
+            if snapshot is not None else None
+        created = self._decode_time(where, created_at)
+        writes = _decode(where, "writes", writes, _shape_writes)
+        if replay_only:
+            return Checkpoint(id=cid, thread=thread, step=step, values=values,  # type: ignore
+                              next=[], parent_id=parent_id, created_at=created, writes=writes,
+                              ns=ns)
         return Checkpoint(
-            id=cid, thread=thread, step=step,
-            values=_decode(where, "snapshot", snapshot, _shape_snapshot)
-            if snapshot is not None else None,  # type: ignore[arg-type]
+            id=cid, thread=thread, step=step, values=values,  # type: ignore[arg-type]
             next=_decode(where, "next", nxt, _shape_next),
             joins=_decode(where, "joins", joins, _shape_joins),
-            parent_id=parent_id,
-            created_at=self._decode_time(where, created_at),
+            parent_id=parent_id, created_at=created,
             metadata=_decode(where, "metadata", metadata, _shape_dict),
-            writes=_decode(where, "writes", writes, _shape_writes),
-            ns=ns,
+            writes=writes, ns=ns,
         )
 
     @staticmethod
@@ -701,6 +741,7 @@ class SqlCheckpointer(Checkpointer):
             raise ValueError(f"{where} is already stored; checkpoints are immutable") from exc
         return bool(cur.rowcount)
 
+    @_decoding
     def get(self, thread: str, checkpoint_id: str | None = None, *,
             ns: str = "") -> Checkpoint | None:
         """The newest checkpoint of ``thread`` (by insertion), or the one with ``checkpoint_id``;
@@ -712,18 +753,21 @@ class SqlCheckpointer(Checkpointer):
                 row = conn.execute(self._q(SQL_GET_ID), (thread, ns, checkpoint_id)).fetchone()
         return None if row is None else self._to_checkpoint(row)
 
+    @_decoding
     def chain(self, thread: str, checkpoint_id: str | None = None, *,
               ns: str = "") -> list[Checkpoint]:
         """From the nearest ancestor with values to the checkpoint (newest if None), oldest
         first, in one recursive query. Raises :class:`CorruptCheckpointError` if the lineage
-        breaks before a snapshot."""
+        breaks before a snapshot. The records before the last are what replay reads (values,
+        writes): their ``next``, ``joins`` and ``metadata`` are left empty."""
         with self._read() as conn:
             if checkpoint_id is None:
                 rows = conn.execute(self._q(SQL_CHAIN_HEAD), (thread, ns, thread, ns)).fetchall()
             else:
                 rows = conn.execute(self._q(SQL_CHAIN_ID),
                                     (thread, ns, checkpoint_id)).fetchall()
-        out = [self._to_checkpoint(row) for row in rows]
+        last = len(rows) - 1
+        out = [self._to_checkpoint(row, replay_only=i < last) for i, row in enumerate(rows)]
         if out and out[0].values is None:
             first, target = out[0], out[-1]
             raise CorruptCheckpointError(
@@ -733,6 +777,7 @@ class SqlCheckpointer(Checkpointer):
                 f"corrupted")
         return out
 
+    @_decoding
     def list(self, thread: str, *, limit: int | None = None, ns: str = "") -> list[Checkpoint]:
         """The checkpoints of ``thread``, newest (last put) first, as stored."""
         with self._read() as conn:
@@ -751,12 +796,14 @@ class SqlCheckpointer(Checkpointer):
             for sql in SQL_DELETE_THREAD:
                 conn.execute(self._q(sql), (thread,))
 
+    @_decoding
     def threads(self) -> list[str]:
         """The threads that have checkpoints, sorted (by code point, whatever the collation)."""
         with self._read() as conn:
             rows = conn.execute(self._q(SQL_THREADS)).fetchall()
         return sorted(_text(f"a row of {CHECKPOINTS!r}", "thread", row[0]) for row in rows)
 
+    @_decoding
     def namespaces(self, thread: str) -> list[str]:
         """The subgraph namespaces of ``thread`` that have checkpoints, sorted."""
         with self._read() as conn:
@@ -780,6 +827,7 @@ class SqlCheckpointer(Checkpointer):
         with self._write_one() as conn:
             conn.execute(self._q(SQL_PUT_WRITES), row)
 
+    @_decoding
     def get_writes(self, thread: str, checkpoint_id: str, *,
                    ns: str = "") -> dict[str, PendingWrite]:
         """The outcomes stored against ``checkpoint_id``, by task id, in first-stored order."""
@@ -799,6 +847,7 @@ class SqlCheckpointer(Checkpointer):
         with self._write_one() as conn:
             conn.execute(self._q(SQL_PUT_JOURNAL), (thread, ns, task_id, index, text))
 
+    @_decoding
     def get_journal(self, thread: str, task_id: str, *, ns: str = "") -> list[Any]:
         """A task's journaled results, by index."""
         with self._read() as conn:
@@ -815,6 +864,7 @@ class SqlCheckpointer(Checkpointer):
 
     # -- leases -----------------------------------------------------------------------------------
 
+    @_decoding
     def acquire_lease(self, thread: str, owner: Owner, ttl: float, *,
                       takeover: Owner | None = None) -> Holder | None:
         """Take ``thread``'s lease in one atomic statement (see :class:`Checkpointer`)."""
@@ -858,6 +908,7 @@ class SqlCheckpointer(Checkpointer):
         with self._write_one() as conn:
             conn.execute(self._q(sql.release), (key, owner.token))
 
+    @_decoding
     def holds_lease(self, thread: str, owner: Owner) -> bool:
         """Whether ``owner`` holds ``thread`` right now, as the database says."""
         with self._read() as conn:

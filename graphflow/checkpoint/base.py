@@ -199,7 +199,8 @@ class Checkpointer(DurableTables, ABC):
     def chain(self, thread: str, checkpoint_id: str | None = None, *,
               ns: str = "") -> list[Checkpoint]:
         """From the nearest ancestor with ``values`` to the checkpoint (newest if None), oldest
-        first; empty if there is no such checkpoint."""
+        first; empty if there is no such checkpoint. Only the last record need be complete:
+        of the others, replay reads ``values`` (the first) and ``writes``."""
 
     @abstractmethod
     def put_journal(self, thread: str, task_id: str, index: int, value: Any, *,

@@ -180,9 +180,6 @@ class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
             raise RuntimeError(f"{self!r} is closed")
         conn = sqlite3.connect(self.path, timeout=self._timeout, isolation_level=None,
                                check_same_thread=False)
-        # Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead of
-        # failing the whole query, so that the error names the thread, checkpoint and column.
-        conn.text_factory = _sql.UndecodableText.decode_text
         try:
             deadline = time.monotonic() + self._timeout
             if self.path != ":memory:":
@@ -225,6 +222,23 @@ class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
 
     def _table_columns(self, conn: Any, table: str) -> set[str]:
         return {row[1] for row in conn.execute(f"PRAGMA table_info({table})").fetchall()}
+
+    def _undecodable(self, exc: Exception) -> bool:
+        return isinstance(exc, sqlite3.OperationalError) and "decode" in str(exc)
+
+    @contextmanager
+    def _careful(self) -> Iterator[None]:
+        """Text that is not valid UTF-8 (a tampered row) comes back as UndecodableText instead
+        of failing the whole query, so that the error names the thread, checkpoint and column.
+        Only while retrying a read that failed so: sqlite3's own decoding, in C, is the fast
+        path."""
+        with self._lock:
+            conn = self._connection()
+            conn.text_factory = _sql.UndecodableText.decode_text
+            try:
+                yield
+            finally:
+                conn.text_factory = str
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
