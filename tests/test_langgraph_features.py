@@ -510,3 +510,51 @@ def test_a_graph_invoked_in_a_node_with_the_node_s_config_runs_as_its_subgraph()
     assert app.invoke({"x": 4}, {"configurable": {"thread_id": "t"}})["y"] == 8
     assert saver.namespaces("t")  # the inner run lives in a namespace of the thread
     assert [h.next for h in app.get_state_history("t")] == [(), ("call",), ("__start__",)]
+
+
+# -- stream modes "tasks" and "checkpoints" -----------------------------------------------------
+
+
+def test_tasks_mode_yields_each_task_s_start_and_result():
+    def ask(state: Calc):
+        return {"y": interrupt("y?")}
+
+    g = StateGraph(Calc)
+    g.add_node("double", lambda s: {"x": s["x"] * 2}).add_node("ask", ask)
+    g.add_edge(START, "double").add_edge("double", "ask").add_edge("ask", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    events = list(app.stream({"x": 3}, thread="t", stream_mode="tasks"))
+    assert [(e["name"], sorted(e)) for e in events] == [
+        ("double", ["id", "input", "name"]),
+        ("double", ["error", "id", "interrupts", "name", "result"]),
+        ("ask", ["id", "input", "name"]),
+        ("ask", ["error", "id", "interrupts", "name", "result"]),
+    ]
+    assert events[0]["input"] == {"x": 3} and events[1]["result"] == {"x": 6}
+    assert events[0]["id"] == events[1]["id"] != events[2]["id"]
+    assert [i.value for i in events[3]["interrupts"]] == ["y?"]
+    due = app.get_state("t").tasks[0]
+    assert due.id == events[2]["id"]  # the ids are the snapshot's task ids
+    done = list(app.stream(Command(resume=1), thread="t", stream_mode="tasks"))
+    assert done[-1]["result"] == {"y": 1} and done[-1]["error"] is None
+
+
+def test_checkpoints_mode_yields_what_the_history_holds_as_it_is_stored():
+    g = StateGraph(Calc)
+    g.add_node("a", lambda s: {"x": s["x"] + 1}).add_node("b", lambda s: {"y": s["x"] * 10})
+    g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END)
+    app = g.compile(checkpointer=MemoryCheckpointer())
+    config = {"configurable": {"thread_id": "t"}}
+    streamed = list(app.stream({"x": 1}, config, stream_mode=["checkpoints", "updates"]))
+    cps = [payload for mode, payload in streamed if mode == "checkpoints"]
+    history = list(reversed(app.get_state_history(config)))
+    assert [c["next"] for c in cps] == [["__start__"], ["a"], ["b"], []]
+    assert [c["config"] for c in cps] == [h.config for h in history]
+    assert [c["parent_config"] for c in cps] == [h.parent_config for h in history]
+    assert [c["values"] for c in cps] == [h.values for h in history]
+    assert cps[-1]["values"] == {"x": 2, "y": 20}
+    assert [t["name"] for t in cps[1]["tasks"]] == ["a"]
+    assert cps[1]["tasks"][0]["id"] == history[1].tasks[0].id
+    # a checkpoint is streamed after the step's updates: what it records already happened
+    kinds = [mode for mode, _ in streamed]
+    assert kinds.index("updates") < kinds.index("checkpoints", 2)

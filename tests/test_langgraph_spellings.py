@@ -5,6 +5,7 @@ context_schema, and the messages' LangChain habits."""
 
 from __future__ import annotations
 
+import asyncio
 import operator
 import uuid
 import warnings
@@ -163,6 +164,28 @@ def test_nodes_read_the_configurable_values_and_the_thread():
     assert seen[0]["tags"] == ["x"] and seen[0]["recursion_limit"] == 9
     app.invoke({"text": ""})  # without a config: the run's own facts only
     assert seen[1]["configurable"] == {"checkpoint_ns": ""}
+
+
+def test_a_config_thread_id_on_a_graph_without_a_checkpointer_is_read_not_stored():
+    """LangGraph runs a graph without a checkpointer whatever thread_id its config names; the
+    nodes still read it. graphflow's own ``thread=`` keeps asking for a checkpointer."""
+    seen = []
+
+    def node(state, config: RunnableConfig):
+        seen.append(config["configurable"]["thread_id"])
+        return {"log": ["n"]}
+
+    g = StateGraph(State)
+    g.add_node("n", node)
+    g.add_edge(START, "n").add_edge("n", END)
+    app = g.compile()
+    assert app.invoke({"text": "", "log": []}, cfg("t1")) == {"text": "", "log": ["n"]}
+    assert app.invoke({"text": "", "log": []}, cfg("t1")) == {"text": "", "log": ["n"]}
+    assert seen == ["t1", "t1"]
+    with pytest.raises(GraphflowError, match="needs a checkpointer"):
+        app.invoke({"text": ""}, thread="t1")
+    with pytest.raises(GraphflowError, match="checkpointer"):
+        app.get_state(cfg("t1"))
 
 
 def test_with_config_gives_defaults_that_a_call_overrides():
@@ -456,3 +479,42 @@ def test_nodes_and_routers_receive_config_and_runtime_by_annotation_or_name():
                              stream_mode="custom", recursion_limit=20))
     assert events == ["hello"]
     assert seen == {"annotated": ("u1", "ada"), "named": ("t", "hi"), "router": 20}
+
+
+# -- breakpoints per call ----------------------------------------------------------------------
+
+
+def test_breakpoints_given_to_one_call_apply_to_that_run_only():
+    app = chain("a", "b", "c", saver=MemoryCheckpointer())
+    out = app.invoke({"text": "", "log": []}, cfg("t1"), interrupt_before=["c"])
+    assert out["log"] == ["a", "b"]
+    assert app.get_state(cfg("t1")).next == ("c",)
+    assert app.invoke(None, cfg("t1"))["log"] == ["a", "b", "c"]  # no breakpoint this time
+    events = list(app.stream({"text": "", "log": []}, cfg("t2"), stream_mode="updates",
+                             interrupt_after="*"))
+    assert events == [{"a": {"log": ["a"]}}, {"__interrupt__": ()}]  # as LangGraph yields it
+    assert app.get_state(cfg("t2")).next == ("b",)
+    assert app.invoke({"text": "", "log": []}, cfg("t3"))["log"] == ["a", "b", "c"]
+
+
+def test_breakpoints_per_call_async():
+    app = chain("a", "b", saver=MemoryCheckpointer())
+
+    async def main():
+        out = await app.ainvoke({"text": "", "log": []}, cfg("t1"), interrupt_after=["a"])
+        assert out["log"] == ["a"]
+        return [e async for e in app.astream(None, cfg("t1"), stream_mode="values",
+                                             interrupt_before="b")]
+
+    assert asyncio.run(main()) == [{"text": "", "log": ["a"]}]
+    assert app.get_state(cfg("t1")).next == ("b",)
+
+
+def test_star_breaks_on_every_node_and_unknown_nodes_are_named():
+    app = chain("a", "b", saver=MemoryCheckpointer(), interrupt_before="*")
+    app.invoke({"text": "", "log": []}, cfg("t"))
+    assert app.get_state(cfg("t")).next == ("a",)
+    with pytest.raises(GraphValidationError, match=r"invoke\(interrupt_before=...\).*'zz'"):
+        app.invoke({"text": ""}, cfg("u"), interrupt_before=["zz"])
+    with pytest.raises(GraphValidationError, match="unknown node 'zz'"):
+        chain("a", saver=MemoryCheckpointer(), interrupt_after=["zz"])

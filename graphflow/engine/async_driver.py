@@ -35,6 +35,7 @@ async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     cp = run.take_checkpoint()
     if cp is not None:
         await run.checkpointer.aput(cp, lease=run.lease)
+        run.checkpoint_stored(cp)
 
 
 async def _plan(run: Run, branches: tuple[Branch, ...]) -> None:

@@ -199,7 +199,7 @@ def execute_sync(run: Run, task: Task) -> None:
     """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
     spec = task.spec
     token = SCOPE.set((run, task))
-    if run.debug:  # from the task itself, so it reaches a live stream before the result
+    if run.announce:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
     span = tracing.node_started(run, task) if run.spans else None
     try:
@@ -278,7 +278,7 @@ async def execute_async(run: Run, task: Task) -> None:
     """Async twin of :func:`execute_sync`."""
     spec = task.spec
     token = SCOPE.set((run, task))
-    if run.debug:  # from the task itself, so it reaches a live stream before the result
+    if run.announce:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
     span = tracing.node_started(run, task) if run.spans else None
     try:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..checkpoint.base import Checkpointer
 from ..constants import START
+from ..errors import GraphValidationError
 from .async_driver import run_async
 from .config import DURABILITY, call_options, coerce_context, merge_configs
 from .diagram import Drawable
@@ -126,6 +127,20 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def breakpoints(nodes: Mapping[str, Any], names: str | Sequence[str], where: str
+                ) -> frozenset[str]:
+    """The nodes named as breakpoints: a name, a list of names, or ``"*"`` for every node."""
+    if names == "*":
+        return frozenset(nodes)
+    chosen = (names,) if isinstance(names, str) else tuple(names)
+    for node in chosen:
+        if node not in nodes:
+            known = ", ".join(sorted(nodes)) or "none"
+            raise GraphValidationError(
+                f"{where}: breakpoint on unknown node {node!r} (nodes: {known}; '*' is all)")
+    return frozenset(chosen)
+
+
 class CompiledGraph(Threads, Drawable):
     """A validated graph, ready to run. Made by :meth:`StateGraph.compile`.
 
@@ -145,8 +160,8 @@ class CompiledGraph(Threads, Drawable):
         self.checkpoints = True  # as a subgraph: checkpoint with the parent's checkpointer
         self.inherits_checkpointer = False  # compiled with checkpointer=True
         self._config: dict[str, Any] | None = None  # with_config defaults
-        self.interrupt_before = frozenset(interrupt_before)
-        self.interrupt_after = frozenset(interrupt_after)
+        self.interrupt_before = breakpoints(builder.nodes, interrupt_before, "interrupt_before")
+        self.interrupt_after = breakpoints(builder.nodes, interrupt_after, "interrupt_after")
         self.schema = builder.schema
         self.name = name
         self.checkpointer = checkpointer
@@ -203,7 +218,9 @@ class CompiledGraph(Threads, Drawable):
              checkpoint: str | None = None, token_budget: int | None = None,
              wait: bool | float = False, mode: StreamMode | None = None,
              stream_mode: StreamMode | None = None, durability: str | None = None,
-             store: Any = None, subgraphs: bool = False, cancel: Any = None) -> Run:
+             store: Any = None, subgraphs: bool = False, cancel: Any = None,
+             interrupt_before: str | Sequence[str] | None = None,
+             interrupt_after: str | Sequence[str] | None = None) -> Run:
         """The run of one call; LangGraph's spellings are translated here, once."""
         opts = call_options(self._config, config, where=where, thread=thread,
                             checkpoint=checkpoint, recursion_limit=recursion_limit, mode=mode,
@@ -211,7 +228,22 @@ class CompiledGraph(Threads, Drawable):
         if durability is not None and durability not in DURABILITY:
             raise ValueError(f"{where}: durability must be one of {DURABILITY}, got "
                              f"{durability!r}")
-        return Run(self, input, thread=opts.thread, context=self._context(context),
+        run_thread = opts.thread
+        if (thread is None and run_thread is not None and self.checkpointer is None
+                and not self.inherits_checkpointer):
+            # LangGraph ignores a config's thread_id when nothing checkpoints the graph: the run
+            # is not stored, and nodes still read the id from their config
+            opts.config.setdefault("configurable", {})["thread_id"] = run_thread
+            run_thread = None
+        graph = self
+        if interrupt_before is not None or interrupt_after is not None:  # this run's breakpoints
+            nodes = self.builder.nodes
+            graph = self._copy(
+                interrupt_before=self.interrupt_before if interrupt_before is None
+                else breakpoints(nodes, interrupt_before, f"{where}(interrupt_before=...)"),
+                interrupt_after=self.interrupt_after if interrupt_after is None
+                else breakpoints(nodes, interrupt_after, f"{where}(interrupt_after=...)"))
+        return Run(graph, input, thread=run_thread, context=self._context(context),
                    recursion_limit=opts.recursion_limit, modes=opts.modes,
                    checkpoint_id=opts.checkpoint, token_budget=token_budget, wait=wait,
                    config=opts.config, store=store, subgraphs=subgraphs, cancel=cancel)
@@ -242,7 +274,9 @@ class CompiledGraph(Threads, Drawable):
                token_budget: int | None = None, wait: bool | float = False,
                store: Any = None, cancel: Any = None, stream_mode: StreamMode | None = None,
                output_keys: str | Sequence[str] | None = None,
-               durability: str | None = None) -> Any:
+               durability: str | None = None,
+               interrupt_before: str | Sequence[str] | None = None,
+               interrupt_after: str | Sequence[str] | None = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
@@ -280,6 +314,9 @@ class CompiledGraph(Threads, Drawable):
             output_keys: return only this key's value (a str) or these keys (a list).
             durability: accepted for LangGraph's sake; graphflow stores every step before the
                 next one starts, whichever is given (``"sync"``, ``"async"``, ``"exit"``).
+            interrupt_before, interrupt_after: breakpoints for this run only, in place of
+                ``compile(interrupt_before=..., interrupt_after=...)``: node names, or ``"*"``
+                for every node.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -296,7 +333,8 @@ class CompiledGraph(Threads, Drawable):
             return self._invoke_inside(scope, input, self._context(context), recursion_limit)
         kw = {"thread": thread, "context": context, "recursion_limit": recursion_limit,
               "checkpoint": checkpoint, "token_budget": token_budget, "wait": wait,
-              "store": store, "cancel": cancel, "durability": durability}
+              "store": store, "cancel": cancel, "durability": durability,
+              "interrupt_before": interrupt_before, "interrupt_after": interrupt_after}
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
                 input, config, stream_mode=stream_mode, output_keys=output_keys, **kw))
@@ -312,7 +350,9 @@ class CompiledGraph(Threads, Drawable):
                       store: Any = None, cancel: Any = None,
                       stream_mode: StreamMode | None = None,
                       output_keys: str | Sequence[str] | None = None,
-                      durability: str | None = None) -> Any:
+                      durability: str | None = None,
+                      interrupt_before: str | Sequence[str] | None = None,
+                      interrupt_after: str | Sequence[str] | None = None) -> Any:
         """Async :meth:`invoke`."""
         scope = self._nested(config, thread, checkpoint)
         if scope is not None:
@@ -322,7 +362,8 @@ class CompiledGraph(Threads, Drawable):
         run = self._run(input, config, "ainvoke", thread=thread, context=context,
                         recursion_limit=recursion_limit, checkpoint=checkpoint,
                         token_budget=token_budget, wait=wait, store=store, cancel=cancel,
-                        durability=durability, mode=stream_mode if collect else None)
+                        durability=durability, mode=stream_mode if collect else None,
+                        interrupt_before=interrupt_before, interrupt_after=interrupt_after)
         events = [event async for event in run_async(run)]
         return _invoke_result(run, events if collect else None, output_keys)
 
@@ -332,7 +373,9 @@ class CompiledGraph(Threads, Drawable):
                token_budget: int | None = None, wait: bool | float = False,
                store: Any = None, subgraphs: bool = False, cancel: Any = None,
                stream_mode: StreamMode | None = None,
-               durability: str | None = None) -> Iterator[Any]:
+               durability: str | None = None,
+               interrupt_before: str | Sequence[str] | None = None,
+               interrupt_after: str | Sequence[str] | None = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
         ``mode`` (LangGraph's ``stream_mode``; ``"updates"`` by default): ``"updates"``
@@ -340,8 +383,9 @@ class CompiledGraph(Threads, Drawable):
         and after each step that wrote something; first the current state when resuming),
         ``"custom"`` (what nodes ``ctx.write``),
         ``"messages"`` (model tokens as ``(chunk, node)``), ``"debug"`` (task start/result
-        records), or a list of them, which yields ``(mode, payload)`` tuples. The other
-        arguments are :meth:`invoke`'s.
+        records), ``"tasks"`` (LangGraph's task start/result records), ``"checkpoints"``
+        (each checkpoint as it is stored, shaped as LangGraph's), or a list of them, which
+        yields ``(mode, payload)`` tuples. The other arguments are :meth:`invoke`'s.
 
         ``subgraphs=True`` also yields the events of every subgraph (nodes that are compiled
         graphs, and graphs invoked from inside a node), each as ``(path, payload)`` — or
@@ -353,7 +397,8 @@ class CompiledGraph(Threads, Drawable):
                         recursion_limit=recursion_limit, checkpoint=checkpoint,
                         token_budget=token_budget, wait=wait, store=store, subgraphs=subgraphs,
                         cancel=cancel, durability=durability, mode=mode,
-                        stream_mode=_default_mode(mode, stream_mode))
+                        stream_mode=_default_mode(mode, stream_mode),
+                        interrupt_before=interrupt_before, interrupt_after=interrupt_after)
         if self._has_async:  # the arguments were checked above, not at the first next()
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
@@ -364,13 +409,17 @@ class CompiledGraph(Threads, Drawable):
                 checkpoint: str | None = None, token_budget: int | None = None,
                 wait: bool | float = False, store: Any = None, subgraphs: bool = False,
                 cancel: Any = None, stream_mode: StreamMode | None = None,
-                durability: str | None = None) -> AsyncIterator[Any]:
+                durability: str | None = None,
+                interrupt_before: str | Sequence[str] | None = None,
+                interrupt_after: str | Sequence[str] | None = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
         return run_async(self._run(input, config, "astream", thread=thread, context=context,
                                    recursion_limit=recursion_limit, checkpoint=checkpoint,
                                    token_budget=token_budget, wait=wait, store=store,
                                    subgraphs=subgraphs, cancel=cancel, durability=durability,
-                                   mode=mode, stream_mode=_default_mode(mode, stream_mode)))
+                                   mode=mode, stream_mode=_default_mode(mode, stream_mode),
+                                   interrupt_before=interrupt_before,
+                                   interrupt_after=interrupt_after))
 
     def batch(self, inputs: Iterable[Any], config: Mapping[str, Any] | None = None, *,
               threads: Sequence[str] | None = None, context: Any = None,

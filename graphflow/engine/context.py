@@ -86,7 +86,7 @@ class RunContext:
         run = self._run
         config = dict(run.config or {})
         configurable = dict(config.get("configurable") or {})
-        if run.thread is not None:
+        if run.thread is not None:  # else a config's thread_id, kept for a graph not stored
             configurable["thread_id"] = run.thread
         configurable["checkpoint_ns"] = run.ns
         config["configurable"] = configurable

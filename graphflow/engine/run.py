@@ -43,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_RECURSION_LIMIT", "INTERRUPT_KEY", "Run", "rebuild_values"]
 
 DEFAULT_RECURSION_LIMIT = 10_000
-STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages"})
+STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages", "tasks",
+                           "checkpoints"})
 INTERRUPT_KEY = "__interrupt__"  # a pending write holding a task's interrupts
 ERROR_KEY = "__error__"  # a pending write saying the task's outcome was rejected: run it again
 BREAKPOINT_TASK = "__breakpoint__"  # a pending write saying "paused before this step"
@@ -157,6 +158,8 @@ class Run:
         self.subgraphs = subgraphs and self.streaming
         self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
         self.debug = "debug" in self.modes
+        self.task_events = "tasks" in self.modes  # LangGraph's task start / result records
+        self.announce = self.debug or self.task_events  # tasks say when they start
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
         # progress
@@ -229,7 +232,8 @@ class Run:
         if parent.subgraphs:  # every event of the subgraph goes up
             self.modes, self.tuples, self.streaming = parent.modes, parent.tuples, True
             self.subgraphs = self.live_inline = True
-            self.debug = parent.debug
+            self.debug, self.task_events = parent.debug, parent.task_events
+            self.announce = parent.announce
 
     def emit(self, mode: str, payload: Any, path: tuple[str, ...] | None = None) -> None:
         """Deliver a stream event, if that mode was asked for (``path``: of the subgraph run it
@@ -388,6 +392,31 @@ class Run:
     def task_started(self, task: Task) -> None:
         self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
                             "task_id": self.id_of(task)})
+        if self.task_events:
+            self.emit("tasks", {"id": self.id_of(task), "name": task.name,
+                                "input": task.input if task.is_send else self.state_view()})
+
+    def checkpoint_stored(self, cp: Checkpoint) -> None:
+        """Stream a stored checkpoint on the ``"checkpoints"`` mode, shaped as LangGraph's
+        (its config and parent's, values, metadata, next, and the tasks due)."""
+        if "checkpoints" not in self.modes:
+            return
+        from .config import checkpoint_config
+
+        values = cp.values
+        branch = cp.metadata.get("branch", "")
+        name_ids = self.prog.name_ids
+        self.emit("checkpoints", {
+            "config": checkpoint_config(cp.thread, cp.id, cp.ns),
+            "parent_config": None if cp.parent_id is None
+            else checkpoint_config(cp.thread, cp.parent_id, cp.ns),
+            "values": {k: values[k] for k in self.prog.state_keys if k in values},
+            "metadata": dict(cp.metadata),
+            "next": [name for name, _, _ in cp.next],
+            "tasks": [{"id": make_task_id(cp.step + 1, name_ids.get(name, name), index, branch),
+                       "name": name, "interrupts": (), "state": None}
+                      for name, index, _ in cp.next],
+        })
 
     def task_finished(self, task: Task) -> None:
         """Store a finished task's outcome at once (pending write) and stream it.
@@ -416,6 +445,10 @@ class Run:
                                                  ns=self.ns)
         if task.error is None and not task.interrupts:
             self.emit("updates", {task.name: task.update})
+        if self.task_events:
+            self.emit("tasks", {"id": self.id_of(task), "name": task.name,
+                                "error": None if task.error is None else repr(task.error),
+                                "result": task.update, "interrupts": list(task.interrupts)})
         if self.debug:
             self.emit("debug", {
                 "type": "task_result", "step": self.step, "node": task.name,
@@ -488,7 +521,9 @@ class Run:
         if saver is not None and self.parent is None:
             # the thread's input checkpoint: the state before the input, START due (a
             # subgraph's run has none: its history is its parent task's)
-            saver.put(self._checkpoint([(START, -1, writes)], "input"), lease=self.lease)
+            first = self._checkpoint([(START, -1, writes)], "input")
+            saver.put(first, lease=self.lease)
+            self.checkpoint_stored(first)
         return self._apply_input(writes, values)
 
     def _apply_input(self, writes: dict[str, Any], values: dict[str, Any] | None = None
@@ -518,6 +553,7 @@ class Run:
                       **({"usage": base.metadata["usage"]} if "usage" in base.metadata else {})},
             writes=[], ns=self.ns)
         self.checkpointer.put(cp, lease=self.lease)
+        self.checkpoint_stored(cp)
         self.checkpoint_id = cp.id
         return cp
 

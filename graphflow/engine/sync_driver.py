@@ -49,6 +49,7 @@ def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     cp = run.take_checkpoint()
     if cp is not None:
         run.checkpointer.put(cp, lease=run.lease)
+        run.checkpoint_stored(cp)
 
 
 def _run_all(run: Run, tasks: list[Task]) -> None:

@@ -226,8 +226,8 @@ class StateGraph:
     # -- compile -------------------------------------------------------------------------------
 
     def compile(self, checkpointer: Checkpointer | bool | None = None, *,
-                name: str | None = None, interrupt_before: Sequence[str] = (),
-                interrupt_after: Sequence[str] = (), store: Any = None, cache: Any = None,
+                name: str | None = None, interrupt_before: str | Sequence[str] = (),
+                interrupt_after: str | Sequence[str] = (), store: Any = None, cache: Any = None,
                 debug: bool = False) -> CompiledGraph:
         """Check the graph and return a runnable :class:`CompiledGraph`.
 
@@ -237,7 +237,7 @@ class StateGraph:
         nothing and nodes with both static edges and a ``Command`` return hint.
 
         ``interrupt_before`` / ``interrupt_after`` name nodes to pause the run before / after
-        (static breakpoints); continue with ``invoke(None, thread=...)``.
+        (static breakpoints; ``"*"`` is every node); continue with ``invoke(None, thread=...)``.
 
         ``store`` (a :class:`graphflow.memory.BaseStore`, or any object) is what nodes, routers
         and tools that declare a ``store`` parameter receive (also ``ctx.store``); a run can
@@ -270,9 +270,6 @@ class StateGraph:
                 f"got {cache!r:.60}")
 
         nxgraph = validate(self)
-        for node in (*interrupt_before, *interrupt_after):
-            if node not in self.nodes:
-                raise GraphValidationError(f"breakpoint on unknown node {node!r}")
         app = CompiledGraph(self, nxgraph, checkpointer=own, name=name or "graph",
                             interrupt_before=interrupt_before, interrupt_after=interrupt_after,
                             store=store, cache=cache)
