@@ -5,7 +5,8 @@ Build a :class:`StateGraph` over a typed state, add nodes and edges, ``compile()
 """
 
 from .constants import END, START
-from .engine.context import RunContext
+from .engine.config import RunnableConfig
+from .engine.context import RunContext, Runtime, get_config, get_stream_writer
 from .engine.interrupts import Interrupt, interrupt
 from .errors import (
     GraphflowError,
@@ -21,12 +22,14 @@ from .errors import (
     ThreadBusyError,
     TokenBudgetExceeded,
 )
+from .graph.managed import IsLastStep, RemainingSteps
 from .graph.state_graph import StateGraph
-from .types import Command, RetryPolicy, Send
+from .types import CachePolicy, Command, RetryPolicy, Send
 
 __all__ = [
     "AIMessage",
     "AnyMessage",
+    "CachePolicy",
     "Command",
     "END",
     "GraphRecursionError",
@@ -37,12 +40,17 @@ __all__ = [
     "Interrupt",
     "InvalidThreadIdError",
     "InvalidUpdateError",
+    "IsLastStep",
+    "MessagesState",
     "NodeError",
     "NodeTimeoutError",
+    "RemainingSteps",
     "RemoveMessage",
     "RetryPolicy",
     "RunCancelledError",
     "RunContext",
+    "RunnableConfig",
+    "Runtime",
     "START",
     "Send",
     "SignalTimeoutError",
@@ -53,12 +61,15 @@ __all__ = [
     "ToolCall",
     "ToolMessage",
     "add_messages",
+    "get_config",
+    "get_stream_writer",
     "interrupt",
 ]
 __version__ = "0.1.0"
 
-_MESSAGES = frozenset({"AIMessage", "AnyMessage", "HumanMessage", "RemoveMessage",
-                       "SystemMessage", "ToolCall", "ToolMessage", "add_messages"})
+_MESSAGES = frozenset({"AIMessage", "AnyMessage", "HumanMessage", "MessagesState",
+                       "RemoveMessage", "SystemMessage", "ToolCall", "ToolMessage",
+                       "add_messages"})
 
 
 def __getattr__(name: str) -> object:  # messages need pydantic: loaded on first use

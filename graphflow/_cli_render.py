@@ -523,6 +523,9 @@ def oneline(exc: BaseException) -> str:
 
     if isinstance(exc, GraphflowError | UsageError) or not text:
         return text or name
+    node = getattr(exc, "graphflow_node", None)  # raised by a node's own code
+    if node is not None:
+        return f"node {node!r} failed: {name}: {text}"
     return f"{name}: {text}"
 
 

@@ -12,7 +12,7 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,6 +23,7 @@ __all__ = [
     "AnyMessage",
     "HumanMessage",
     "Message",
+    "MessagesState",
     "RemoveMessage",
     "SystemMessage",
     "ToolCall",
@@ -50,7 +51,18 @@ def new_id() -> str:
     return os.urandom(16).hex()
 
 
-class Usage(BaseModel):
+class _ReadsAsDict:
+    """``get`` over ``__getitem__``: for models that LangChain's users read as dicts."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """``obj[key]``, or ``default`` for a key it does not have."""
+        try:
+            return self[key]  # type: ignore[index]
+        except KeyError:
+            return default
+
+
+class Usage(_ReadsAsDict, BaseModel):
     """Tokens a model call consumed."""
 
     model_config = ConfigDict(frozen=True)
@@ -68,12 +80,6 @@ class Usage(BaseModel):
             return getattr(self, key)  # type: ignore[no-any-return]
         raise KeyError(key)
 
-    def get(self, key: str, default: Any = None) -> Any:
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
     def __add__(self, other: Usage) -> Usage:
         return Usage(input_tokens=self.input_tokens + other.input_tokens,
                      output_tokens=self.output_tokens + other.output_tokens)
@@ -82,16 +88,29 @@ class Usage(BaseModel):
 RAW_ARGS = "__raw__"
 
 
-class ToolCall(BaseModel):
+class ToolCall(_ReadsAsDict, BaseModel):
     """A tool the model asks to call, with its arguments.
 
-    Arguments that were not a JSON object (a model's broken JSON) are kept as ``{"__raw__":
-    text}`` so that the tool can report the problem; :attr:`raw_args` is that text.
+    Readable as a dict too, as LangChain's tool calls are: ``call["name"]``, ``call["args"]``,
+    ``call["id"]`` (and ``call["type"] == "tool_call"``). Arguments that were not a JSON object
+    (a model's broken JSON) are kept as ``{"__raw__": text}`` so that the tool can report the
+    problem; :attr:`raw_args` is that text.
     """
 
     id: str = Field(default_factory=lambda: "call_" + os.urandom(12).hex())
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "type":
+            return "tool_call"
+        if key in ("id", "name", "args"):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def keys(self) -> tuple[str, ...]:
+        """The keys of the dict form (``dict(call)``, ``{**call}``)."""
+        return ("name", "args", "id", "type")
 
     @property
     def raw_args(self) -> str | None:
@@ -118,11 +137,20 @@ def args_from_json(text: str | None) -> dict[str, Any]:
 
 
 class Message(BaseModel):
-    """Base of every chat message."""
+    """Base of every chat message. The content may be given by position, as LangChain's
+    messages take it: ``SystemMessage("You are terse.")``."""
 
     id: str = Field(default_factory=new_id)
     content: str = ""
     name: str | None = None
+
+    def __init__(self, content: Any = None, /, **data: Any) -> None:
+        if content is not None:
+            if "content" in data:
+                raise TypeError(f"{type(self).__name__} got its content twice, by position "
+                                f"and as content=")
+            data["content"] = content
+        super().__init__(**data)
 
     @property
     def role(self) -> str:
@@ -131,6 +159,19 @@ class Message(BaseModel):
     @property
     def text(self) -> str:
         return self.content
+
+    def pretty_repr(self) -> str:
+        """The message as LangChain's ``pretty_repr`` shows it: a titled rule, the name, the
+        content (and an assistant's tool calls)."""
+        title = f" {self.type.title()} Message "  # type: ignore[attr-defined]
+        rule = "=" * ((80 - len(title)) // 2)
+        head = f"{rule}{title}{rule}{'=' if len(title) % 2 else ''}"
+        name = f"\nName: {self.name}" if self.name is not None else ""
+        return f"{head}{name}\n\n{self.content}"
+
+    def pretty_print(self) -> None:
+        """Print :meth:`pretty_repr` (LangChain's habit, common in LangGraph's docs)."""
+        print(self.pretty_repr())
 
 
 class SystemMessage(Message):
@@ -167,6 +208,15 @@ class AIMessage(Message):
     def role(self) -> str:
         return "assistant"
 
+    def pretty_repr(self) -> str:
+        lines = []
+        if self.tool_calls:
+            lines.append("Tool Calls:")
+            for call in self.tool_calls:
+                lines += [f"  {call.name} ({call.id})", f" Call ID: {call.id}", "  Args:"]
+                lines += [f"    {key}: {value}" for key, value in call.args.items()]
+        return (super().pretty_repr().strip() + "\n" + "\n".join(lines)).strip()
+
     @property
     def usage_metadata(self) -> Usage | None:
         """:attr:`usage` under LangChain's name (``["input_tokens"]`` works on it too)."""
@@ -186,6 +236,17 @@ class ToolMessage(Message):
 
 
 AnyMessage = SystemMessage | HumanMessage | AIMessage | ToolMessage
+
+
+class MessagesState(TypedDict):
+    """A state of one key, ``messages``, merged with :func:`add_messages` (LangGraph's
+    ``MessagesState``). Extend it with keys of your own::
+
+        class State(MessagesState):
+            user_id: str
+    """
+
+    messages: Annotated[list[AnyMessage], add_messages]
 
 
 class RemoveMessage(BaseModel):
@@ -272,6 +333,10 @@ def to_message(value: Any) -> Message | RemoveMessage:
         if "tool_call_id" in data and cls is not ToolMessage:
             cls = ToolMessage
         return cls.model_validate(data)
+    if type(value).__module__.startswith("langchain_core."):  # a LangChain message
+        from .langchain import from_langchain_message
+
+        return from_langchain_message(value)
     raise TypeError(f"cannot turn {type(value).__name__} {value!r:.60} into a message")
 
 

@@ -1,5 +1,5 @@
 """Values nodes and routers return to steer a run: :class:`Send`, :class:`Command`, and the
-node-level :class:`RetryPolicy`."""
+node-level :class:`RetryPolicy` and :class:`CachePolicy`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-__all__ = ["Command", "RetryPolicy", "Send"]
+__all__ = ["CachePolicy", "Command", "RetryPolicy", "Send", "default_cache_key"]
 
 N = TypeVar("N")
 
@@ -95,3 +95,32 @@ class RetryPolicy:
         if isinstance(on, (type, tuple)):
             return isinstance(exc, on)
         return bool(on(exc))
+
+
+def default_cache_key(value: Any) -> str:
+    """A node input's cache key: the SHA-256 of its JSON encoding (the checkpoint encoding, so
+    the same types are supported; never pickle)."""
+    import hashlib
+
+    from .checkpoint.serde import dumps_bytes
+
+    return hashlib.sha256(dumps_bytes(value)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class CachePolicy:
+    """Reuse a node's result for the same input: ``add_node("n", fn, cache_policy=...)`` with a
+    cache given to ``compile(cache=InMemoryCache())`` (``graphflow.cache``).
+
+    Args:
+        key_func: the node's input -> its cache key (a str or bytes); by default a hash of
+            the input's JSON encoding.
+        ttl: seconds an entry lives; None: until the cache is cleared.
+    """
+
+    key_func: Callable[[Any], str | bytes] = default_cache_key
+    ttl: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.ttl is not None and self.ttl <= 0:
+            raise ValueError(f"CachePolicy.ttl must be > 0 seconds (or None), got {self.ttl}")

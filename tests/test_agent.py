@@ -18,7 +18,6 @@ from graphflow import (
     Command,
     GraphValidationError,
     HumanMessage,
-    NodeError,
     StateGraph,
     ToolCall,
     ToolMessage,
@@ -36,7 +35,7 @@ from graphflow.agents import (
     ToolResultEvent,
 )
 from graphflow.checkpoint import MemoryCheckpointer
-from graphflow.models import ScriptedModel
+from graphflow.models import ScriptedModel, StructuredOutputError
 
 
 @tool
@@ -102,7 +101,7 @@ def test_output_type_with_tools_asks_once_more_for_the_format():
 
 def test_output_type_that_never_parses_fails_naming_the_type():
     model = ScriptedModel(["no json", "still no json"])
-    with pytest.raises(NodeError, match="Weather"):
+    with pytest.raises(StructuredOutputError, match="Weather"):
         Agent("w", model, tools=[add], output_type=Weather).run("weather?")
 
 
@@ -165,7 +164,7 @@ def test_stream_yields_typed_events_in_order_with_usage():
 def test_stream_reports_an_error_event_then_raises():
     model = ScriptedModel([])  # no reply at all
     events = []
-    with pytest.raises(NodeError, match="ran out of replies"):
+    with pytest.raises(RuntimeError, match="ran out of replies"):
         for event in Agent("broken", model).stream("hi"):
             events.append(event)
     assert len(events) == 1 and isinstance(events[0], ErrorEvent)
@@ -267,7 +266,7 @@ def test_as_tool_resumes_without_asking_the_finished_agent_again(saver):
     boss = Agent("boss", boss_model, tools=[expert.as_tool(), flaky],
                  handle_tool_errors=False, checkpointer=saver)
     thread = uuid.uuid4().hex
-    with pytest.raises(NodeError, match="flaky failed"):
+    with pytest.raises(RuntimeError, match="flaky failed"):
         boss.run("go", thread=thread)
     result = boss.invoke(None, thread=thread)
     assert result["messages"][-1].content == "done"

@@ -241,13 +241,22 @@ def test_node_unreachable_from_start_is_an_error():
     assert "orphan_node" in str(info.value)
 
 
-def test_node_with_no_outgoing_edges_has_no_path_to_end():
+def test_node_with_no_outgoing_edges_ends_its_branch_with_a_warning():
+    # as in LangGraph: the branch ends there; the warning says how to make it explicit
     graph = linear("main_line")
-    graph.add_node("dead_end", noop)
+    graph.add_node("dead_end", mark("dead_end"))
     graph.add_edge("main_line", "dead_end")
-    with pytest.raises(GraphValidationError) as info:
-        graph.compile()
-    assert "dead_end" in str(info.value)
+    with pytest.warns(GraphValidationWarning, match=r"'dead_end'.*add_edge\(node, END\)"):
+        app = graph.compile()
+    assert app.invoke({})["trail"] == ["main_line", "dead_end"]
+
+
+def test_the_no_outgoing_edge_warning_is_silenced_by_an_edge_to_end():
+    graph = linear("main_line")
+    graph.add_node("dead_end", mark("dead_end"))
+    graph.add_edge("main_line", "dead_end")
+    graph.add_edge("dead_end", END)
+    assert compile_quietly(graph).invoke({})["trail"] == ["main_line", "dead_end"]
 
 
 def test_node_whose_only_edge_is_a_self_loop_has_no_path_to_end():

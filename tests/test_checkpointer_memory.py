@@ -6,7 +6,7 @@ from typing import Annotated, TypedDict
 
 import pytest
 
-from graphflow import END, START, NodeError, StateGraph
+from graphflow import END, START, StateGraph
 from graphflow.checkpoint import MemoryCheckpointer, StateSnapshot
 
 pytestmark = pytest.mark.timeout(30)
@@ -96,7 +96,7 @@ def _flaky_chain(calls, ok):
 def test_get_state_after_error_shows_failing_node_as_next():
     calls, ok = Counter(), {"b": False}
     app = _flaky_chain(calls, ok)
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="b is not ready"):
         app.invoke({}, thread="t1")
     snap = app.get_state("t1")
     assert "b" in snap.next
@@ -106,7 +106,7 @@ def test_get_state_after_error_shows_failing_node_as_next():
 def test_resume_after_error_does_not_rerun_completed_nodes():
     calls, ok = Counter(), {"b": False}
     app = _flaky_chain(calls, ok)
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="b is not ready"):
         app.invoke({}, thread="t1")
     assert calls == {"a": 1, "b": 1}
 
@@ -139,7 +139,7 @@ def test_resume_after_error_in_parallel_step_does_not_rerun_finished_sibling():
     g.add_edge("c", END)
     app = g.compile(checkpointer=MemoryCheckpointer())
 
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="b is not ready"):
         app.invoke({}, thread="t1")
     assert "b" in app.get_state("t1").next
 
@@ -152,7 +152,7 @@ def test_resume_after_error_in_parallel_step_does_not_rerun_finished_sibling():
 def test_failed_thread_then_new_input_is_independent_of_other_threads():
     calls, ok = Counter(), {"b": False}
     app = _flaky_chain(calls, ok)
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="b is not ready"):
         app.invoke({}, thread="broken")
     ok["b"] = True
     out = app.invoke({}, thread="fresh")

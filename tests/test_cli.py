@@ -248,9 +248,9 @@ def test_threads_list_history_delete(tmp_path):
     hist = cli(tmp_path, "threads", "history", "t1", "--db", db)
     assert hist.returncode == 0, hist.stderr
     cps = events(hist)
-    assert [c["step"] for c in cps] == [2, 1, 0]  # newest first
-    assert [c["source"] for c in cps] == ["loop", "loop", "input"]
-    assert [c["next"] for c in cps] == [[], ["shout"], ["greet"]]
+    assert [c["step"] for c in cps] == [2, 1, 0, -1]  # newest first
+    assert [c["source"] for c in cps] == ["loop", "loop", "loop", "input"]
+    assert [c["next"] for c in cps] == [[], ["shout"], ["greet"], ["__start__"]]
     assert cps[0]["parent_id"] == cps[1]["checkpoint_id"]
     limited = cli(tmp_path, "threads", "history", "t1", "--db", db, "--limit", "1",
                   "--graph", APP)

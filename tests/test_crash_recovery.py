@@ -44,6 +44,8 @@ def _check(report, effects_db: Path) -> None:
     assert calls == applied + report.counts["effect"]
 
 
+# one subprocess run per boundary: minutes on a loaded machine, so a generous bound
+@pytest.mark.timeout(600)
 def test_crash_at_every_boundary_sqlite(tmp_path, monkeypatch):
     effects = tmp_path / "effects.db"
     monkeypatch.setenv("CRASH_EFFECTS_DB", str(effects))
@@ -52,6 +54,7 @@ def test_crash_at_every_boundary_sqlite(tmp_path, monkeypatch):
     _check(report, effects)
 
 
+@pytest.mark.timeout(600)
 def test_crash_at_every_boundary_postgres(tmp_path, monkeypatch, pg_dsn):
     effects = tmp_path / "effects.db"
     monkeypatch.setenv("CRASH_EFFECTS_DB", str(effects))

@@ -28,7 +28,6 @@ from graphflow import (
     GraphValidationError,
     Interrupt,
     InvalidUpdateError,
-    NodeError,
     RetryPolicy,
     Send,
     StateGraph,
@@ -167,16 +166,20 @@ def test_get_state_fields(saver, thread):
     assert snap.metadata["step"] == 3
 
     history = app.get_state_history(thread)
-    assert [h.step for h in history] == [3, 2, 1, 0]
+    assert [h.step for h in history] == [3, 2, 1, 0, -1]
     assert history[0].checkpoint_id == snap.checkpoint_id
     assert snap.parent_id == history[1].checkpoint_id
     assert history[1].values == {"log": ["in", "a", "b"]}
     assert history[1].next == ("c",)
-    first = history[-1]
+    after_input = history[-2]
+    assert after_input.metadata["source"] == "loop"
+    assert after_input.values == {"log": ["in"]}
+    assert after_input.next == ("a",)
+    first = history[-1]  # the input checkpoint: the state before the input, START due
     assert first.metadata["source"] == "input"
     assert first.parent_id is None
-    assert first.values == {"log": ["in"]}
-    assert first.next == ("a",)
+    assert first.values == {"log": []}
+    assert first.next == ("__start__",)
 
 
 def test_get_state_at_a_given_checkpoint(saver, thread):
@@ -195,12 +198,12 @@ def test_checkpoints_of_successive_runs_form_one_linked_lineage(saver, thread):
     app.invoke({}, thread=thread)
     app.invoke({}, thread=thread)
     history = app.get_state_history(thread)
-    assert len(history) == 4  # (input, after a) twice
-    assert [h.metadata["source"] for h in history] == ["loop", "input", "loop", "input"]
+    assert len(history) == 6  # (input, after the input, after a) twice
+    assert [h.metadata["source"] for h in history] == ["loop", "loop", "input"] * 2
     for newer, older in itertools.pairwise(history):
         assert newer.parent_id == older.checkpoint_id
     assert history[-1].parent_id is None
-    assert len({h.checkpoint_id for h in history}) == 4
+    assert len({h.checkpoint_id for h in history}) == 6
 
 
 def test_get_state_of_unknown_thread_is_none(saver, thread):
@@ -213,8 +216,8 @@ def test_history_is_newest_first_and_honours_limit(saver, thread):
     app = linear(saver, Counter())
     app.invoke({}, thread=thread)
     full = app.get_state_history(thread)
-    assert len(full) == 4
-    assert [len(h.values["log"]) for h in full] == [3, 2, 1, 0]
+    assert len(full) == 5
+    assert [len(h.values["log"]) for h in full] == [3, 2, 1, 0, 0]
     two = app.get_state_history(thread, limit=2)
     assert [h.checkpoint_id for h in two] == [h.checkpoint_id for h in full[:2]]
     assert [h.values for h in two] == [h.values for h in full[:2]]
@@ -286,9 +289,10 @@ def test_resume_after_error_reruns_only_the_failed_parallel_node(saver, thread):
     g.add_edge("c", END)
     app = g.compile(checkpointer=saver)
 
-    with pytest.raises(NodeError) as excinfo:
+    with pytest.raises(RuntimeError) as excinfo:
         app.invoke({}, thread=thread)
-    assert excinfo.value.node == "b"
+    assert excinfo.value.graphflow_node == "b"
+    assert excinfo.value.graphflow_thread == thread
     assert calls == {"a": 1, "b": 1}
     assert sorted(app.get_state(thread).next) == ["a", "b"]
 
@@ -327,7 +331,7 @@ def test_a_lone_node_whose_router_fails_is_not_rerun_on_resume(saver, thread, dr
             return app.invoke(inp, thread=thread)
         return asyncio.run(app.ainvoke(inp, thread=thread))
 
-    with pytest.raises(GraphflowError, match="router bug"):
+    with pytest.raises(RuntimeError, match="router bug"):
         run({"log": []})
     broken["on"] = False
     assert run(None)["log"] == ["worked"]
@@ -724,7 +728,7 @@ def test_update_state_without_as_node_keeps_next(saver, thread):
     g.add_node("a", appender("a", calls)).add_node("b", b)
     g.add_edge(START, "a").add_edge("a", "b").add_edge("b", END)
     app = g.compile(checkpointer=saver)
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="down"):
         app.invoke({}, thread=thread)
     assert app.get_state(thread).next == ("b",)
 
@@ -863,7 +867,7 @@ def test_ctx_step_result_survives_an_error_and_resume(saver, thread):
         return {"answer": data}
 
     app = single(saver, node)
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="crash after the step"):
         app.invoke({}, thread=thread)
     broken["on"] = False
     assert app.invoke(None, thread=thread)["answer"] == "data-1"

@@ -125,7 +125,8 @@ def test_lone_claimed_task_is_checkpointed_like_a_local_one(tmp_path):
     out = app.with_executor(ex).invoke({"n": 3, "results": [], "side": []}, thread="t")
     assert out["n"] == 5 and ex.ran == ["reduce"]
     assert app.get_state("t").next == ()
-    assert [cp.metadata["step"] for cp in saver.list("t")] == [3, 2, 1, 0]
+    # (-1: the run's input checkpoint)
+    assert [cp.metadata["step"] for cp in saver.list("t")] == [3, 2, 1, 0, -1]
 
 
 def test_executor_failure_fails_the_step_and_keeps_finished_outcomes(tmp_path):

@@ -23,6 +23,7 @@ from graphflow.jobs import (
     AgentNode,
     AgentRegistry,
     JobCancelledError,
+    JobError,
     JobFailedError,
     JobNode,
     JobStatus,
@@ -80,7 +81,7 @@ def test_a_failed_job_fails_the_node_with_its_message(saver, service, t):
                    json={"phase": "failed", "message": "out of memory"})
 
     threading.Thread(target=finish).start()
-    with pytest.raises(NodeError) as info:
+    with pytest.raises(JobFailedError) as info:  # raised in the node: as itself
         app.invoke({"task": {"n": 1}}, thread=t)
     assert isinstance(_cause(info.value), JobFailedError)
     assert "out of memory" in str(info.value)
@@ -91,7 +92,7 @@ def test_a_timeout_deletes_the_job(saver, service, t):
     app = make(saver, service.url, timeout=0.5)
     try:
         app.invoke({"task": {"n": 1}}, thread=t)  # pauses (or, on a slow machine, times out)
-    except NodeError as exc:
+    except JobError as exc:
         error: BaseException | None = exc
     else:
         woken = []

@@ -101,7 +101,8 @@ def test_checkpoints_record_static_router_goto_send_and_join_edges(saver):
     thread = uuid.uuid4().hex  # the PostgreSQL database is shared between tests
     app.invoke({"log": [], "n": 0}, thread=thread)
     assert fired(app, thread) == [
-        [[START, "a"]],  # the input's checkpoint
+        None,  # the input checkpoint: nothing fired yet
+        [[START, "a"]],  # the checkpoint after the input
         [["a", "b"]],  # a router's answer
         [["b", "a"]],  # a Command's goto
         [["a", "fan"]],
@@ -133,7 +134,7 @@ def test_static_edges_to_end_and_from_update_state_are_recorded():
     g = chain("a", "b")
     app = g.compile(checkpointer=MemoryCheckpointer())
     app.invoke({"log": []}, thread="t")
-    assert fired(app, "t") == [[[START, "a"]], [["a", "b"]], [["b", END]]]
+    assert fired(app, "t") == [None, [[START, "a"]], [["a", "b"]], [["b", END]]]
     app.update_state("t", {"log": ["x"]}, as_node="a")
     assert app.checkpointer.list("t")[0].metadata["edges"] == [["a", "b"]]
     without = g.compile()  # no checkpointer: nothing recorded, nothing kept

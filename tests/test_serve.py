@@ -79,7 +79,7 @@ def test_a_run_waited_for_returns_the_state_and_the_thread_remembers(server):
         state = c.get(f"/threads/{thread}/state").json()
         assert state["values"]["n"] == 15 and state["step"] == 5
         history = c.get(f"/threads/{thread}/history").json()
-        assert [h["step"] for h in history] == [5, 4, 3, 2, 1, 0]
+        assert [h["step"] for h in history] == [5, 4, 3, 2, 1, 0, -1]  # -1: the input's
         assert [h["metadata"]["source"] for h in history][-1] == "input"
         # background: 202 at once, then the run can be joined
         r = c.post(f"/threads/{thread}/runs", json={"input": {"n": 0}})

@@ -98,7 +98,9 @@ def test_watch_a_run_and_answer_its_interrupt_from_the_page(server, page):
     sync_api.expect(page.locator("#interrupts")).to_be_hidden()
 
     timeline = page.locator("#timeline")
-    sync_api.expect(timeline.locator(":scope > li")).to_have_count(6)  # the input + 5 steps
+    # the input checkpoint (before the input), the input applied, 5 steps
+    sync_api.expect(timeline.locator(":scope > li")).to_have_count(7)
+    assert "step 0: input" in timeline.inner_text()
     assert "step 2: draft" in timeline.inner_text()
     draft_step = timeline.locator("li[data-step='2']")
     assert "plan:" in draft_step.inner_text() and "Day 1" in draft_step.inner_text()

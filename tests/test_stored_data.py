@@ -473,10 +473,11 @@ def test_a_journaled_step_result_names_the_step(saver: Any) -> None:
         return {}
 
     app = _one_node(saver, put)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(SerializationError) as info:  # raised in the node: as itself
         app.invoke({"log": []}, thread=uuid.uuid4().hex)
     message = str(info.value)
-    assert "node 'put'" in message
+    assert info.value.graphflow_node == "put"
+    assert "raised in node 'put'" in "\n".join(info.value.__notes__)
     assert "the result of journaled step 'charge card' (journal entry 0): cannot serialize a " \
            "value of type object at result.receipt" in message, message
 

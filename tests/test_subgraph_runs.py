@@ -19,7 +19,6 @@ from graphflow import (
     START,
     Command,
     InvalidUpdateError,
-    NodeError,
     RunContext,
     Send,
     StateGraph,
@@ -192,10 +191,8 @@ def test_model_calls_inside_count_in_the_run_usage_and_budget(saver):
     app.invoke({"log": []}, thread=thread)
     usage = app.get_state(thread).metadata["usage"]
     assert usage["output_tokens"] > 40  # the inner call's tokens are the thread's
-    with pytest.raises((TokenBudgetExceeded, NodeError)) as info:
+    with pytest.raises(TokenBudgetExceeded):
         app.invoke({"log": []}, thread=uuid.uuid4().hex, token_budget=10)
-    err = info.value if isinstance(info.value, TokenBudgetExceeded) else info.value.__cause__
-    assert isinstance(err, TokenBudgetExceeded)
 
 
 def test_a_resumed_node_gets_a_finished_inner_run_back_without_running_it(saver):
@@ -214,7 +211,7 @@ def test_a_resumed_node_gets_a_finished_inner_run_back_without_running_it(saver)
 
     app = caller(chain("ask", fns={"ask": ask}), checkpointer=saver, after=fail_once)
     thread = uuid.uuid4().hex
-    with pytest.raises(NodeError, match="after the inner run"):
+    with pytest.raises(RuntimeError, match="after the inner run"):
         app.invoke({"log": []}, thread=thread)
     out = app.invoke(None, thread=thread)
     assert out == {"log": ["got:x,answer"]}
@@ -236,7 +233,7 @@ def test_a_failed_inner_run_resumes_where_it_stopped(saver):
 
     app = caller(chain("a", "b", fns={"a": a, "b": b}), checkpointer=saver)
     thread = uuid.uuid4().hex
-    with pytest.raises(NodeError, match="b failed"):
+    with pytest.raises(RuntimeError, match="b failed"):
         app.invoke({"log": []}, thread=thread)
     assert app.invoke(None, thread=thread) == {"log": ["got:x,a,b"]}
     assert runs == {"a": 1, "b": 2}
@@ -314,12 +311,8 @@ def test_ainvoke_inside_an_async_node_and_async_graphs_inside_sync_nodes(saver):
 
 def test_command_parent_from_an_invoked_graph_is_a_clear_error():
     inner = chain("hand", fns={"hand": lambda s: Command(graph=Command.PARENT, goto="x")})
-    with pytest.raises(NodeError) as info:
+    with pytest.raises(InvalidUpdateError, match="invoked from inside a node"):
         caller(inner).invoke({"log": []})
-    cause = info.value.__cause__
-    while cause is not None and not isinstance(cause, InvalidUpdateError):
-        cause = cause.__cause__
-    assert cause is not None and "invoked from inside a node" in str(cause)
 
 
 def test_run_context_step_inside_an_invoked_graph_is_journaled(saver):
@@ -335,7 +328,7 @@ def test_run_context_step_inside_an_invoked_graph_is_journaled(saver):
 
     app = caller(chain("pay", fns={"pay": pay}), checkpointer=saver)
     thread = uuid.uuid4().hex
-    with pytest.raises(NodeError):
+    with pytest.raises(RuntimeError, match="after paying"):
         app.invoke({"log": []}, thread=thread)
     assert app.invoke(None, thread=thread) == {"log": ["got:x,paid"]}
     assert effects == ["paid"]

@@ -32,7 +32,6 @@ from graphflow import (
     START,
     Command,
     GraphflowError,
-    NodeError,
     RunContext,
     StateGraph,
 )
@@ -903,10 +902,10 @@ def test_confirm_in_a_graph_without_checkpointer_is_a_clear_error():
 
     g = StateGraph(ToolState)
     g.add_node("tools", node).add_edge(START, "tools").add_edge("tools", END)
-    with pytest.raises(NodeError) as info:
+    with pytest.raises(ToolConfirmationError) as info:
         g.compile().invoke({"amount": 1})
-    assert isinstance(info.value.__cause__, ToolConfirmationError)
-    assert "needs a running graph with a checkpointer" in str(info.value.__cause__)
+    assert "needs a running graph with a checkpointer" in str(info.value)
+    assert info.value.graphflow_node == "tools"
     assert calls == []
 
 

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from graphflow import END, START, NodeError, StateGraph, ToolCall, tracing
+from graphflow import END, START, StateGraph, ToolCall, tracing
 from graphflow.agents import create_function_calling_agent
 from graphflow.checkpoint import MemoryCheckpointer
 from graphflow.models import ScriptedModel
@@ -80,7 +80,7 @@ def test_errors_are_on_the_node_step_and_run_spans_and_off_means_no_spans(spans)
     g.add_edge("ok", "boom")
     g.add_edge("boom", END)
     app = g.compile()
-    with pytest.raises(NodeError):
+    with pytest.raises(ValueError, match="bad input 7"):
         app.invoke({"log": []})
     (run,) = by_name(spans, "graphflow.run")
     failed = [n for n in by_name(spans, "graphflow.node") if n.attributes["graphflow.node"] ==

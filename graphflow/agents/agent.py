@@ -371,8 +371,8 @@ class Agent(CompiledGraph):
         if thread is None and SCOPE.get(None) is not None:  # inside a node: a subgraph run
             state = graph.invoke(inp, context=context, recursion_limit=recursion_limit)
             return self._result(state, None)
-        run = graph._run(inp, thread, context, recursion_limit, token_budget=token_budget,
-                         wait=wait)
+        run = graph._run(inp, None, "run", thread=thread, context=context,
+                         recursion_limit=recursion_limit, token_budget=token_budget, wait=wait)
         from ..engine.sync_driver import run_sync
 
         if graph._has_async:
@@ -392,8 +392,9 @@ class Agent(CompiledGraph):
         if thread is None and SCOPE.get(None) is not None:
             state = await graph.ainvoke(inp, context=context, recursion_limit=recursion_limit)
             return self._result(state, None)
-        return await self._arun_run(graph._run(inp, thread, context, recursion_limit,
-                                               token_budget=token_budget, wait=wait))
+        return await self._arun_run(graph._run(
+            inp, None, "arun", thread=thread, context=context, recursion_limit=recursion_limit,
+            token_budget=token_budget, wait=wait))
 
     async def _arun_run(self, run: Any) -> AgentResult:
         from ..engine.async_driver import run_async
@@ -432,9 +433,10 @@ class Agent(CompiledGraph):
                                   recursion_limit=recursion_limit, checkpoint=checkpoint,
                                   token_budget=token_budget, wait=wait, subgraphs=subgraphs)
         graph = self.team()
-        run = graph._run(_task_messages(task), thread, context, recursion_limit,
-                         modes="updates", checkpoint=checkpoint, token_budget=token_budget,
-                         wait=wait, subgraphs=True)
+        run = graph._run(_task_messages(task), None, "stream", thread=thread, context=context,
+                         recursion_limit=recursion_limit, mode="updates",
+                         checkpoint=checkpoint, token_budget=token_budget, wait=wait,
+                         subgraphs=True)
         return self._events(graph, run)
 
     def astream(self, task: Any, *, mode: Any = None, thread: str | None = None,  # type: ignore[override]
@@ -447,9 +449,10 @@ class Agent(CompiledGraph):
                                    recursion_limit=recursion_limit, checkpoint=checkpoint,
                                    token_budget=token_budget, wait=wait, subgraphs=subgraphs)
         graph = self.team()
-        run = graph._run(_task_messages(task), thread, context, recursion_limit,
-                         modes="updates", checkpoint=checkpoint, token_budget=token_budget,
-                         wait=wait, subgraphs=True)
+        run = graph._run(_task_messages(task), None, "astream", thread=thread,
+                         context=context, recursion_limit=recursion_limit, mode="updates",
+                         checkpoint=checkpoint, token_budget=token_budget, wait=wait,
+                         subgraphs=True)
         return self._aevents(run)
 
     def _events(self, graph: CompiledGraph, run: Any) -> Iterator[AgentEvent]:

@@ -3,14 +3,13 @@
 # no `from __future__ import annotations` here: AgentState's hints must be real objects for
 # the schemas of graphs (and of users' subclasses) to resolve them.
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, TypedDict
+from typing import Any
 
 from ..messages import (
     _KINDS,
     AIMessage,
-    AnyMessage,
     Message,
-    add_messages,
+    MessagesState,
     all_messages,
     message_kind,
     to_message,
@@ -24,14 +23,13 @@ OBSERVATION = "observation"
 could not read); they do not start a new turn."""
 
 
-class AgentState(TypedDict):
-    """``{"messages": [...]}`` with the :func:`add_messages` reducer. Extend it::
+class AgentState(MessagesState):
+    """``{"messages": [...]}`` with the :func:`add_messages` reducer (the agents' name of
+    :class:`~graphflow.messages.MessagesState`). Extend it::
 
     class MyState(AgentState):
         user_id: str
     """
-
-    messages: Annotated[list[AnyMessage], add_messages]
 
 
 def messages_of(state: Any, key: str = "messages") -> list[Message]:

@@ -243,6 +243,19 @@ def _write_parts(node: str, pairs: Iterable[tuple[str, Any]]) -> Iterator[tuple[
         yield f"{writer} wrote key {key!r}", key, value
 
 
+def _next_parts(due: Sequence[tuple[str, int, Any]]) -> Iterator[tuple[str, str, Any]]:
+    """What the tasks due next are called in an error: a Send's argument, or (an input
+    checkpoint's START task) the run's input."""
+    from ..constants import START  # on the error path only
+
+    for n, i, arg in due:
+        if n == START and isinstance(arg, dict):
+            yield from _write_parts(START, arg.items())
+        else:
+            yield (f"the Send to node {n!r} (task #{i} of the next step) carries an argument "
+                   f"that cannot be stored", "arg", arg)
+
+
 def _journal_part(task_id: str, index: int, value: Any) -> tuple[str, str, Any]:
     """What a journal entry is called in an error: the step (or model call) whose result it
     is, or the ``Command(resume=...)`` answer."""
@@ -493,6 +506,20 @@ class SqlCheckpointer(Checkpointer):
         self.snapshot_every = snapshot_every
         self._sql_cache: dict[str, str] = {}
 
+    # -- LangGraph's spellings --------------------------------------------------------------------
+
+    @classmethod
+    def from_conn_string(cls, conn_string: str, **kwargs: Any) -> Any:
+        """LangGraph's ``with SqliteSaver.from_conn_string(path) as saver:`` (or a PostgreSQL
+        DSN): the same as ``cls(conn_string)``, closed when the ``with`` block ends."""
+        return cls(conn_string, **kwargs)
+
+    def setup(self) -> None:
+        """Create the tables now (graphflow creates them on first use anyway; LangGraph's
+        savers need this call)."""
+        with self._read():
+            pass
+
     # -- what a store provides --------------------------------------------------------------------
 
     @abstractmethod
@@ -644,9 +671,7 @@ class SqlCheckpointer(Checkpointer):
         writes = _dumps_writes(where, cp.writes)
         row = [cp.thread, cp.ns, cp.id, cp.parent_id, cp.step, self._encode_time(cp.created_at),
                _dumps(where, "metadata", cp.metadata),
-               _dumps_parts(where, [[n, i, arg] for n, i, arg in cp.next], (
-                   (f"the Send to node {n!r} (task #{i} of the next step) carries an argument "
-                    f"that cannot be stored", "arg", arg) for n, i, arg in cp.next)),
+               _dumps_parts(where, [[n, i, arg] for n, i, arg in cp.next], _next_parts(cp.next)),
                _dumps(where, "joins", {str(i): list(s) for i, s in cp.joins.items()})
                if cp.joins else "{}", writes]
         q = self._q

@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from .lease import Holder, Lease, Owner
 
 __all__ = [
-    "Checkpoint", "Checkpointer", "PendingWrite", "StateSnapshot", "new_checkpoint_id", "now",
+    "Checkpoint", "Checkpointer", "PendingWrite", "SnapshotTask", "StateSnapshot",
+    "new_checkpoint_id", "now",
 ]
 
 
@@ -103,8 +104,33 @@ class PendingWrite:
 
 
 @dataclass(frozen=True, slots=True)
+class SnapshotTask:
+    """A task due at a checkpoint (``StateSnapshot.tasks``).
+
+    Attributes:
+        id: the task's id within its thread.
+        name: the node it runs.
+        interrupts: the :class:`Interrupt` s it is waiting on.
+        result: its writes, when it finished before the run stopped (else None).
+        state: for a subgraph node's task, with ``get_state(..., subgraphs=True)``: the
+            subgraph run's own :class:`StateSnapshot` (None if it has not started).
+    """
+
+    id: str
+    name: str
+    interrupts: tuple[Any, ...] = ()
+    result: Any = None
+    state: Any = None
+
+
+@dataclass(frozen=True, slots=True)
 class StateSnapshot:
-    """What :meth:`CompiledGraph.get_state` returns."""
+    """What :meth:`CompiledGraph.get_state` returns.
+
+    ``config`` / ``parent_config`` point at this checkpoint and its parent the way LangGraph's
+    configs do (``{"configurable": {"thread_id", "checkpoint_ns", "checkpoint_id"}}``): pass
+    them back to ``invoke``, ``get_state`` or ``update_state``.
+    """
 
     values: Any
     next: tuple[str, ...]
@@ -114,6 +140,9 @@ class StateSnapshot:
     parent_id: str | None
     created_at: datetime
     metadata: dict[str, Any]
+    config: dict[str, Any] = field(default_factory=dict)
+    parent_config: dict[str, Any] | None = None
+    tasks: tuple[SnapshotTask, ...] = ()
 
 
 class Checkpointer(DurableTables, ABC):

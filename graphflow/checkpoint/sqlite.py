@@ -121,6 +121,17 @@ _MIGRATE = (
     f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
 )
 
+def _file_of(conn: sqlite3.Connection) -> str:
+    """The file a connection's main database is in (an in-memory one has none: refused)."""
+    rows = conn.execute("PRAGMA database_list").fetchall()
+    path = next((row[2] for row in rows if row[1] == "main"), "")
+    if not path:
+        raise ValueError("SqliteCheckpointer(conn): the connection is to an in-memory database, "
+                         "which another connection cannot reach; pass a file path (or "
+                         "':memory:' for a private in-memory store)")
+    return str(path)
+
+
 #: How long a failed switch to WAL mode is retried at most (it does not wait on busy_timeout).
 _BUSY_RETRY = 0.002
 
@@ -137,7 +148,9 @@ class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
 
     Args:
         path: the database file (created if missing); ``":memory:"`` for a private, non-durable
-            in-memory database.
+            in-memory database. A ``sqlite3.Connection`` to a file (LangGraph's
+            ``SqliteSaver(conn)``) stands for that file: the checkpointer opens its own
+            connection to it, in WAL mode, and leaves the given one alone.
         snapshot_every: also snapshot the full values every this many steps (default: only the
             adaptive size rule and forks decide).
         timeout: seconds to wait for another process's write lock.
@@ -148,10 +161,10 @@ class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
     _migrate_ddl = _MIGRATE
     _now = "((julianday('now') - 2440587.5) * 86400.0)"
 
-    def __init__(self, path: str | os.PathLike[str], *, snapshot_every: int | None = None,
-                 timeout: float = 30.0) -> None:
+    def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection, *,
+                 snapshot_every: int | None = None, timeout: float = 30.0) -> None:
         super().__init__(snapshot_every=snapshot_every)
-        self.path = os.fspath(path)
+        self.path = _file_of(path) if isinstance(path, sqlite3.Connection) else os.fspath(path)
         self._timeout = timeout
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.RLock()

@@ -414,7 +414,12 @@ def _apply(run: Run, task: Task, blob: bytes) -> None:
         run.emit(mode, payload)
     error = data.get("error")
     if error is not None:
-        task.error = decode_error(error)
+        exc = decode_error(error)
+        if isinstance(exc, RemoteError):  # a node's own exception: it cannot travel as itself
+            wrapped = NodeError(task.name, f"node {task.name!r} failed: {exc}")
+            wrapped.__cause__ = exc
+            exc = wrapped
+        task.error = exc
     elif data.get("interrupts"):
         task.interrupts = data["interrupts"]
     else:

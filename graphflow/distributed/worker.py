@@ -201,8 +201,9 @@ def run_thread(request: bytes) -> bytes:
                              req["patience"])
         try:
             given = Command(resume=req["resume"]) if req["resuming"] else req["input"]
-            run = graph._run(_start(saver, thread, req["sub"], given), thread, req["context"],
-                             req["recursion_limit"], token_budget=req["budget"])
+            run = graph._run(_start(saver, thread, req["sub"], given), None, "submit",
+                             thread=thread, context=req["context"],
+                             recursion_limit=req["recursion_limit"], token_budget=req["budget"])
         except BaseException:
             lease.release()
             raise

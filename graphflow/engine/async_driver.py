@@ -35,18 +35,20 @@ async def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     cp = run.take_checkpoint()
     if cp is not None:
         await run.checkpointer.aput(cp, lease=run.lease)
+        run.checkpoint_stored(cp)
 
 
 async def _plan(run: Run, branches: tuple[Branch, ...]) -> None:
     if branches:
-        view = run.schema.view(run.values)
+        view = run.router_view()
         for b in branches:
             result = run.call_router(b, view)
             if inspect.isawaitable(result):
                 try:
                     result = await result
                 except Exception as exc:
-                    raise run.router_error(b, exc) from exc
+                    run.router_failed(b, exc)
+                    raise
             run.resolve(b, result)
     run.plan()
 

@@ -7,6 +7,7 @@ context, how output becomes writes) is decided once, in :class:`Run` and :func:`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import threading
@@ -17,6 +18,7 @@ from .. import tracing
 from ..errors import NodeError, NodeTimeoutError, RunCancelledError, TokenBudgetExceeded
 from ..types import RetryPolicy
 from .context import RunContext
+from .ids import escape_name
 from .interrupts import SCOPE, GraphInterrupt
 from .task import normalize
 
@@ -57,10 +59,15 @@ def _retry_kwargs(policy: RetryPolicy) -> dict[str, Any]:
     }
 
 
+_CACHED = object()  # what a node "returned" when its outcome came from the graph's cache
+
+
 def _record(run: Run, task: Task, out: Any) -> None:
     """Turn what a node returned into the task's writes (a bad return becomes its error)."""
     if type(out) is dict:
         task.writes = task.update = out
+        return
+    if out is _CACHED:
         return
     try:
         normalize(task, out)
@@ -70,12 +77,70 @@ def _record(run: Run, task: Task, out: Any) -> None:
         task.error = exc
 
 
-def _node_error(task: Task, exc: BaseException) -> BaseException:
+def annotate(exc: BaseException, where: str, run: Run, node: str) -> BaseException:
+    """``exc``, raised by user code in ``node``, with a note saying where (``where``: "node
+    'x'" or "router 'r' on node 'x'"), superstep and thread, and the attributes
+    ``graphflow_node``, ``graphflow_step``, ``graphflow_thread`` of where it was raised. Passing
+    up through subgraph nodes, it gains a note per level ("through node 'team' ...")."""
+    thread = f", thread {run.thread!r}" if run.thread is not None else ""
+    if getattr(exc, "graphflow_node", None) is None:
+        exc.add_note(f"raised in {where}, superstep {run.step}{thread} (graphflow)")
+        with contextlib.suppress(AttributeError, TypeError):
+            exc.graphflow_node = node  # type: ignore[attr-defined]
+            exc.graphflow_step = run.step  # type: ignore[attr-defined]
+            exc.graphflow_thread = run.thread  # type: ignore[attr-defined]
+        return exc
+    note = f"through {where} of graph {run.graph.name!r}, superstep {run.step}{thread}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)
+    return exc
+
+
+def _node_error(run: Run, task: Task, exc: BaseException) -> BaseException:
+    """What a node's failure raises: what the node's call raised, as itself (``except
+    KeyError`` works), annotated with where; a :class:`NodeError` (the original as its cause)
+    when graphflow stopped the call from around it (its timeout)."""
     if isinstance(exc, TokenBudgetExceeded | RunCancelledError):  # the run's, not the node's
         return exc
-    err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
-    err.__cause__ = exc
-    return err
+    if isinstance(exc, NodeTimeoutError) and exc.node == task.name:
+        err = NodeError(task.name, f"node {task.name!r} failed: {type(exc).__name__}: {exc}")
+        err.__cause__ = exc
+        return err
+    return annotate(exc, f"node {task.name!r}", run, task.name)
+
+
+def _cache_lookup(run: Run, task: Task) -> str | None:
+    """Restore ``task``'s outcome from the graph's cache and return None; or return the cache
+    key under which to store it once it has run (a miss)."""
+    from ..checkpoint.serde import loads_bytes
+
+    policy = task.spec.cache_policy
+    assert policy is not None
+    try:
+        key = policy.key_func(run.node_input(task))
+    except Exception as exc:
+        raise NodeError(task.name, f"node {task.name!r}: its cache_policy's key_func failed "
+                                   f"on its input: {type(exc).__name__}: {exc}; give "
+                                   f"CachePolicy a key_func that can read it") from exc
+    key = key.hex() if isinstance(key, bytes) else str(key)
+    found = run.graph.cache.get(_cache_ns(run, task), key)
+    if found is None:
+        return key
+    task.writes, task.update, task.goto = loads_bytes(found)
+    return None
+
+
+def _cache_store(run: Run, task: Task, key: str) -> None:
+    from ..checkpoint.serde import dumps_bytes
+
+    if task.error is None:
+        outcome = (task.writes, task.update, task.goto)
+        run.graph.cache.set(_cache_ns(run, task), key, dumps_bytes(outcome),
+                            task.spec.cache_policy.ttl)  # type: ignore[union-attr]
+
+
+def _cache_ns(run: Run, task: Task) -> str:
+    return f"{escape_name(run.graph.name)}/{escape_name(task.name)}"
 
 
 # -- sync ------------------------------------------------------------------------------------------
@@ -134,16 +199,24 @@ def execute_sync(run: Run, task: Task) -> None:
     """Run ``task`` to completion; its outcome (writes or error) is recorded on it."""
     spec = task.spec
     token = SCOPE.set((run, task))
-    if run.debug:  # from the task itself, so it reaches a live stream before the result
+    if run.announce:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
     span = tracing.node_started(run, task) if run.spans else None
     try:
-        out = spec.fn(run.node_input(task)) if spec.plain and not spec.is_async else \
-            call_sync(run, task)
+        if spec.plain and not spec.is_async:
+            out = spec.fn(run.node_input(task))
+        elif spec.cache_policy is not None and run.graph.cache is not None:
+            key = _cache_lookup(run, task)
+            if key is not None:
+                _record(run, task, call_sync(run, task))
+                _cache_store(run, task, key)
+            out = _CACHED
+        else:
+            out = call_sync(run, task)
     except GraphInterrupt as gi:
         task.interrupts = gi.interrupts
     except Exception as exc:
-        task.error = _node_error(task, exc)
+        task.error = _node_error(run, task, exc)
     else:
         _record(run, task, out)
     finally:
@@ -205,18 +278,24 @@ async def execute_async(run: Run, task: Task) -> None:
     """Async twin of :func:`execute_sync`."""
     spec = task.spec
     token = SCOPE.set((run, task))
-    if run.debug:  # from the task itself, so it reaches a live stream before the result
+    if run.announce:  # from the task itself, so it reaches a live stream before the result
         run.task_started(task)
     span = tracing.node_started(run, task) if run.spans else None
     try:
         if spec.plain and spec.is_async:
             out = await spec.fn(run.node_input(task))
+        elif spec.cache_policy is not None and run.graph.cache is not None:
+            key = _cache_lookup(run, task)
+            if key is not None:
+                _record(run, task, await call_async(run, task))
+                _cache_store(run, task, key)
+            out = _CACHED
         else:
             out = await call_async(run, task)
     except GraphInterrupt as gi:
         task.interrupts = gi.interrupts
     except Exception as exc:
-        task.error = _node_error(task, exc)
+        task.error = _node_error(run, task, exc)
     else:
         _record(run, task, out)
     finally:

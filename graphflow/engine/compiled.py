@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import queue
 import threading
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..checkpoint.base import Checkpointer
+from ..constants import START
+from ..errors import GraphValidationError
 from .async_driver import run_async
+from .config import DURABILITY, call_options, coerce_context, merge_configs
 from .diagram import Drawable
 from .ids import child_namespace
 from .interrupts import SCOPE, GraphInterrupt
@@ -24,6 +36,7 @@ from .threads import Threads
 if TYPE_CHECKING:
     import networkx as nx
 
+    from ..draw.view import GraphView
     from ..graph.state_graph import StateGraph
     from .context import RunContext
     from .executor import Executor
@@ -81,6 +94,25 @@ async def _drain(events: AsyncIterator[Any]) -> None:
         pass
 
 
+def _default_mode(mode: StreamMode | None, stream_mode: StreamMode | None) -> StreamMode | None:
+    """``stream``'s mode: ``"updates"`` unless ``mode`` or ``stream_mode`` says otherwise."""
+    return "updates" if mode is None and stream_mode is None else stream_mode
+
+
+def _invoke_result(run: Run, events: list[Any] | None,
+                   output_keys: str | Sequence[str] | None) -> Any:
+    """What ``invoke`` returns: the collected ``events`` (a ``stream_mode`` other than
+    ``"values"``), or the final state, or (``output_keys``) part of it."""
+    if events is not None:
+        return events
+    out = run.result()
+    if output_keys is None or not isinstance(out, Mapping):
+        return out
+    if isinstance(output_keys, str):
+        return out.get(output_keys)
+    return {k: out[k] for k in output_keys if k in out}
+
+
 def _child_ns(parent: Run, task: Task) -> str:
     """The namespace of the subgraph run that ``task`` of ``parent`` makes."""
     return child_namespace(parent.ns, parent.id_of(task))
@@ -95,6 +127,20 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def breakpoints(nodes: Mapping[str, Any], names: str | Sequence[str], where: str
+                ) -> frozenset[str]:
+    """The nodes named as breakpoints: a name, a list of names, or ``"*"`` for every node."""
+    if names == "*":
+        return frozenset(nodes)
+    chosen = (names,) if isinstance(names, str) else tuple(names)
+    for node in chosen:
+        if node not in nodes:
+            known = ", ".join(sorted(nodes)) or "none"
+            raise GraphValidationError(
+                f"{where}: breakpoint on unknown node {node!r} (nodes: {known}; '*' is all)")
+    return frozenset(chosen)
+
+
 class CompiledGraph(Threads, Drawable):
     """A validated graph, ready to run. Made by :meth:`StateGraph.compile`.
 
@@ -106,11 +152,16 @@ class CompiledGraph(Threads, Drawable):
     def __init__(self, builder: StateGraph, nxgraph: nx.MultiDiGraph, *,
                  checkpointer: Checkpointer | None, name: str,
                  interrupt_before: Sequence[str] = (),
-                 interrupt_after: Sequence[str] = (), store: Any = None) -> None:
+                 interrupt_after: Sequence[str] = (), store: Any = None,
+                 cache: Any = None) -> None:
         self.builder = builder
         self.store = store
-        self.interrupt_before = frozenset(interrupt_before)
-        self.interrupt_after = frozenset(interrupt_after)
+        self.cache = cache  # where nodes with a cache_policy keep their results
+        self.checkpoints = True  # as a subgraph: checkpoint with the parent's checkpointer
+        self.inherits_checkpointer = False  # compiled with checkpointer=True
+        self._config: dict[str, Any] | None = None  # with_config defaults
+        self.interrupt_before = breakpoints(builder.nodes, interrupt_before, "interrupt_before")
+        self.interrupt_after = breakpoints(builder.nodes, interrupt_after, "interrupt_after")
         self.schema = builder.schema
         self.name = name
         self.checkpointer = checkpointer
@@ -129,47 +180,117 @@ class CompiledGraph(Threads, Drawable):
     def __repr__(self) -> str:
         return f"<CompiledGraph {self.name!r}: {len(self._program.specs)} nodes>"
 
+    def _copy(self, **changes: Any) -> CompiledGraph:
+        other = copy.copy(self)
+        for key, value in changes.items():
+            setattr(other, key, value)
+        return other
+
     def with_checkpointer(self, checkpointer: Checkpointer | None) -> CompiledGraph:
-        """The same graph (nodes, edges, breakpoints, name, store, executor) on another
-        checkpointer."""
-        graph = CompiledGraph(self.builder, self._nx.copy(), checkpointer=checkpointer,
-                              name=self.name, interrupt_before=self.interrupt_before,
-                              interrupt_after=self.interrupt_after, store=self.store)
-        graph.executor = self.executor
-        return graph
+        """The same graph (nodes, edges, breakpoints, name, store, cache, executor, config) on
+        another checkpointer."""
+        return self._copy(checkpointer=checkpointer)
 
     def with_executor(self, executor: Executor | None) -> CompiledGraph:
         """The same graph whose steps hand the tasks ``executor`` claims to it (run elsewhere,
         e.g. on a Ray cluster: ``graphflow.distributed.RayExecutor``); the other tasks run
         here. Merge order, pending writes and checkpoints are unchanged. None: all run here.
         """
-        graph = self.with_checkpointer(self.checkpointer)
-        graph.executor = executor
-        return graph
+        return self._copy(executor=executor)
+
+    def with_config(self, config: Mapping[str, Any] | None = None,
+                    **kwargs: Any) -> CompiledGraph:
+        """The same graph with default config for every call (LangGraph's ``with_config``):
+        ``app.with_config({"recursion_limit": 50})`` or ``with_config(recursion_limit=50)``.
+        A call's own config is merged over it (``configurable`` key by key)."""
+        extra = merge_configs(config, kwargs)
+        call_options(None, extra, where="with_config")  # checked now, not at the first call
+        return self._copy(_config=merge_configs(self._config, extra))
+
+    def get_name(self) -> str:
+        """The graph's name (``compile(name=...)``; ``"graph"`` by default)."""
+        return self.name
 
     # -- running ---------------------------------------------------------------------------------
 
-    def _run(self, input: Any, thread: str | None, context: Any, recursion_limit: int | None,
-             modes: StreamMode | None = None, checkpoint: str | None = None,
-             token_budget: int | None = None, wait: bool | float = False,
-             store: Any = None, subgraphs: bool = False, cancel: Any = None) -> Run:
-        return Run(self, input, thread=thread, context=context, recursion_limit=recursion_limit,
-                   modes=modes, checkpoint_id=checkpoint, token_budget=token_budget, wait=wait,
-                   store=store, subgraphs=subgraphs, cancel=cancel)
+    def _run(self, input: Any, config: Any, where: str, *, thread: str | None = None,
+             context: Any = None, recursion_limit: int | None = None,
+             checkpoint: str | None = None, token_budget: int | None = None,
+             wait: bool | float = False, mode: StreamMode | None = None,
+             stream_mode: StreamMode | None = None, durability: str | None = None,
+             store: Any = None, subgraphs: bool = False, cancel: Any = None,
+             interrupt_before: str | Sequence[str] | None = None,
+             interrupt_after: str | Sequence[str] | None = None) -> Run:
+        """The run of one call; LangGraph's spellings are translated here, once."""
+        opts = call_options(self._config, config, where=where, thread=thread,
+                            checkpoint=checkpoint, recursion_limit=recursion_limit, mode=mode,
+                            stream_mode=stream_mode)
+        if durability is not None and durability not in DURABILITY:
+            raise ValueError(f"{where}: durability must be one of {DURABILITY}, got "
+                             f"{durability!r}")
+        run_thread = opts.thread
+        if (thread is None and run_thread is not None and self.checkpointer is None
+                and not self.inherits_checkpointer):
+            # LangGraph ignores a config's thread_id when nothing checkpoints the graph: the run
+            # is not stored, and nodes still read the id from their config
+            opts.config.setdefault("configurable", {})["thread_id"] = run_thread
+            run_thread = None
+        graph = self
+        if interrupt_before is not None or interrupt_after is not None:  # this run's breakpoints
+            nodes = self.builder.nodes
+            graph = self._copy(
+                interrupt_before=self.interrupt_before if interrupt_before is None
+                else breakpoints(nodes, interrupt_before, f"{where}(interrupt_before=...)"),
+                interrupt_after=self.interrupt_after if interrupt_after is None
+                else breakpoints(nodes, interrupt_after, f"{where}(interrupt_after=...)"))
+        return Run(graph, input, thread=run_thread, context=self._context(context),
+                   recursion_limit=opts.recursion_limit, modes=opts.modes,
+                   checkpoint_id=opts.checkpoint, token_budget=token_budget, wait=wait,
+                   config=opts.config, store=store, subgraphs=subgraphs, cancel=cancel)
 
-    def invoke(self, input: Any, *, thread: str | None = None, context: Any = None,
+    def _context(self, context: Any) -> Any:
+        """``context=`` as the graph's ``context_schema`` type (a dict becomes one)."""
+        schema = self.builder.context_schema
+        if schema is None or not isinstance(context, Mapping):
+            return context  # none, or already an object (of the schema's type, or any)
+        return coerce_context(schema, context)
+
+    def _nested(self, config: Any, thread: str | None, checkpoint: str | None) -> Any:
+        """The running node's scope when this call is a graph invoked from inside a node (no
+        thread of its own, or the node's own thread, and no checkpoint); else None."""
+        scope = SCOPE.get(None)
+        if scope is None or checkpoint is not None:
+            return None
+        if config is not None or self._config:
+            opts = call_options(self._config, config, where="invoke", thread=thread)
+            thread, checkpoint = opts.thread, opts.checkpoint
+        if checkpoint is not None or thread not in (None, scope[0].thread):
+            return None
+        return scope
+
+    def invoke(self, input: Any, config: Mapping[str, Any] | None = None, *,
+               thread: str | None = None, context: Any = None,
                recursion_limit: int | None = None, checkpoint: str | None = None,
                token_budget: int | None = None, wait: bool | float = False,
-               store: Any = None, cancel: Any = None) -> Any:
+               store: Any = None, cancel: Any = None, stream_mode: StreamMode | None = None,
+               output_keys: str | Sequence[str] | None = None,
+               durability: str | None = None,
+               interrupt_before: str | Sequence[str] | None = None,
+               interrupt_after: str | Sequence[str] | None = None) -> Any:
         """Run the graph to the end and return the final state.
 
         Args:
             input: a dict (or schema instance) of initial writes; ``None`` continues ``thread``
                 (after an error or a breakpoint); ``Command(resume=value)`` answers its pending
                 interrupt(s).
+            config: a LangGraph config dict (``{"configurable": {"thread_id": "1"}}``,
+                ``{"recursion_limit": 50}``, ...), translated into the keywords below (see
+                ``graphflow.engine.config``); a value given both ways must agree.
             thread: continue (and checkpoint) this thread; needs a checkpointer.
-            context: any object, readable by nodes as ``ctx.context``.
-            recursion_limit: the most supersteps this run may take (default 10,000).
+            context: any object, readable by nodes as ``ctx.context`` (a dict becomes the
+                graph's ``context_schema`` type, if it has one).
+            recursion_limit: the most supersteps this run may take (default 10,000), the one
+                that applies the input included.
             checkpoint: start from this checkpoint of ``thread`` instead of its newest (replay,
                 or a new branch of its history); the old history is left intact.
             token_budget: the most tokens the run's model calls may use in all; crossing it
@@ -188,6 +309,14 @@ class CompiledGraph(Threads, Drawable):
                 it where each superstep begins: the step running finishes and is
                 checkpointed, then :class:`RunCancelledError` is raised; the thread's lease is
                 released and ``invoke(None, thread=...)`` continues from there.
+            stream_mode: ``"values"`` (the default) returns the final state; another mode (or
+                a list of modes) returns the list of what :meth:`stream` would yield.
+            output_keys: return only this key's value (a str) or these keys (a list).
+            durability: accepted for LangGraph's sake; graphflow stores every step before the
+                next one starts, whichever is given (``"sync"``, ``"async"``, ``"exit"``).
+            interrupt_before, interrupt_after: breakpoints for this run only, in place of
+                ``compile(interrupt_before=..., interrupt_after=...)``: node names, or ``"*"``
+                for every node.
 
         Returns:
             A dict for a TypedDict schema, a schema instance for pydantic/dataclass schemas.
@@ -199,48 +328,64 @@ class CompiledGraph(Threads, Drawable):
         model calls counted in the run's usage and token budget, its ``interrupt()`` s pausing
         the whole run, and its events in the run's ``stream(subgraphs=True)``.
         """
-        if thread is None and checkpoint is None:
-            scope = SCOPE.get(None)
-            if scope is not None:
-                return self._invoke_inside(scope, input, context, recursion_limit)
+        scope = self._nested(config, thread, checkpoint)
+        if scope is not None:
+            return self._invoke_inside(scope, input, self._context(context), recursion_limit)
+        kw = {"thread": thread, "context": context, "recursion_limit": recursion_limit,
+              "checkpoint": checkpoint, "token_budget": token_budget, "wait": wait,
+              "store": store, "cancel": cancel, "durability": durability,
+              "interrupt_before": interrupt_before, "interrupt_after": interrupt_after}
         if self._has_async:
             return _run_blocking(lambda: self.ainvoke(
-                input, thread=thread, context=context, recursion_limit=recursion_limit,
-                checkpoint=checkpoint, token_budget=token_budget, wait=wait, store=store,
-                cancel=cancel))
-        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
-        for _ in run_sync(run):
-            pass
-        return run.result()
+                input, config, stream_mode=stream_mode, output_keys=output_keys, **kw))
+        collect = stream_mode is not None and stream_mode != "values"
+        run = self._run(input, config, "invoke", mode=stream_mode if collect else None, **kw)
+        events = list(run_sync(run))
+        return _invoke_result(run, events if collect else None, output_keys)
 
-    async def ainvoke(self, input: Any, *, thread: str | None = None, context: Any = None,
+    async def ainvoke(self, input: Any, config: Mapping[str, Any] | None = None, *,
+                      thread: str | None = None, context: Any = None,
                       recursion_limit: int | None = None, checkpoint: str | None = None,
                       token_budget: int | None = None, wait: bool | float = False,
-                      store: Any = None, cancel: Any = None) -> Any:
+                      store: Any = None, cancel: Any = None,
+                      stream_mode: StreamMode | None = None,
+                      output_keys: str | Sequence[str] | None = None,
+                      durability: str | None = None,
+                      interrupt_before: str | Sequence[str] | None = None,
+                      interrupt_after: str | Sequence[str] | None = None) -> Any:
         """Async :meth:`invoke`."""
-        if thread is None and checkpoint is None:
-            scope = SCOPE.get(None)
-            if scope is not None:
-                return await self._ainvoke_inside(scope, input, context, recursion_limit)
-        run = self._run(input, thread, context, recursion_limit, checkpoint=checkpoint,
-                        token_budget=token_budget, wait=wait, store=store, cancel=cancel)
-        async for _ in run_async(run):
-            pass
-        return run.result()
+        scope = self._nested(config, thread, checkpoint)
+        if scope is not None:
+            return await self._ainvoke_inside(scope, input, self._context(context),
+                                              recursion_limit)
+        collect = stream_mode is not None and stream_mode != "values"
+        run = self._run(input, config, "ainvoke", thread=thread, context=context,
+                        recursion_limit=recursion_limit, checkpoint=checkpoint,
+                        token_budget=token_budget, wait=wait, store=store, cancel=cancel,
+                        durability=durability, mode=stream_mode if collect else None,
+                        interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        events = [event async for event in run_async(run)]
+        return _invoke_result(run, events if collect else None, output_keys)
 
-    def stream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
-               context: Any = None, recursion_limit: int | None = None,
-               checkpoint: str | None = None, token_budget: int | None = None,
-               wait: bool | float = False, store: Any = None,
-               subgraphs: bool = False, cancel: Any = None) -> Iterator[Any]:
+    def stream(self, input: Any, config: Mapping[str, Any] | None = None, *,
+               mode: StreamMode | None = None, thread: str | None = None, context: Any = None,
+               recursion_limit: int | None = None, checkpoint: str | None = None,
+               token_budget: int | None = None, wait: bool | float = False,
+               store: Any = None, subgraphs: bool = False, cancel: Any = None,
+               stream_mode: StreamMode | None = None,
+               durability: str | None = None,
+               interrupt_before: str | Sequence[str] | None = None,
+               interrupt_after: str | Sequence[str] | None = None) -> Iterator[Any]:
         """Run the graph, yielding events as they happen.
 
-        ``mode``: ``"updates"`` (``{node: update}`` per finished task), ``"values"`` (the whole
-        state after the input and after each step), ``"custom"`` (what nodes ``ctx.write``),
+        ``mode`` (LangGraph's ``stream_mode``; ``"updates"`` by default): ``"updates"``
+        (``{node: update}`` per finished task), ``"values"`` (the whole state after the input
+        and after each step that wrote something; first the current state when resuming),
+        ``"custom"`` (what nodes ``ctx.write``),
         ``"messages"`` (model tokens as ``(chunk, node)``), ``"debug"`` (task start/result
-        records), or a list of them, which yields ``(mode, payload)`` tuples. The other
-        arguments are :meth:`invoke`'s.
+        records), ``"tasks"`` (LangGraph's task start/result records), ``"checkpoints"``
+        (each checkpoint as it is stored, shaped as LangGraph's), or a list of them, which
+        yields ``(mode, payload)`` tuples. The other arguments are :meth:`invoke`'s.
 
         ``subgraphs=True`` also yields the events of every subgraph (nodes that are compiled
         graphs, and graphs invoked from inside a node), each as ``(path, payload)`` — or
@@ -248,26 +393,38 @@ class CompiledGraph(Threads, Drawable):
         from this graph down to the one the event came from (``()`` for this graph's own, e.g.
         ``("team", "researcher")``): a UI can tell who is speaking.
         """
-        # checks the arguments now, not at the first next()
-        run = self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                        token_budget, wait, store, subgraphs, cancel)  # checks the arguments now
-        if self._has_async:
+        run = self._run(input, config, "stream", thread=thread, context=context,
+                        recursion_limit=recursion_limit, checkpoint=checkpoint,
+                        token_budget=token_budget, wait=wait, store=store, subgraphs=subgraphs,
+                        cancel=cancel, durability=durability, mode=mode,
+                        stream_mode=_default_mode(mode, stream_mode),
+                        interrupt_before=interrupt_before, interrupt_after=interrupt_after)
+        if self._has_async:  # the arguments were checked above, not at the first next()
             return _iter_blocking(lambda: run_async(run))
         return run_sync(run)
 
-    def astream(self, input: Any, *, mode: StreamMode = "updates", thread: str | None = None,
+    def astream(self, input: Any, config: Mapping[str, Any] | None = None, *,
+                mode: StreamMode | None = None, thread: str | None = None,
                 context: Any = None, recursion_limit: int | None = None,
                 checkpoint: str | None = None, token_budget: int | None = None,
-                wait: bool | float = False, store: Any = None,
-                subgraphs: bool = False, cancel: Any = None) -> AsyncIterator[Any]:
+                wait: bool | float = False, store: Any = None, subgraphs: bool = False,
+                cancel: Any = None, stream_mode: StreamMode | None = None,
+                durability: str | None = None,
+                interrupt_before: str | Sequence[str] | None = None,
+                interrupt_after: str | Sequence[str] | None = None) -> AsyncIterator[Any]:
         """Async :meth:`stream`."""
-        return run_async(self._run(input, thread, context, recursion_limit, mode, checkpoint,
-                                   token_budget, wait, store, subgraphs, cancel))
+        return run_async(self._run(input, config, "astream", thread=thread, context=context,
+                                   recursion_limit=recursion_limit, checkpoint=checkpoint,
+                                   token_budget=token_budget, wait=wait, store=store,
+                                   subgraphs=subgraphs, cancel=cancel, durability=durability,
+                                   mode=mode, stream_mode=_default_mode(mode, stream_mode),
+                                   interrupt_before=interrupt_before,
+                                   interrupt_after=interrupt_after))
 
-    def batch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
-              context: Any = None, recursion_limit: int | None = None,
-              max_concurrency: int | None = None, return_exceptions: bool = False,
-              store: Any = None) -> list[Any]:
+    def batch(self, inputs: Iterable[Any], config: Mapping[str, Any] | None = None, *,
+              threads: Sequence[str] | None = None, context: Any = None,
+              recursion_limit: int | None = None, max_concurrency: int | None = None,
+              return_exceptions: bool = False, store: Any = None) -> list[Any]:
         """:meth:`invoke` each input concurrently (threads); results in input order."""
         items = list(inputs)
         if threads is not None and len(threads) != len(items):
@@ -277,7 +434,7 @@ class CompiledGraph(Threads, Drawable):
 
         def one(i: int) -> Any:
             try:
-                return self.invoke(items[i], thread=threads[i] if threads else None,
+                return self.invoke(items[i], config, thread=threads[i] if threads else None,
                                    context=context, recursion_limit=recursion_limit, store=store)
             except Exception as exc:
                 if return_exceptions:
@@ -288,9 +445,9 @@ class CompiledGraph(Threads, Drawable):
         with ThreadPoolExecutor(workers, thread_name_prefix="graphflow-batch") as ex:
             return list(ex.map(one, range(len(items))))
 
-    async def abatch(self, inputs: Iterable[Any], *, threads: Sequence[str] | None = None,
-                     context: Any = None, recursion_limit: int | None = None,
-                     max_concurrency: int | None = None,
+    async def abatch(self, inputs: Iterable[Any], config: Mapping[str, Any] | None = None, *,
+                     threads: Sequence[str] | None = None, context: Any = None,
+                     recursion_limit: int | None = None, max_concurrency: int | None = None,
                      return_exceptions: bool = False, store: Any = None) -> list[Any]:
         """:meth:`ainvoke` each input concurrently; results in input order."""
         items = list(inputs)
@@ -300,7 +457,8 @@ class CompiledGraph(Threads, Drawable):
 
         async def one(i: int) -> Any:
             async with limit:
-                return await self.ainvoke(items[i], thread=threads[i] if threads else None,
+                return await self.ainvoke(items[i], config,
+                                          thread=threads[i] if threads else None,
                                           context=context, recursion_limit=recursion_limit,
                                           store=store)
 
@@ -326,7 +484,7 @@ class CompiledGraph(Threads, Drawable):
         child = Run(self, input, thread=thread, checkpointer=saver,
                     context=parent.context if context is None else context,
                     recursion_limit=parent.limit if recursion_limit is None else recursion_limit,
-                    nested=True, token_budget=parent.token_budget, ns=ns)
+                    nested=True, token_budget=parent.token_budget, ns=ns, config=parent.config)
         child.adopt(parent, self.name, mount=None)
         return child, None
 
@@ -368,6 +526,10 @@ class CompiledGraph(Threads, Drawable):
 
     # -- as a subgraph node ----------------------------------------------------------------------
 
+    def _saver_under(self, parent: Run) -> Checkpointer | None:
+        """The checkpointer of this graph's runs as a subgraph of ``parent``."""
+        return parent.checkpointer if self.checkpoints else None
+
     def _child(self, parent: Run, task: Task) -> tuple[dict[str, Any], Run | None]:
         """The child run for a subgraph task (None: it already finished, before a crash).
 
@@ -378,7 +540,7 @@ class CompiledGraph(Threads, Drawable):
         source = task.input if task.index >= 0 else parent.values
         writes = self.schema.input_writes(source)
         given = {k: v for k, v in writes.items() if k in self.schema.keys}
-        saver = parent.checkpointer
+        saver = self._saver_under(parent)
         ns = ""
         if saver is not None:
             ns = _child_ns(parent, task)
@@ -394,7 +556,8 @@ class CompiledGraph(Threads, Drawable):
         child = Run(self, given_input, thread=parent.thread if saver is not None else None,
                     checkpointer=saver, context=parent.context, recursion_limit=parent.limit,
                     log_writes=True, nested=True, token_budget=parent.token_budget, ns=ns,
-                    store=self.store if self.store is not None else parent.store)
+                    store=self.store if self.store is not None else parent.store,
+                    config=parent.config)
         child.adopt(parent, task.name, mount=task.name)
         return given, child
 
@@ -404,12 +567,12 @@ class CompiledGraph(Threads, Drawable):
         then the updates of the ``Command.PARENT`` s the child ended with, and their gotos."""
         if child is not None and child.interrupts:
             raise GraphInterrupt(child.interrupts)
-        saver = parent.checkpointer
+        saver = self._saver_under(parent)
         if saver is not None:  # the whole child history, across resumes, is in its namespace
             ns, thread = _child_ns(parent, task), parent.thread or ""
             history = saver.list(thread, ns=ns)[::-1]
             log = [(k, v) for cp in history if cp.metadata.get("source") == "loop"
-                   for _, k, v in cp.writes]
+                   for n, k, v in cp.writes if n != START]
             final = child.values if child is not None else \
                 rebuild_values(self, saver.chain(thread, ns=ns))
             commands = child.to_parent if child is not None else (
@@ -450,14 +613,22 @@ class CompiledGraph(Threads, Drawable):
 
     # -- inspection ------------------------------------------------------------------------------
 
-    def get_graph(self, *, expand_subgraphs: bool | int = False) -> nx.MultiDiGraph:
-        """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``).
+    def get_graph(self, config: Any = None, *, expand_subgraphs: bool | int = False,
+                  xray: bool | int = False) -> GraphView:
+        """The graph as a networkx ``MultiDiGraph`` (node ``kind``; edge ``kind``/``label``)
+        that also answers LangGraph's calls: ``.edges`` yields edges with ``.source``,
+        ``.target``, ``.conditional``; ``draw_mermaid()``, ``draw_mermaid_png()``,
+        ``draw_ascii()``, ``to_networkx()`` (see :mod:`graphflow.draw.view`).
 
-        ``expand_subgraphs``: True (all levels) or a depth puts subgraphs' nodes in, as
-        ``parent:child`` with a ``cluster`` attribute.
+        ``expand_subgraphs`` (LangGraph's ``xray``): True (all levels) or a depth puts
+        subgraphs' nodes in, as ``parent:child`` with a ``cluster`` attribute. ``config`` is
+        accepted for LangGraph's sake (the picture does not depend on it).
         """
-        if expand_subgraphs:
+        from ..draw.view import GraphView
+
+        depth = expand_subgraphs or xray
+        if depth:
             from ..draw import expand_subgraphs as expand
 
-            return expand(self._nx, expand_subgraphs)
-        return self._nx.copy()
+            return GraphView(expand(self._nx, depth))
+        return GraphView(self._nx)

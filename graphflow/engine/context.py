@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..errors import GraphflowError
 from ..graph.nodes import is_async_callable
 from .ids import idempotency_key
+from .interrupts import current
 from .journal import ajournaled, journaled, next_slot
 
 if TYPE_CHECKING:
     from .run import Run
     from .task import Task
 
-__all__ = ["RunContext"]
+__all__ = ["RunContext", "Runtime", "get_config", "get_stream_writer"]
+
+C = TypeVar("C")
+
+
+def _no_writer(value: Any) -> None:  # a Runtime made outside a node
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime(Generic[C]):
+    """LangGraph's runtime object: what a node declaring ``runtime: Runtime[Context]`` gets.
+
+    Attributes:
+        context: the run's ``context=`` (a dict given to a graph with a ``context_schema``
+            arrives as that type).
+        store: the run's store, if any.
+        stream_writer: emits a value on the ``"custom"`` stream (``ctx.write``).
+        previous: always None (LangGraph's functional API; graphflow has none).
+    """
+
+    context: C = None  # type: ignore[assignment]
+    store: Any = None
+    stream_writer: Callable[[Any], None] = _no_writer
+    previous: Any = None
+
+    __graphflow_inject__ = "runtime"  # a parameter annotated Runtime[...] receives it
 
 
 class RunContext:
@@ -48,6 +76,28 @@ class RunContext:
         """The run's store: ``invoke(..., store=...)``, else ``compile(store=...)`` (None if
         neither gave one). Nodes can also declare a ``store`` parameter to receive it."""
         return self._run.store
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The run's config as LangGraph hands it to nodes: ``configurable`` holds the
+        ``thread_id``, ``checkpoint_ns`` and the values the caller put there, beside
+        ``recursion_limit`` and the other keys the call's config had. Nodes and routers can
+        also declare a ``config`` parameter (or one annotated ``RunnableConfig``)."""
+        run = self._run
+        config = dict(run.config or {})
+        configurable = dict(config.get("configurable") or {})
+        if run.thread is not None:  # else a config's thread_id, kept for a graph not stored
+            configurable["thread_id"] = run.thread
+        configurable["checkpoint_ns"] = run.ns
+        config["configurable"] = configurable
+        config["recursion_limit"] = run.limit
+        return config
+
+    @property
+    def runtime(self) -> Runtime[Any]:
+        """LangGraph's :class:`Runtime` view of this context (what a ``runtime`` parameter, or
+        one annotated ``Runtime[...]``, receives)."""
+        return Runtime(context=self.context, store=self._run.store, stream_writer=self.write)
 
     @property
     def thread(self) -> str | None:
@@ -158,3 +208,19 @@ class RunContext:
     def __repr__(self) -> str:
         return (f"RunContext(node={self.node!r}, superstep={self.superstep}, "
                 f"thread={self.thread!r}, attempt={self.attempt})")
+
+
+def _here() -> RunContext:
+    run, task = current()  # raises outside a node
+    return RunContext(run, task.name, run.step, task.index, task)
+
+
+def get_stream_writer() -> Callable[[Any], None]:
+    """Inside a node: a function that emits its argument on the ``"custom"`` stream (LangGraph's
+    ``get_stream_writer``; graphflow nodes can also call ``ctx.write``)."""
+    return _here().write
+
+
+def get_config() -> dict[str, Any]:
+    """Inside a node: the run's config as LangGraph hands it to nodes (``ctx.config``)."""
+    return _here().config

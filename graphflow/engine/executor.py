@@ -57,7 +57,7 @@ def run_claimed(run: Run, tasks: list[Task]) -> None:
     """Hand ``tasks`` to the run's executor. When the executor itself fails, its exception
     becomes the error of each of these tasks that has none, so the step fails with it; the
     outcomes stored before (pending writes) are kept, and a resume runs only the others."""
-    if run.debug:
+    if run.announce:
         for t in tasks:
             run.task_started(t)
     try:

@@ -36,7 +36,9 @@ def _checked(ch: Channel, node: str, value: Any) -> Any:
                 f"{exc}", node=node, key=ch.name) from None
     raise InvalidUpdateError(
         f"node {node!r} wrote key {ch.name!r} {article(type(value).__name__)} ({value!r:.80}), "
-        f"expected {ch.expected}", node=node, key=ch.name)
+        f"expected {ch.expected}; graphflow checks the type of every write (LangGraph does "
+        f"not): fix the value, or widen the key's annotation in the state schema (a union, or "
+        f"Any to accept anything)", node=node, key=ch.name)
 
 
 def apply_writes(

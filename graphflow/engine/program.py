@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from ..constants import END, START
 from ..graph.nodes import Branch, NodeSpec
+from ..graph.schema import StateSchema
 from .ids import escape_name
 
 if TYPE_CHECKING:
@@ -17,7 +18,8 @@ __all__ = ["Program"]
 class Program:
     """Per node: static targets, joins it feeds and routers on it."""
 
-    __slots__ = ("branches_of", "joins", "joins_of", "name_ids", "specs", "static_edges",
+    __slots__ = ("branches_of", "deferred", "input_keys", "inputs", "joins", "joins_of",
+                 "name_ids", "out_keys", "shaped", "specs", "state_keys", "static_edges",
                  "static_out")
 
     def __init__(self, g: StateGraph) -> None:
@@ -40,3 +42,26 @@ class Program:
         self.branches_of: dict[str, tuple[Branch, ...]] = {
             n: tuple(b for b in g.branches if b.source == n) for n in names
         }
+        schema = g.schema
+        # the keys snapshots and "values" show (all), the keys a run returns (the output
+        # schema's, or the state schema's own), and the keys an input may give
+        self.state_keys = tuple(schema.channels)
+        self.out_keys = (g.output_schema or schema).own_keys
+
+        # what each node (and, under None, each router) reads: (keys, schema to view them
+        # with); keys None is the whole state. "shaped": some read differs from a copy of
+        # the state (private keys, input schemas, managed values)
+        private = len(schema.channels) > len(schema.own_keys)
+        # what an input may give: the input schema's keys (the state schema's own ones when
+        # the graph has private keys); None: any key of the state
+        given = g.input_schema or (schema if private else None)
+        self.input_keys = None if given is None else frozenset(given.own_keys)
+        self.inputs: dict[str | None, tuple[tuple[str, ...] | None, StateSchema]] = {
+            None: (schema.own_keys if private else None, schema)}
+        for name, spec in self.specs.items():
+            own = spec.input_schema
+            self.inputs[name] = (tuple(own.channels), own) if own is not None else \
+                self.inputs[None]
+        self.shaped = private or bool(schema.managed) or any(
+            spec.input_schema is not None for spec in self.specs.values())
+        self.deferred = any(spec.defer for spec in self.specs.values())

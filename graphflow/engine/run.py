@@ -24,12 +24,13 @@ from ..errors import (
     GraphflowError,
     GraphRecursionError,
     InvalidUpdateError,
-    NodeError,
     RunCancelledError,
     TokenBudgetExceeded,
 )
+from ..graph.managed import managed_values
 from ..graph.nodes import Branch
 from ..types import Command, Send
+from .call import annotate
 from .context import RunContext
 from .ids import check_checkpoint_id, check_thread_id, make_task_id
 from .interrupts import Interrupt
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_RECURSION_LIMIT", "INTERRUPT_KEY", "Run", "rebuild_values"]
 
 DEFAULT_RECURSION_LIMIT = 10_000
-STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages"})
+STREAM_MODES = frozenset({"updates", "values", "custom", "debug", "messages", "tasks",
+                           "checkpoints"})
 INTERRUPT_KEY = "__interrupt__"  # a pending write holding a task's interrupts
 ERROR_KEY = "__error__"  # a pending write saying the task's outcome was rejected: run it again
 BREAKPOINT_TASK = "__breakpoint__"  # a pending write saying "paused before this step"
@@ -97,6 +99,7 @@ class Run:
         token_budget: int | None = None,
         ns: str = "",
         wait: bool | float = False,
+        config: dict[str, Any] | None = None,
         store: Any = None,
         subgraphs: bool = False,
         cancel: Any = None,
@@ -107,15 +110,21 @@ class Run:
         self.input = input
         self.thread = thread
         self.context = context
+        self.config = config  # a LangGraph-style config given to the call (see engine/config.py)
         self.store = store if store is not None else graph.store  # what `store` params receive
         self.limit = DEFAULT_RECURSION_LIMIT if recursion_limit is None else recursion_limit
         if self.limit < 1:
             raise ValueError(f"recursion_limit must be >= 1, got {recursion_limit}")
+        # supersteps this run may take: the limit, less one when it applies an input (the step
+        # that applies the input counts, as in LangGraph)
+        self.max_steps = self.limit
         saver = checkpointer or graph.checkpointer
         self.checkpointer = saver if thread is not None else None
         if thread is not None and saver is None:
+            lent = " (checkpointer=True only lends a subgraph its parent's checkpointer)" \
+                if graph.inherits_checkpointer else ""
             raise GraphflowError(
-                f"thread={thread!r} needs a checkpointer: compile(checkpointer=...) first")
+                f"thread={thread!r} needs a checkpointer: compile(checkpointer=...) first{lent}")
         if checkpoint_id is not None:
             if thread is None:
                 raise GraphflowError("checkpoint= needs thread= as well")
@@ -149,10 +158,14 @@ class Run:
         self.subgraphs = subgraphs and self.streaming
         self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
         self.debug = "debug" in self.modes
+        self.task_events = "tasks" in self.modes  # LangGraph's task start / result records
+        self.announce = self.debug or self.task_events  # tasks say when they start
         self.events: list[Any] = []
         self.sink: Any = None  # set by a driver to deliver events live from worker threads
         # progress
         self._dict_state = self.schema.kind == "typeddict"
+        self._plain_input = self._dict_state and not self.prog.shaped  # nodes read a copy
+        self.held: list[Task] = []  # deferred tasks waiting for the others to finish
         self.values: dict[str, Any] = {}
         self.step = 0
         self.steps_run = 0
@@ -219,7 +232,8 @@ class Run:
         if parent.subgraphs:  # every event of the subgraph goes up
             self.modes, self.tuples, self.streaming = parent.modes, parent.tuples, True
             self.subgraphs = self.live_inline = True
-            self.debug = parent.debug
+            self.debug, self.task_events = parent.debug, parent.task_events
+            self.announce = parent.announce
 
     def emit(self, mode: str, payload: Any, path: tuple[str, ...] | None = None) -> None:
         """Deliver a stream event, if that mode was asked for (``path``: of the subgraph run it
@@ -349,11 +363,28 @@ class Run:
         """The first argument of a node: its Send's argument, or a fresh view of the state."""
         if task.index >= 0:
             return task.input
-        if self._dict_state:
+        if self._plain_input:
             return self.values.copy()
         if task.spec.subgraph is not None:
             return self.values
-        return self.schema.view(self.values)
+        return self.shaped_view(task.name)
+
+    def router_view(self) -> Any:
+        """What routers read: the state (with managed values, without private keys)."""
+        if not self.prog.shaped:
+            return self.schema.view(self.values)
+        return self.shaped_view(None)
+
+    def shaped_view(self, node: str | None) -> Any:
+        """What ``node`` reads (None: a router): the keys of its input schema (the state's
+        own keys when the graph has private ones), plus managed values, in its schema's
+        type."""
+        keys, schema = self.prog.inputs[node]
+        values = self.values
+        view = values.copy() if keys is None else {k: values[k] for k in keys if k in values}
+        if schema.managed:
+            view.update(managed_values(schema.managed, self.max_steps - self.steps_run + 1))
+        return view if schema.kind == "typeddict" else schema.view(view)
 
     def make_ctx(self, task: Task) -> RunContext:
         return RunContext(self, task.name, self.step, task.index, task)
@@ -361,6 +392,31 @@ class Run:
     def task_started(self, task: Task) -> None:
         self.emit("debug", {"type": "task", "step": self.step, "node": task.name,
                             "task_id": self.id_of(task)})
+        if self.task_events:
+            self.emit("tasks", {"id": self.id_of(task), "name": task.name,
+                                "input": task.input if task.is_send else self.state_view()})
+
+    def checkpoint_stored(self, cp: Checkpoint) -> None:
+        """Stream a stored checkpoint on the ``"checkpoints"`` mode, shaped as LangGraph's
+        (its config and parent's, values, metadata, next, and the tasks due)."""
+        if "checkpoints" not in self.modes:
+            return
+        from .config import checkpoint_config
+
+        values = cp.values
+        branch = cp.metadata.get("branch", "")
+        name_ids = self.prog.name_ids
+        self.emit("checkpoints", {
+            "config": checkpoint_config(cp.thread, cp.id, cp.ns),
+            "parent_config": None if cp.parent_id is None
+            else checkpoint_config(cp.thread, cp.parent_id, cp.ns),
+            "values": {k: values[k] for k in self.prog.state_keys if k in values},
+            "metadata": dict(cp.metadata),
+            "next": [name for name, _, _ in cp.next],
+            "tasks": [{"id": make_task_id(cp.step + 1, name_ids.get(name, name), index, branch),
+                       "name": name, "interrupts": (), "state": None}
+                      for name, index, _ in cp.next],
+        })
 
     def task_finished(self, task: Task) -> None:
         """Store a finished task's outcome at once (pending write) and stream it.
@@ -389,6 +445,10 @@ class Run:
                                                  ns=self.ns)
         if task.error is None and not task.interrupts:
             self.emit("updates", {task.name: task.update})
+        if self.task_events:
+            self.emit("tasks", {"id": self.id_of(task), "name": task.name,
+                                "error": None if task.error is None else repr(task.error),
+                                "result": task.update, "interrupts": list(task.interrupts)})
         if self.debug:
             self.emit("debug", {
                 "type": "task_result", "step": self.step, "node": task.name,
@@ -433,6 +493,10 @@ class Run:
                     "a run without a thread has nothing"
                 raise GraphflowError(f"nothing to resume: {where}; pass an input to start a run")
             self.values = rebuild_values(self.graph, chain)
+            if cp.next and cp.next[0][0] == START:  # an input checkpoint: its input is due
+                self.fresh_step = self.step + 1  # every task this run plans is new
+                return self._apply_input(cp.next[0][2])
+            self.emit("values", self.state_view())
             self._load_due_tasks(cp)
             self.fresh_step = cp.step + 2  # the resumed step's tasks may have journaled calls
             return None
@@ -441,16 +505,41 @@ class Run:
             # an interrupt): those tasks are dropped, and this run's tasks must not take their
             # ids (nor replay what their journal holds): a new branch
             self.branch = new_checkpoint_id()[:12]
-        self.fresh_step = self.step + 1  # every task this run plans is new
         base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
         writes = self.schema.check_input(inp, base)  # input errors, before anything runs
+        allowed = self.prog.input_keys
+        if allowed is not None and not allowed.issuperset(writes):
+            key = next(k for k in writes if k not in allowed)
+            raise InvalidUpdateError(
+                f"input key {key!r} is not among the graph's input keys "
+                f"({', '.join(sorted(allowed))}); LangGraph drops such keys, graphflow refuses "
+                f"them: leave the key out, or add it to the input schema", node=START, key=key)
         values = apply_writes(self.schema, base, ((START, writes),))
+        self.values = base
+        self.step = -1 if cp is None else cp.step + 1
+        self.fresh_step = self.step + 1  # every task this run plans is new
+        if saver is not None and self.parent is None:
+            # the thread's input checkpoint: the state before the input, START due (a
+            # subgraph's run has none: its history is its parent task's)
+            first = self._checkpoint([(START, -1, writes)], "input")
+            saver.put(first, lease=self.lease)
+            self.checkpoint_stored(first)
+        return self._apply_input(writes, values)
+
+    def _apply_input(self, writes: dict[str, Any], values: dict[str, Any] | None = None
+                     ) -> tuple[Branch, ...]:
+        """Apply the input ``writes`` (``values``: the state with them applied, if known) as the
+        superstep after the input checkpoint; return START's routers."""
+        if values is None:
+            values = apply_writes(self.schema, self.values, ((START, writes),))
         self.values = {k: values[k] for k in self.schema.channels if k in values}  # schema order
-        if saver is not None:
+        self.step += 1
+        self.max_steps = self.limit - 1  # applying the input was a superstep
+        if self.checkpointer is not None:
             self._step_writes = [(START, k, v) for k, v in items_of(writes)]
-        self.emit("values", self.output())
+        self.emit("values", self.state_view())
         self._routing = (dict.fromkeys(self.prog.static_out[START]), [])
-        if saver is not None:
+        if self.checkpointer is not None:
             self._taken.extend(self.prog.static_edges[START])
         return self.prog.branches_of[START]
 
@@ -464,6 +553,7 @@ class Run:
                       **({"usage": base.metadata["usage"]} if "usage" in base.metadata else {})},
             writes=[], ns=self.ns)
         self.checkpointer.put(cp, lease=self.lease)
+        self.checkpoint_stored(cp)
         self.checkpoint_id = cp.id
         return cp
 
@@ -530,6 +620,11 @@ class Run:
         if self.cancel is not None and self.cancel.is_set():
             raise RunCancelledError(self.thread, self.step, self.checkpoint_id)
         tasks = self.tasks
+        if self.prog.deferred and len(tasks) > 1:
+            now = [t for t in tasks if not t.spec.defer]
+            if now and len(now) < len(tasks):  # deferred tasks wait until they are all left
+                self.held = [t for t in tasks if t.spec.defer]
+                self.tasks = tasks = now
         before = self.before
         if before and not self.skip_before and any(t.name in before for t in tasks):
             self.paused = True  # the checkpoint holding these tasks is already stored
@@ -537,7 +632,7 @@ class Run:
             return []
         self.skip_before = False
         self.steps_run += 1
-        if self.steps_run > self.limit:
+        if self.steps_run > self.max_steps:
             counts = Counter(t.name for step in self.recent for t in step)
             raise GraphRecursionError(self.limit, counts.most_common())
         self.step += 1
@@ -574,8 +669,8 @@ class Run:
                 raise
             if self.checkpointer is not None:
                 self._step_writes = [(t.name, k, v) for k, v in items_of(t.writes)]
-            if "values" in self.modes:
-                self.emit("values", self.output())
+            if "values" in self.modes and t.writes:  # a step that wrote nothing shows nothing
+                self.emit("values", self.state_view())
             name = t.name
             if t.goto is None and not prog.joins_of[name]:
                 self._routing = (dict.fromkeys(prog.static_out[name]), [])
@@ -591,8 +686,8 @@ class Run:
             self.values = self._merge(tasks)
             if self.checkpointer is not None:
                 self._step_writes = [(t.name, k, v) for t in tasks for k, v in items_of(t.writes)]
-            if "values" in self.modes:
-                self.emit("values", self.output())
+            if "values" in self.modes and any(t.writes for t in tasks):
+                self.emit("values", self.state_view())
         return self.route_from(tasks)
 
     def _merge(self, tasks: list[Task]) -> dict[str, Any]:
@@ -690,6 +785,8 @@ class Run:
         self.paused = True
         self.tasks = []
         self.emit("updates", {INTERRUPT_KEY: tuple(self.interrupts)})
+        if "values" in self.modes:
+            self.emit("values", {**self.state_view(), INTERRUPT_KEY: tuple(self.interrupts)})
         return None
 
     def _goto(self, task: Task, names: dict[str, None], sends: list[Send]) -> None:
@@ -722,13 +819,13 @@ class Run:
                                           RunContext(self, branch.source, self.step))
             return branch.router(view)
         except Exception as exc:
-            raise self.router_error(branch, exc) from exc
+            self.router_failed(branch, exc)
+            raise
 
-    def router_error(self, branch: Branch, exc: Exception) -> NodeError:
-        err = NodeError(branch.source, f"router {branch.name!r} on node {branch.source!r} "
-                                       f"failed: {type(exc).__name__}: {exc}")
-        err.__cause__ = exc
-        return err
+    def router_failed(self, branch: Branch, exc: BaseException) -> None:
+        """Say in ``exc`` (raised by a router, it reaches the caller as itself) where it was
+        raised."""
+        annotate(exc, f"router {branch.name!r} on node {branch.source!r}", self, branch.source)
 
     def resolve(self, branch: Branch, result: Any) -> None:
         """Add a router's answer to the next step's plan."""
@@ -784,26 +881,37 @@ class Run:
                 tasks.extend(Task(specs[s.node], i, s.arg) for i, s in enumerate(sends))
             if len(tasks) > 1:
                 tasks.sort(key=Task.sort_key)
+        if self.held:  # deferred tasks held back from the last step are due still
+            due = {t.name for t in tasks if t.index < 0}
+            tasks.extend(t for t in self.held if t.index >= 0 or t.name not in due)
+            tasks.sort(key=Task.sort_key)
+            self.held = []
         self.tasks = tasks
         after = self.after
         if after and self.steps_run and any(t.name in after for t in ran) and tasks:
             self.paused = True
             self.emit("updates", {INTERRUPT_KEY: ()})
         if self.checkpointer is not None:
-            cp = Checkpoint(
-                id=new_checkpoint_id(), thread=self.thread or "", ns=self.ns, step=self.step,
-                values=self.values, next=[(t.name, t.index, t.input) for t in tasks],
-                joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
-                parent_id=self.checkpoint_id, created_at=now(),
-                metadata={"source": source or ("input" if self.steps_run == 0 else "loop"),
-                          "step": self.step, **({"branch": self.branch} if self.branch else {}),
-                          **({"to_parent": self.to_parent} if self.to_parent else {}),
-                          **self._usage_metadata(), **self._edges_metadata()},
-                writes=self._step_writes,
-            )
-            self._step_writes = []
-            self.checkpoint_id = cp.id
-            self.pending_checkpoint = cp
+            self.pending_checkpoint = self._checkpoint(
+                [(t.name, t.index, t.input) for t in tasks], source or "loop")
+
+    def _checkpoint(self, next: list[tuple[str, int, Any]], source: str) -> Checkpoint:
+        """The checkpoint of this step boundary (with the step's writes); it becomes the run's
+        current one."""
+        cp = Checkpoint(
+            id=new_checkpoint_id(), thread=self.thread or "", ns=self.ns, step=self.step,
+            values=self.values, next=next,
+            joins={i: sorted(s) for i, s in self.joins_seen.items() if s},
+            parent_id=self.checkpoint_id, created_at=now(),
+            metadata={"source": source, "step": self.step,
+                      **({"branch": self.branch} if self.branch else {}),
+                      **({"to_parent": self.to_parent} if self.to_parent else {}),
+                      **self._usage_metadata(), **self._edges_metadata()},
+            writes=self._step_writes,
+        )
+        self._step_writes = []
+        self.checkpoint_id = cp.id
+        return cp
 
     def _edges_metadata(self) -> dict[str, Any]:
         """``{"edges": [[source, target], ...]}``: the edges fired since the last checkpoint
@@ -853,7 +961,19 @@ class Run:
     # -- results ---------------------------------------------------------------------------------
 
     def output(self) -> Any:
-        """The state in the user's type: a dict, or a schema instance."""
+        """What the run returns: the state in the user's type (a dict in the schema's key
+        order, or a schema instance)."""
+        if self._dict_state:
+            values = self.values
+            return {k: values[k] for k in self.prog.out_keys if k in values}
+        return self.schema.view(self.values)
+
+    def state_view(self) -> Any:
+        """The state as ``"values"`` streams it and snapshots show it: every key of the state,
+        in the schema's key order (or a schema instance)."""
+        if self._dict_state:
+            values = self.values
+            return {k: values[k] for k in self.prog.state_keys if k in values}
         return self.schema.view(self.values)
 
     def result(self) -> Any:

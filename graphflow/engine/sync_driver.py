@@ -32,7 +32,7 @@ PATIENCE = 0.001  # seconds a parallel step may go without starting a task befor
 def plan_sync(run: Run, branches: tuple[Branch, ...], source: str | None = None) -> None:
     """Evaluate ``branches`` (sync routers) on the state and plan the next step."""
     if branches:
-        view = run.schema.view(run.values)
+        view = run.router_view()
         for b in branches:
             run.resolve(b, run.call_router(b, view))
     run.plan(source=source)
@@ -49,6 +49,7 @@ def _route(run: Run, branches: tuple[Branch, ...] | None) -> None:
     cp = run.take_checkpoint()
     if cp is not None:
         run.checkpointer.put(cp, lease=run.lease)
+        run.checkpoint_stored(cp)
 
 
 def _run_all(run: Run, tasks: list[Task]) -> None:

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..checkpoint.base import Checkpoint, Checkpointer, StateSnapshot, new_checkpoint_id
+from ..checkpoint.base import (
+    Checkpoint,
+    Checkpointer,
+    SnapshotTask,
+    StateSnapshot,
+    new_checkpoint_id,
+)
 from ..checkpoint.lease import Lease
 from ..errors import GraphflowError, InvalidUpdateError
-from .ids import check_checkpoint_id, check_thread_id
+from .config import call_options, checkpoint_config
+from .ids import check_checkpoint_id, check_thread_id, child_namespace, make_task_id
 from .merge import apply_writes, items_of
-from .run import Run, pending_interrupts, rebuild_values
+from .run import INTERRUPT_KEY, Run, rebuild_values
 from .sync_driver import plan_sync
 from .task import Task
 
@@ -28,6 +36,18 @@ class Threads:
     schema: StateSchema
     _program: Program
 
+    @staticmethod
+    def _target(target: str | Mapping[str, Any], checkpoint: str | None,
+                where: str) -> tuple[str, str | None]:
+        """``(thread, checkpoint)`` from a thread id or a LangGraph config dict."""
+        if not isinstance(target, Mapping):
+            return target, checkpoint
+        opts = call_options(None, target, where=where, checkpoint=checkpoint)
+        if opts.thread is None:
+            raise GraphflowError(f"{where}: the config names no thread; pass "
+                                 f"{{'configurable': {{'thread_id': ...}}}} or a thread id")
+        return opts.thread, opts.checkpoint
+
     def _saver(self, thread: str | None = None, checkpoint: str | None = None) -> Checkpointer:
         if self.checkpointer is None:
             raise GraphflowError("this needs a checkpointer: compile(checkpointer=...)")
@@ -42,49 +62,117 @@ class Threads:
         saver = self._saver(thread)
         return Lease(saver, thread, saver.lease_ttl).hold(wait)
 
-    def _snapshot(self, cp: Checkpoint, values: dict[str, Any]) -> StateSnapshot:
-        pending = self._saver().get_writes(cp.thread, cp.id) if cp.next else {}
+    def _snapshot(self, cp: Checkpoint, values: dict[str, Any],
+                  subgraphs: bool = False) -> StateSnapshot:
+        saver = self._saver()
+        pending = saver.get_writes(cp.thread, cp.id, ns=cp.ns) if cp.next else {}
+        branch = cp.metadata.get("branch", "")
+        specs, name_ids = self._program.specs, self._program.name_ids
+        tasks = []
+        for name, index, _ in cp.next:
+            task_id = make_task_id(cp.step + 1, name_ids.get(name, name), index, branch)
+            write = pending.get(task_id)
+            found = write.writes if write is not None else ()
+            interrupts = tuple(i for k, v in found if k == INTERRUPT_KEY for i in v)
+            result = None if write is None or interrupts else dict(found)
+            spec = specs.get(name)
+            state = None
+            if subgraphs and spec is not None and spec.subgraph is not None:
+                state = spec.subgraph.with_checkpointer(saver)._sub_snapshot(
+                    cp.thread, child_namespace(cp.ns, task_id))
+            tasks.append(SnapshotTask(task_id, name, interrupts, result, state))
+        if self.schema.kind == "typeddict":
+            view: Any = {k: values[k] for k in self._program.state_keys if k in values}
+        else:
+            view = self.schema.view(values)
         return StateSnapshot(
-            values=self.schema.view(values), next=tuple(n for n, _, _ in cp.next),
-            interrupts=tuple(pending_interrupts(pending)), step=cp.step, checkpoint_id=cp.id,
-            parent_id=cp.parent_id, created_at=cp.created_at, metadata=dict(cp.metadata))
+            values=view, next=tuple(n for n, _, _ in cp.next),
+            interrupts=tuple(i for t in tasks for i in t.interrupts), step=cp.step,
+            checkpoint_id=cp.id, parent_id=cp.parent_id, created_at=cp.created_at,
+            metadata=dict(cp.metadata), config=checkpoint_config(cp.thread, cp.id, cp.ns),
+            parent_config=None if cp.parent_id is None else checkpoint_config(
+                cp.thread, cp.parent_id, cp.ns),
+            tasks=tuple(tasks))
 
-    def get_state(self, thread: str, *, checkpoint: str | None = None) -> StateSnapshot | None:
+    def _sub_snapshot(self, thread: str, ns: str) -> StateSnapshot | None:
+        """The newest state of this graph's run in namespace ``ns`` of ``thread`` (a subgraph
+        task's run), with its own subgraphs' states; None if it stored none."""
+        chain = self._saver().chain(thread, ns=ns)
+        if not chain:
+            return None
+        return self._snapshot(chain[-1], rebuild_values(self, chain), subgraphs=True)
+
+    def get_state(self, thread: str | Mapping[str, Any], *, checkpoint: str | None = None,
+                  subgraphs: bool = False) -> StateSnapshot | None:
         """The state of ``thread`` at its newest checkpoint (or at ``checkpoint``).
 
-        The snapshot has ``.values``, ``.next`` (nodes due next), ``.interrupts`` (pending
-        :class:`Interrupt` objects), ``.step``, ``.checkpoint_id``, ``.parent_id``, ``.created_at``
-        and ``.metadata``. None if the thread has no checkpoint.
+        ``thread`` is a thread id, or a LangGraph config (``{"configurable": {"thread_id":
+        ..., "checkpoint_id": ...}}``, such as a snapshot's ``.config``). The snapshot has
+        ``.values``, ``.next`` (nodes due next), ``.tasks`` (those tasks, with their ids and
+        interrupts), ``.interrupts`` (pending :class:`Interrupt` objects), ``.step``,
+        ``.checkpoint_id``, ``.parent_id``, ``.config``, ``.parent_config``, ``.created_at``
+        and ``.metadata``. None if the thread has no checkpoint. With ``subgraphs=True``, a due
+        task of a subgraph node that has started has its run's snapshot as ``.state`` (an
+        interrupted subgraph: where it stopped).
         """
+        thread, checkpoint = self._target(thread, checkpoint, "get_state")
         chain = self._saver(thread, checkpoint).chain(thread, checkpoint)
         if not chain:
             return None
-        return self._snapshot(chain[-1], rebuild_values(self, chain))
+        return self._snapshot(chain[-1], rebuild_values(self, chain), subgraphs)
 
-    def get_state_history(self, thread: str, *, limit: int | None = None) -> list[StateSnapshot]:
-        """The checkpoints of ``thread``, newest first, as snapshots (all branches of it)."""
+    def get_state_history(self, thread: str | Mapping[str, Any], *, limit: int | None = None,
+                          before: str | Mapping[str, Any] | None = None,
+                          filter: Mapping[str, Any] | None = None) -> list[StateSnapshot]:
+        """The checkpoints of ``thread`` (a thread id or a LangGraph config), newest first, as
+        snapshots (all branches of it). The first of a thread is its input checkpoint, whose
+        ``next`` is ``("__start__",)``: replay from the start with ``invoke(None,
+        history[-1].config)``.
+
+        ``before``: only checkpoints older than this one (an id or a config); ``filter``: only
+        those whose metadata holds these items; ``limit``: at most this many.
+        """
+        thread, _ = self._target(thread, None, "get_state_history")
         saver = self._saver(thread)
+        if isinstance(before, Mapping):
+            _, before = self._target({"configurable": {"thread_id": thread,
+                                      **(before.get("configurable") or {})}}, None,
+                                     "get_state_history")
+        cps = saver.list(thread, limit=None if before or filter else limit)
+        if before is not None:
+            ids = [cp.id for cp in cps]
+            cps = cps[ids.index(before) + 1:] if before in ids else []
+        if filter:
+            cps = [cp for cp in cps if all(cp.metadata.get(k) == v for k, v in filter.items())]
+        if limit is not None:
+            cps = cps[:limit]
         return [self._snapshot(cp, rebuild_values(self, saver.chain(thread, cp.id)))
-                for cp in saver.list(thread, limit=limit)]
+                for cp in cps]
 
-    def update_state(self, thread: str, values: Any, *, as_node: str | None = None,
-                     checkpoint: str | None = None, wait: bool | float = False) -> str:
+    def update_state(self, thread: str | Mapping[str, Any], values: Any,
+                     as_node: str | None = None, *, checkpoint: str | None = None,
+                     wait: bool | float = False) -> Any:
         """Write ``values`` into ``thread`` as if ``as_node`` had returned them; reducers apply.
 
         With ``as_node``, the next nodes are those its edges lead to (routers are consulted);
         without, the nodes due next stay as they were. With ``checkpoint``, the write starts a
         new branch from that checkpoint and the old history is left intact. Returns the id of
-        the new checkpoint, which is the thread's newest.
+        the new checkpoint, which is the thread's newest; called with a LangGraph config
+        instead of a thread id (its ``checkpoint_id``, if any, is ``checkpoint``), returns the
+        config of the new checkpoint.
 
         It writes the thread, so it takes the thread's lease: a thread another run is writing
         raises :class:`ThreadBusyError` (``wait``: as for :meth:`invoke`).
         """
+        config_form = isinstance(thread, Mapping)
+        thread, checkpoint = self._target(thread, checkpoint, "update_state")
         saver = self._saver(thread, checkpoint)
         if as_node is not None and as_node not in self._program.specs:
             raise InvalidUpdateError(f"update_state(as_node={as_node!r}): not a node of the "
                                      f"graph", node=as_node)
         with self._writer(thread, wait) as lease:
-            return self._update(saver, lease, thread, values, as_node, checkpoint)
+            new = self._update(saver, lease, thread, values, as_node, checkpoint)
+        return checkpoint_config(thread, new) if config_form else new
 
     def _update(self, saver: Checkpointer, lease: Lease, thread: str, values: Any,
                 as_node: str | None, checkpoint: str | None) -> str:

@@ -3,12 +3,17 @@
 The first parameter gets the state (or a ``Send``'s argument). Every later parameter is filled
 by *name* or *annotation* from the table :data:`INJECTABLES`:
 
-=========  ===================================  =========================================
-key        parameter name                       annotation (a class, or a subclass of it)
-=========  ===================================  =========================================
-``ctx``    ``ctx``                              :class:`~graphflow.RunContext`
-``store``  ``store``                            :class:`~graphflow.memory.BaseStore`
-=========  ===================================  =========================================
+===========  =================================  =========================================
+key          parameter name                     annotation (a class, or a subclass of it)
+===========  =================================  =========================================
+``ctx``      ``ctx``                            :class:`~graphflow.RunContext`
+``store``    ``store``                          :class:`~graphflow.memory.BaseStore`
+``config``   ``config``                         :class:`~graphflow.RunnableConfig`
+``runtime``  ``runtime``                        :class:`~graphflow.Runtime` (``Runtime[C]``)
+===========  =================================  =========================================
+
+``config`` and ``runtime`` are LangGraph's: the run's config dict (``ctx.config``) and its
+``Runtime`` (``ctx.runtime``: the context, the store, the stream writer).
 
 For compatibility, a second positional parameter with neither an annotation nor a default
 (``def node(state, c)``) receives the :class:`RunContext`, whatever its name. Nothing is ever
@@ -64,6 +69,8 @@ INJECTABLES: tuple[Injectable, ...] = (
     Injectable("store", ("store",), ("BaseStore", "SqliteStore", "PostgresStore"),
                missing="give the graph a store: compile(store=SqliteStore(...)) or "
                        "invoke(..., store=...)"),
+    Injectable("config", ("config",), ("RunnableConfig",)),
+    Injectable("runtime", ("runtime",), ("Runtime",)),
 )
 _BY_NAME = {name: inj for inj in INJECTABLES for name in inj.names}
 _BY_CLASS = {cls: inj for inj in INJECTABLES for cls in inj.classes}
@@ -155,6 +162,8 @@ def _by_annotation(annotation: Any) -> Injectable | None:
         return None
     if get_origin(annotation) is typing.Annotated:
         return _by_annotation(get_args(annotation)[0])
+    if isinstance(get_origin(annotation), type):  # a generic's parameters: Runtime[Context]
+        return _by_annotation(get_origin(annotation))
     if isinstance(annotation, type):
         key = getattr(annotation, INJECT_ATTR, None)
         if isinstance(key, str):

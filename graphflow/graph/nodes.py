@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-import typing
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Literal, get_args, get_origin
 
-from ..types import Command, RetryPolicy, Send
+from ..types import CachePolicy, Command, RetryPolicy, Send
 from .inject import Injection, injection
+from .inject import _hints as _type_hints
 
-__all__ = ["Branch", "NodeSpec", "declared_targets", "is_async_callable"]
+__all__ = ["Branch", "NodeSpec", "declared_targets", "input_hint", "is_async_callable"]
 
 NODE_KINDS = frozenset({"function", "subgraph", "agent", "tool", "router", "memory"})
 
@@ -28,13 +28,19 @@ def is_async_callable(fn: Any) -> bool:
 
 
 def _return_hint(fn: Any) -> Any:
-    target = fn.func if isinstance(fn, functools.partial) else fn
-    if not (inspect.isfunction(target) or inspect.ismethod(target)) and callable(target):
-        target = type(target).__call__
-    try:
-        return typing.get_type_hints(target).get("return")
-    except Exception:  # unresolvable forward references: no hint
+    return _type_hints(fn).get("return")
+
+
+def input_hint(fn: Any) -> Any:
+    """The annotation of ``fn``'s first parameter (the state it reads), or None."""
+    hints = _type_hints(fn)
+    if not hints:
         return None
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    return hints.get(params[0].name) if params else None
 
 
 def _literals(tp: Any) -> list[Any]:
@@ -62,16 +68,21 @@ def _mentions(tp: Any, cls: type) -> bool:
 class NodeSpec:
     """A node as the engine sees it."""
 
-    __slots__ = ("command_targets", "dynamic", "fn", "inject", "is_async", "kind", "metadata",
-                 "name", "plain", "retry", "subgraph", "timeout")
+    __slots__ = ("cache_policy", "command_targets", "defer", "dynamic", "fn", "inject",
+                 "input_schema", "is_async", "kind", "metadata", "name", "plain", "retry",
+                 "subgraph", "timeout")
 
     def __init__(self, name: str, fn: Any, *, retry: RetryPolicy | None, timeout: float | None,
                  metadata: Mapping[str, Any] | None, subgraph: Any = None,
-                 destinations: Sequence[str] | None = None) -> None:
+                 destinations: Sequence[str] | None = None, defer: bool = False,
+                 cache_policy: CachePolicy | None = None, input_schema: Any = None) -> None:
         self.name = name
         self.fn = fn
         self.retry = retry
         self.timeout = timeout
+        self.defer = defer  # runs only when no other task is due (LangGraph's defer=True)
+        self.cache_policy = cache_policy
+        self.input_schema = input_schema  # a StateSchema of what the node reads, if not the state
         self.metadata = dict(metadata or {})
         self.subgraph = subgraph
         self.kind = "subgraph" if subgraph is not None else str(
@@ -81,7 +92,8 @@ class NodeSpec:
         self.inject: Injection | None = None if subgraph is not None else injection(
             fn, f"node {name!r}")
         # called as fn(state) with nothing around it: the engine's fast path
-        self.plain = subgraph is None and self.inject is None and retry is None and timeout is None
+        self.plain = (subgraph is None and self.inject is None and retry is None
+                      and timeout is None and cache_policy is None)
         hint = None if subgraph is not None else _return_hint(fn)
         self.command_targets: tuple[str, ...] | None = None
         self.dynamic = False  # may route itself (Command/Send) to targets it does not declare

@@ -15,9 +15,18 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from ..constants import START
 from ..errors import GraphValidationError, InvalidUpdateError
-from .typecheck import Check, article, describe, empty_factory, make_check, strip_annotated
+from .managed import managed_kind
+from .typecheck import (
+    Check,
+    article,
+    describe,
+    empty_factory,
+    is_typeddict,
+    make_check,
+    strip_annotated,
+)
 
-__all__ = ["Channel", "StateSchema"]
+__all__ = ["Channel", "StateSchema", "is_schema_class"]
 
 _MISSING = object()
 
@@ -77,13 +86,22 @@ def _pydantic_base() -> type | None:
     return getattr(mod, "BaseModel", None) if mod else None
 
 
+def is_schema_class(tp: Any) -> bool:
+    """Whether ``tp`` can be a state schema: a TypedDict, a pydantic model or a dataclass."""
+    if not isinstance(tp, type):
+        return False
+    base = _pydantic_base()
+    return is_typeddict(tp) or dataclasses.is_dataclass(tp) or (
+        base is not None and issubclass(tp, base))
+
+
 class StateSchema:
     """The parsed schema of a graph's state."""
 
     def __init__(self, cls: Any) -> None:
         self.cls = cls
         base = _pydantic_base()
-        if isinstance(cls, type) and typing.is_typeddict(cls):
+        if isinstance(cls, type) and is_typeddict(cls):
             self.kind = "typeddict"
             hints = get_type_hints(cls, include_extras=True)
             self.channels = {}
@@ -110,10 +128,28 @@ class StateSchema:
             raise GraphValidationError(
                 f"state schema must be a TypedDict, a pydantic model or a dataclass, got {cls!r}"
             )
-        if not self.channels:
+        # managed keys (RemainingSteps, ...): computed for each step, never stored
+        self.managed = {k: kind for k, c in self.channels.items()
+                        if (kind := managed_kind(c.annotation)) is not None}
+        for k in self.managed:
+            del self.channels[k]
+        if not self.channels and not self.managed:
             raise GraphValidationError(f"state schema {cls.__name__} declares no keys")
         if self.kind != "typeddict":
             self.total_keys = tuple(k for k, c in self.channels.items() if c.required)
+        self.total_keys = tuple(k for k in self.total_keys if k not in self.managed)
+        self.own_keys = tuple(self.channels)  # the schema's own keys, in order
+        self.keys = frozenset(self.channels)
+        self.reducer_keys = frozenset(k for k, c in self.channels.items() if c.reducer)
+
+    def extend(self, other: StateSchema) -> None:
+        """Add the keys of ``other`` that this schema lacks: the graph's private state, and the
+        keys of its input and output schemas (they all live in one state)."""
+        for k, ch in other.channels.items():
+            self.channels.setdefault(k, ch)
+        for k, kind in other.managed.items():
+            if k not in self.channels:
+                self.managed.setdefault(k, kind)
         self.keys = frozenset(self.channels)
         self.reducer_keys = frozenset(k for k, c in self.channels.items() if c.reducer)
 

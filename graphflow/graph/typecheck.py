@@ -7,6 +7,7 @@ a step costs the same whatever the size of the state.
 from __future__ import annotations
 
 import collections.abc as cabc
+import sys
 import types
 import typing
 from collections.abc import Callable
@@ -23,6 +24,15 @@ _ABC_ORIGINS = {
     cabc.Iterable: cabc.Iterable,
     cabc.Collection: cabc.Collection,
 }
+
+
+def is_typeddict(tp: Any) -> bool:
+    """Whether ``tp`` is a TypedDict class, from ``typing`` or ``typing_extensions`` (whose
+    TypedDicts ``typing.is_typeddict`` does not recognize before Python 3.13)."""
+    if typing.is_typeddict(tp):
+        return True
+    ext = sys.modules.get("typing_extensions")  # a class made by it means it is imported
+    return ext is not None and ext.is_typeddict(tp)
 
 
 def strip_annotated(tp: Any) -> Any:
@@ -75,7 +85,7 @@ def make_check(tp: Any) -> Check | None:
         return None
     if hasattr(tp, "__supertype__"):  # typing.NewType
         return make_check(tp.__supertype__)
-    if typing.is_typeddict(tp):
+    if is_typeddict(tp):
         return lambda v: isinstance(v, dict)
     if isinstance(tp, type):
         return _isinstance_check(tp)

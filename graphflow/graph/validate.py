@@ -106,14 +106,19 @@ def validate(g: StateGraph) -> nx.MultiDiGraph:
     unreachable = set(nodes) - nx.descendants(reach, START)
     if unreachable:
         raise GraphValidationError(
-            f"node(s) {_names(unreachable)} cannot be reached from START; add an edge into them "
-            f"or remove them")
+            f"node(s) {_names(unreachable)} cannot be reached from START; add an edge into them, "
+            f"declare them where a Command goes to them (a -> Command[Literal[...]] return hint, "
+            f"or add_node(..., destinations=[...]) for a subgraph handing over with "
+            f"Command.PARENT), or remove them")
+    ends = sorted(n for n in nodes if reach.out_degree(n) == 0)
+    if ends:  # a node with no way out ends its branch (as in LangGraph): said, not refused
+        warnings.warn(
+            f"node(s) {_names(ends)} have no outgoing edge, so a branch ends there; say so with "
+            f"add_edge(node, END) to silence this warning", GraphValidationWarning, stacklevel=3)
+        reach.add_edges_from((n, END) for n in ends)
     dead = set(nodes) - nx.ancestors(reach, END)
     if dead:
-        no_out = sorted(n for n in dead if reach.out_degree(n) == 0)
-        hint = (f" ({_names(no_out)} has no outgoing edge: add_edge(node, END)?)" if no_out
-                else "")
         raise GraphValidationError(
-            f"node(s) {_names(dead)} have no path to END, so a run through them never "
-            f"finishes{hint}")
+            f"node(s) {_names(dead)} have no path to END: they only lead to each other, so a "
+            f"run that reaches them never finishes; add an edge (or a router target) to END")
     return G

@@ -136,8 +136,10 @@ async function refreshThread() {
   const steps = [...history].reverse();
   $("timeline").replaceChildren(...steps.map((s, i) => {
     const prev = i > 0 ? steps[i - 1] : null;
-    const nodes = s.metadata.source === "input" ? "input" :
-      s.metadata.source === "update" ? "state update" : (prev ? prev.next.join(", ") : "?");
+    // a run's input checkpoint (the state before its input: __start__ due), then its input
+    const ran = prev ? prev.next.join(", ") : "?";
+    const nodes = s.metadata.source === "input" ? "before the input" :
+      s.metadata.source === "update" ? "state update" : (ran === "__start__" ? "input" : ran);
     const diff = diffOf(prev ? prev.values : {}, s.values);
     return el("li", { "data-step": s.step },
       el("span", { class: "nodes" }, `step ${s.step}: ${nodes}`), " ",
