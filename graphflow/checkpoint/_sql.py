@@ -74,6 +74,21 @@ ENTITIES = "graphflow_entities"
 ENTITY_OPS = "graphflow_entity_ops"
 ENTITY_LEASES = "graphflow_entity_leases"
 
+def namespace_migration(journal_ddl: str) -> tuple[str, ...]:
+    """The statements that bring tables from before namespaces up to date: add the ``ns``
+    column; rebuild the journal, whose key gains it (``journal_ddl``: the dialect's ``CREATE
+    TABLE`` of the journal, with a ``{table}`` slot)."""
+    return (
+        f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+        f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
+        journal_ddl.format(table=JOURNAL + "_v2"),
+        f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
+        f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
+        f"DROP TABLE {JOURNAL}",
+        f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
+    )
+
+
 #: The columns each table must have (checked once, when a store first connects).
 TABLE_COLUMNS: dict[str, frozenset[str]] = {
     CHECKPOINTS: frozenset({

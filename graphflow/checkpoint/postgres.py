@@ -134,16 +134,6 @@ _DDL = (
     _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
-# The layout before namespaces: add the column; rebuild the journal, whose key gains it.
-_MIGRATE = (
-    f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
-    f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
-    _JOURNAL_DDL.format(table=JOURNAL + "_v2"),
-    f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
-    f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
-    f"DROP TABLE {JOURNAL}",
-    f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
-)
 
 _INSTALL_HINT = 'pip install "graphflow[postgres]"'
 
@@ -205,7 +195,7 @@ class PostgresCheckpointer(SqlDurableTables, SqlCheckpointer):
 
     _placeholder = "%s"
     _ddl = _DDL
-    _migrate_ddl = _MIGRATE
+    _migrate_ddl = _sql.namespace_migration(_JOURNAL_DDL)
     _now = "extract(epoch from clock_timestamp())::float8"
 
     def __init__(self, dsn: str, *, snapshot_every: int | None = None, pool_size: int = 4,

@@ -110,16 +110,6 @@ _DDL = (
     _LEASES_DDL.format(table=ENTITY_LEASES, key="entity"),
 )
 
-# The layout before namespaces: add the column; rebuild the journal, whose key gains it.
-_MIGRATE = (
-    f"ALTER TABLE {CHECKPOINTS} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
-    f"ALTER TABLE {WRITES} ADD COLUMN ns TEXT NOT NULL DEFAULT ''",
-    _JOURNAL_DDL.format(table=JOURNAL + "_v2"),
-    f"INSERT INTO {JOURNAL}_v2 (thread, ns, task_id, idx, value) "
-    f"SELECT thread, '', task_id, idx, value FROM {JOURNAL}",
-    f"DROP TABLE {JOURNAL}",
-    f"ALTER TABLE {JOURNAL}_v2 RENAME TO {JOURNAL}",
-)
 
 def _file_of(conn: sqlite3.Connection) -> str:
     """The file a connection's main database is in (an in-memory one has none: refused)."""
@@ -158,7 +148,7 @@ class SqliteCheckpointer(SqlDurableTables, SqlCheckpointer):
 
     _integrity_errors = (sqlite3.IntegrityError,)
     _ddl = _DDL
-    _migrate_ddl = _MIGRATE
+    _migrate_ddl = _sql.namespace_migration(_JOURNAL_DDL)
     _now = "((julianday('now') - 2440587.5) * 86400.0)"
 
     def __init__(self, path: str | os.PathLike[str] | sqlite3.Connection, *,
