@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import sqlite3
 import sys
 import threading
@@ -312,6 +313,60 @@ def test_chain_is_one_query_whatever_the_depth(tmp_path: Path) -> None:
     assert len(chain) == 301
     assert len(statements) == 1, statements
     store.close()
+
+
+
+def _rows_scanned_per_link(sql: Backend, store: Checkpointer, thread: str) -> float:
+    """How many stored rows the chain walk of ``thread``'s head looks at per parent link, read
+    from the database's own account of the query (PostgreSQL: EXPLAIN ANALYZE, rows read and
+    rows filtered away; SQLite: the query plan, whose recursive step must search the unique
+    (thread, ns, id) key)."""
+    statement = store._q(store._walk.head)  # type: ignore[attr-defined]
+    params = (thread, "", thread, "")
+    if sql.name == "postgres":
+        [(plan,)] = sql.q("EXPLAIN (ANALYZE, FORMAT JSON) " + statement, params)
+        plan = plan if isinstance(plan, list) else json.loads(plan)
+        links = scanned = 0
+
+        def visit(node: dict[str, Any]) -> None:
+            nonlocal links, scanned
+            if node.get("Relation Name") == "graphflow_checkpoints" and node.get("Alias") == "c":
+                loops = node["Actual Loops"]
+                links += loops
+                scanned += (node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+                            + node.get("Rows Removed by Index Recheck", 0)) * loops
+            for child in node.get("Plans", ()):
+                visit(child)
+
+        visit(plan[0]["Plan"])
+        assert links, plan
+        return scanned / links
+    details = [row[-1] for row in sql.q("EXPLAIN QUERY PLAN " + statement, params)]
+    [step] = [d for d in details if d.startswith("SEARCH c ")]
+    return 1.0 if "thread=? AND ns=? AND id=?" in step else float("inf")
+
+
+def test_a_long_thread_is_read_link_by_link_when_most_threads_are_short(sql: Backend) -> None:
+    """The planner sees the average thread: when thousands of threads hold one checkpoint each,
+    a parent link must still be found by its id, not by scanning the long thread's rows (a
+    10,000-step thread once took 10 s to read on PostgreSQL)."""
+    store = sql.open()
+    lin = Lineage(store, "long")
+    lin.put([("n", "log", ["x" * 100_000])], first=True)  # huge snapshot: one long delta run
+    lin.grow(400)
+    many = 4000
+    series = ("SELECT generate_series(1, ?) AS g" if sql.name == "postgres" else
+              "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?) "
+              "SELECT g FROM s")
+    sql.q("INSERT INTO graphflow_checkpoints (thread, ns, id, parent_id, step, created_at, "
+          "metadata, next, joins, writes, snapshot, snapshot_step, snapshot_bytes, delta_bytes) "
+          "SELECT 'short-' || g, '', 'id-' || g, NULL, 0, ?, '{}', '[]', '[]', '[]', "
+          "'{\"log\": []}', 0, 12, 0 FROM (" + series + ") AS gs",
+          (datetime.now(UTC).isoformat(), many))
+    sql.q("ANALYZE", ())
+    assert len(store.chain("long")) == 401
+    assert replay(store.chain("long")) == lin.values[lin.put_order[-1]]
+    assert _rows_scanned_per_link(sql, store, "long") <= 2
 
 
 # -- storage policy -------------------------------------------------------------------------------

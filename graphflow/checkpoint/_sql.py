@@ -412,7 +412,8 @@ SQL_NAMESPACES = f"SELECT DISTINCT ns FROM {CHECKPOINTS} WHERE thread = ? AND ns
 
 # The chain walk: one recursive query from the checkpoint up its parent_id links, stopping at the
 # first row that has a snapshot. ``c.seq < w.seq`` holds for every stored lineage (a delta row's
-# parent was stored before it) and makes the walk terminate even on corrupted links.
+# parent was stored before it) and makes the walk terminate even on corrupted links. ``{link}``
+# is how a row finds its parent: a dialect may word it so its planner takes the right index.
 _WALK = (
     f"WITH RECURSIVE walk (seq, thread, ns, id, parent_id, step, created_at, metadata, next, "
     f"joins, writes, snapshot, depth) AS ("
@@ -420,14 +421,29 @@ _WALK = (
     f" UNION ALL"
     f" SELECT c.seq, c.thread, c.ns, c.id, c.parent_id, c.step, c.created_at, c.metadata,"
     f" c.next, c.joins, c.writes, c.snapshot, w.depth + 1"
-    f" FROM walk w JOIN {CHECKPOINTS} c"
-    f" ON c.thread = w.thread AND c.ns = w.ns AND c.id = w.parent_id"
-    f" WHERE w.snapshot IS NULL AND c.seq < w.seq"
+    f" FROM walk w JOIN {CHECKPOINTS} c ON {{link}}"
     f") SELECT {_CP_COLUMNS} FROM walk ORDER BY depth DESC")
-SQL_CHAIN_ID = _WALK.format(anchor="thread = ? AND ns = ? AND id = ?")
-SQL_CHAIN_HEAD = _WALK.format(
-    anchor=f"thread = ? AND ns = ? AND seq = "
-           f"(SELECT max(seq) FROM {CHECKPOINTS} WHERE thread = ? AND ns = ?)")
+#: The parent link through the unique (thread, ns, id) index, which SQLite's planner takes.
+PARENT_LINK = ("c.thread = w.thread AND c.ns = w.ns AND c.id = w.parent_id"
+               " WHERE w.snapshot IS NULL AND c.seq < w.seq")
+
+
+class WalkSql(NamedTuple):
+    """The chain walk from a given checkpoint (``by_id``) or from the thread's head."""
+
+    by_id: str
+    head: str
+
+
+def walk_sql(link: str = PARENT_LINK) -> WalkSql:
+    """The chain-walk statements with ``link`` as the parent join (see ``_WALK``)."""
+    return WalkSql(
+        by_id=_WALK.format(anchor="thread = ? AND ns = ? AND id = ?", link=link),
+        head=_WALK.format(
+            anchor=f"thread = ? AND ns = ? AND seq = "
+                   f"(SELECT max(seq) FROM {CHECKPOINTS} WHERE thread = ? AND ns = ?)",
+            link=link))
+
 
 SQL_PUT_WRITES = (
     f"INSERT INTO {WRITES} (thread, ns, checkpoint_id, task_id, node, writes, update_value, "
@@ -498,7 +514,7 @@ class SqlCheckpointer(Checkpointer):
     Subclasses provide :meth:`_write` (a transaction holding the write lock), :meth:`_read`
     (a connection for reads), ``_ddl``, ``_now`` (the database clock as an SQL expression) and
     :meth:`_table_columns`; optionally ``_placeholder``, :meth:`_lock_thread`,
-    :meth:`_encode_time` and ``_migrate_ddl``.
+    :meth:`_encode_time`, ``_migrate_ddl`` and ``_walk``.
 
     Args:
         snapshot_every: also store a full snapshot whenever this many steps have passed since the
@@ -510,6 +526,8 @@ class SqlCheckpointer(Checkpointer):
     _now = ""
     #: Statements that bring tables of the layout before namespaces (no ``ns`` column) up to date.
     _migrate_ddl: tuple[str, ...] = ()
+    #: The chain-walk statements (a dialect may word the parent link its own way).
+    _walk: WalkSql = walk_sql()
     _integrity_errors: tuple[type[BaseException], ...] = ()
 
     def __init__(self, *, snapshot_every: int | None = None) -> None:
@@ -777,9 +795,9 @@ class SqlCheckpointer(Checkpointer):
         writes): their ``next``, ``joins`` and ``metadata`` are left empty."""
         with self._read() as conn:
             if checkpoint_id is None:
-                rows = conn.execute(self._q(SQL_CHAIN_HEAD), (thread, ns, thread, ns)).fetchall()
+                rows = conn.execute(self._q(self._walk.head), (thread, ns, thread, ns)).fetchall()
             else:
-                rows = conn.execute(self._q(SQL_CHAIN_ID),
+                rows = conn.execute(self._q(self._walk.by_id),
                                     (thread, ns, checkpoint_id)).fetchall()
         last = len(rows) - 1
         out = [self._to_checkpoint(row, replay_only=i < last) for i, row in enumerate(rows)]
