@@ -9,12 +9,13 @@ whose id already exists, and deletes on ``RemoveMessage(id)``.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from operator import attrgetter
 from typing import Annotated, Any, Literal, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from ._random import random_hex
 
 __all__ = [
     "REMOVE_ALL_MESSAGES",
@@ -47,8 +48,8 @@ REMOVE_ALL_MESSAGES = "__remove_all__"
 
 
 def new_id() -> str:
-    """A new message id: 128 random bits in hex, like a uuid4's but a quarter of the cost."""
-    return os.urandom(16).hex()
+    """A new message id: 128 random bits in hex, like a uuid4's but a fraction of the cost."""
+    return random_hex(128)
 
 
 class _ReadsAsDict:
@@ -97,7 +98,7 @@ class ToolCall(_ReadsAsDict, BaseModel):
     problem; :attr:`raw_args` is that text.
     """
 
-    id: str = Field(default_factory=lambda: "call_" + os.urandom(12).hex())
+    id: str = Field(default_factory=lambda: "call_" + random_hex(96))
     name: str
     args: dict[str, Any] = Field(default_factory=dict)
 

@@ -63,6 +63,39 @@ def test_a_node_named_like_a_send_task_keeps_its_own_journal(saver):
     assert sorted(calls) == ["named", "send", "send"]
 
 
+
+def test_forks_made_in_the_same_millisecond_keep_their_own_journals(saver, monkeypatch):
+    """Before: a fork's branch was the time part of a checkpoint id, so two forks of one
+    checkpoint made within a millisecond shared task ids, and the second fork replayed the
+    first one's journaled results instead of running its own step."""
+    import graphflow.checkpoint.base as base
+
+    frozen = base.time.time_ns()
+    monkeypatch.setattr(base, "time", type("FrozenClock", (), {"time_ns": staticmethod(
+        lambda: frozen)}))
+
+    class State(TypedDict, total=False):
+        x: int
+        seen: int
+
+    def read(state: State, ctx: RunContext) -> dict:
+        return {"seen": ctx.step("read", lambda: state["x"])}
+
+    g = StateGraph(State)
+    g.add_node("a", lambda s: {})
+    g.add_node("b", read)
+    g.add_edge(START, "a")
+    g.add_edge("a", "b")
+    g.add_edge("b", END)
+    app = g.compile(checkpointer=saver)
+    thread = f"t-{uuid.uuid4().hex[:6]}"
+    assert app.invoke({"x": 0}, thread=thread)["seen"] == 0
+    after_a = next(h for h in app.get_state_history(thread) if h.next == ("b",))
+    for x in (1, 2):
+        app.update_state(thread, {"x": x}, checkpoint=after_a.checkpoint_id)
+        assert app.invoke(None, thread=thread)["seen"] == x
+
+
 def _interrupting_subgraph():
     sub = StateGraph(Items)
 

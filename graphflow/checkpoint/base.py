@@ -8,8 +8,6 @@ checkpointer doing real I/O overrides them.
 
 from __future__ import annotations
 
-import os
-import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -17,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from .._random import random_hex
 from .durable import DurableTables, acquire_in, release_in, renew_in
 
 if TYPE_CHECKING:
@@ -31,14 +30,6 @@ __all__ = [
 _TABLE_LOCK = threading.Lock()  # guards the in-process lease tables (short critical sections)
 
 
-# Ids come from a generator of graphflow's own, seeded from the OS and reseeded in a forked
-# child: user code seeding the `random` module cannot make two processes repeat ids, and a
-# step costs no system call.
-_IDS = random.Random()
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_IDS.seed)
-
-
 def new_checkpoint_id() -> str:
     """A new id: 32 hex digits, the time in milliseconds (12 digits) then 80 random bits.
 
@@ -46,7 +37,7 @@ def new_checkpoint_id() -> str:
     end instead of at a random page per step (a third fewer pages written per checkpoint in
     SQLite). Only uniqueness matters to graphflow: the order of a thread's checkpoints is the
     store's insertion order, never the order of their ids."""
-    return f"{time.time_ns() // 1_000_000:012x}{_IDS.getrandbits(80):020x}"
+    return f"{time.time_ns() // 1_000_000:012x}{random_hex(80)}"
 
 
 def now() -> datetime:

@@ -10,13 +10,13 @@ routers and checkpointer calls are made.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from .. import tracing
+from .._random import random_hex
 from ..checkpoint.base import Checkpoint, Checkpointer, PendingWrite, new_checkpoint_id, now
 from ..checkpoint.lease import Lease
 from ..constants import END, START
@@ -192,7 +192,7 @@ class Run:
         self.usage = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self.usage_base = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self._usage_lock = threading.Lock()
-        self.run_id = os.urandom(8).hex()  # tells this run's journal entries from older ones
+        self.run_id = random_hex(64)  # tells this run's journal entries from older ones
         # the first step whose tasks this run planned itself (their journal starts empty);
         # until begin() knows, every lookup asks the store
         self.fresh_step = 1 << 62
@@ -504,7 +504,7 @@ class Run:
             # a new input on a thread whose last run stopped with tasks due (an error, a crash,
             # an interrupt): those tasks are dropped, and this run's tasks must not take their
             # ids (nor replay what their journal holds): a new branch
-            self.branch = new_checkpoint_id()[:12]
+            self.branch = random_hex(48)
         base = rebuild_values(self.graph, chain) if chain else self.schema.defaults()
         writes = self.schema.check_input(inp, base)  # input errors, before anything runs
         allowed = self.prog.input_keys
@@ -545,7 +545,7 @@ class Run:
 
     def _fork(self, base: Checkpoint, values: dict[str, Any]) -> Checkpoint:
         """Start a new branch at ``base``: a copy of it whose tasks are new ones."""
-        self.branch = new_checkpoint_id()[:12]
+        self.branch = random_hex(48)
         cp = Checkpoint(
             id=new_checkpoint_id(), thread=base.thread, step=base.step, values=values,
             next=list(base.next), joins=dict(base.joins), parent_id=base.id, created_at=now(),

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .._random import random_hex
 from ..checkpoint.base import (
     Checkpoint,
     Checkpointer,
     SnapshotTask,
     StateSnapshot,
-    new_checkpoint_id,
 )
 from ..checkpoint.lease import Lease
 from ..errors import GraphflowError, InvalidUpdateError
@@ -187,7 +187,7 @@ class Threads:
         run.values = apply_writes(self.schema, rebuild_values(self, chain), ((writer, writes),))
         run.step, run.checkpoint_id = base.step, base.id
         run.joins_seen = {int(i): set(s) for i, s in base.joins.items()}
-        run.branch = new_checkpoint_id()[:12] if checkpoint is not None else \
+        run.branch = random_hex(48) if checkpoint is not None else \
             base.metadata.get("branch", "")
         run._step_writes = [(writer, k, v) for k, v in items_of(writes)]
         source = "fork" if checkpoint is not None else "update"
