@@ -83,6 +83,40 @@ def pending_interrupts(pending: dict[str, PendingWrite]) -> list[Interrupt]:
 class Run:
     """The state of one invocation: values, due tasks, step counters, buffered events."""
 
+    # Defaults every run starts with (immutable, so they live on the class: a subgraph's run is
+    # made once per call, and each attribute set in __init__ costs it time).
+    spans: list[Any] | None = None  # [run span, step span] while tracing is on
+    lease: Lease | None = None  # held while the run writes its thread
+    sink: Any = None  # set by a driver to deliver events live from worker threads
+    log: list[tuple[str, Any]] | None = None  # (node, write) pairs when log_writes
+    step = 0
+    steps_run = 0
+    checkpoint_id: str | None = None
+    pending_checkpoint: Checkpoint | None = None
+    parent: Run | None = None  # the run this one is a subgraph of
+    mount: str | None = None  # the parent's node this run is the subgraph of
+    path: tuple[str, ...] = ()  # names of the subgraph runs from the top run to this
+    # the first step whose tasks this run planned itself (their journal starts empty); until
+    # begin() knows, every lookup asks the store
+    fresh_step = 1 << 62
+    branch = ""  # set on replays and forks: their tasks are new, not the originals
+    resuming = False
+    # the outcome of a step's lone task, recorded by the step's checkpoint (see task_finished);
+    # None when there is none to store
+    lone = False
+    deferred: tuple[str, PendingWrite] | None = None  # (step's checkpoint, outcome)
+    skip_before = False  # resuming from a static breakpoint taken before this step
+    paused = False
+    # streaming, when no mode is asked for (see __init__)
+    modes: frozenset[str] = frozenset()
+    tuples = True  # a list of modes yields (mode, payload)
+    streaming = False
+    subgraphs = False  # the events of subgraph runs too, each with the path of the run
+    live_inline = False
+    debug = False
+    task_events = False  # LangGraph's task start / result records
+    announce = False  # tasks say when they start
+
     def __init__(
         self,
         graph: CompiledGraph,
@@ -138,43 +172,33 @@ class Run:
             raise TypeError(f"cancel= takes an event with is_set() (threading.Event, "
                             f"asyncio.Event), not {type(cancel).__name__}")
         self.cancel = cancel  # set: stop where the next superstep would begin
-        self.spans: list[Any] | None = None  # [run span, step span] while tracing is on
-        self.lease: Lease | None = None  # held while the run writes its thread
         self.start_from = checkpoint_id
-        # streaming
-        if modes is None:
-            mode_list: list[str] = []
-        elif isinstance(modes, str):
-            mode_list = [modes]
-        else:
-            mode_list = list(modes)
-        bad = [m for m in mode_list if m not in STREAM_MODES]
-        if bad:
-            raise ValueError(f"unknown stream mode(s) {bad}; choose from {sorted(STREAM_MODES)}")
-        self.modes = frozenset(mode_list)
-        self.tuples = not isinstance(modes, str)  # a list of modes yields (mode, payload)
-        self.streaming = bool(self.modes)
-        # subgraphs: the events of subgraph runs too, each with the path of the run it came from
-        self.subgraphs = subgraphs and self.streaming
-        self.live_inline = "custom" in self.modes or "messages" in self.modes or self.subgraphs
-        self.debug = "debug" in self.modes
-        self.task_events = "tasks" in self.modes  # LangGraph's task start / result records
-        self.announce = self.debug or self.task_events  # tasks say when they start
+        if modes is not None:  # streaming
+            mode_list = [modes] if isinstance(modes, str) else list(modes)
+            bad = [m for m in mode_list if m not in STREAM_MODES]
+            if bad:
+                raise ValueError(
+                    f"unknown stream mode(s) {bad}; choose from {sorted(STREAM_MODES)}")
+            self.modes = frozenset(mode_list)
+            self.tuples = not isinstance(modes, str)
+            self.streaming = bool(self.modes)
+            self.subgraphs = subgraphs and self.streaming
+            self.live_inline = "custom" in self.modes or "messages" in self.modes or \
+                self.subgraphs
+            self.debug = "debug" in self.modes
+            self.task_events = "tasks" in self.modes
+            self.announce = self.debug or self.task_events
         self.events: list[Any] = []
-        self.sink: Any = None  # set by a driver to deliver events live from worker threads
         # progress
         self._dict_state = self.schema.kind == "typeddict"
         self._plain_input = self._dict_state and not self.prog.shaped  # nodes read a copy
         self.held: list[Task] = []  # deferred tasks waiting for the others to finish
         self.values: dict[str, Any] = {}
-        self.step = 0
-        self.steps_run = 0
         self.tasks: list[Task] = []
         self.joins_seen: dict[int, set[str]] = {}
         self.recent: deque[list[Task]] = deque(maxlen=12)
-        self.log: list[tuple[str, Any]] | None = [] if log_writes else None
-        self.checkpoint_id: str | None = None
-        self.pending_checkpoint: Checkpoint | None = None
+        if log_writes:
+            self.log = []
         self._routing: tuple[dict[str, None], list[Send]] = ({}, [])
         # the edges fired since the last checkpoint, as (source, target) pairs; kept only when
         # checkpointing (stored as the next checkpoint's metadata["edges"], see plan)
@@ -182,9 +206,6 @@ class Run:
         self._step_writes: list[tuple[str, str, Any]] = []
         self._journal: dict[str, list[Any]] = {}
         self.token_budget = token_budget
-        self.parent: Run | None = None  # the run this one is a subgraph of
-        self.mount: str | None = None  # the parent's node this run is the subgraph of
-        self.path: tuple[str, ...] = ()  # names of the subgraph runs from the top run to this
         # Command(graph=Command.PARENT)s of the last step: {"update", "goto"} for the parent
         self.to_parent: list[dict[str, Any]] = []
         # tokens this run paid for (the token budget's measure), and the thread's totals before
@@ -193,17 +214,6 @@ class Run:
         self.usage_base = {"input_tokens": 0, "output_tokens": 0, "cost": 0.0}
         self._usage_lock = threading.Lock()
         self.run_id = random_hex(64)  # tells this run's journal entries from older ones
-        # the first step whose tasks this run planned itself (their journal starts empty);
-        # until begin() knows, every lookup asks the store
-        self.fresh_step = 1 << 62
-        self.branch = ""  # set on replays and forks: their tasks are new, not the originals
-        self.resuming = False
-        # the outcome of a step's lone task, recorded by the step's checkpoint (see
-        # task_finished); None when there is none to store
-        self.lone = False
-        self.deferred: tuple[str, PendingWrite] | None = None  # (step's checkpoint, outcome)
-        self.skip_before = False  # resuming from a static breakpoint taken before this step
-        self.paused = False
         self.interrupts: list[Interrupt] = []
         # static breakpoints belong to the graph being run, not to it as someone's subgraph
         self.before = frozenset() if nested else graph.interrupt_before
