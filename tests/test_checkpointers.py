@@ -315,7 +315,6 @@ def test_chain_is_one_query_whatever_the_depth(tmp_path: Path) -> None:
     store.close()
 
 
-
 def _rows_scanned_per_link(sql: Backend, store: Checkpointer, thread: str) -> float:
     """How many stored rows the chain walk of ``thread``'s head looks at per parent link, read
     from the database's own account of the query (PostgreSQL: EXPLAIN ANALYZE, rows read and
@@ -364,8 +363,9 @@ def test_a_long_thread_is_read_link_by_link_when_most_threads_are_short(sql: Bac
           "'{\"log\": []}', 0, 12, 0 FROM (" + series + ") AS gs",
           (datetime.now(UTC).isoformat(), many))
     sql.q("ANALYZE", ())
-    assert len(store.chain("long")) == 401
-    assert replay(store.chain("long")) == lin.values[lin.put_order[-1]]
+    chain = store.chain("long")
+    assert len(chain) == 401
+    assert replay(chain) == lin.values[lin.put_order[-1]]
     assert _rows_scanned_per_link(sql, store, "long") <= 2
 
 

@@ -101,10 +101,10 @@ class Run:
     fresh_step = 1 << 62
     branch = ""  # set on replays and forks: their tasks are new, not the originals
     resuming = False
-    # the outcome of a step's lone task, recorded by the step's checkpoint (see task_finished);
-    # None when there is none to store
-    lone = False
-    deferred: tuple[str, PendingWrite] | None = None  # (step's checkpoint, outcome)
+    lone = False  # the step has one task: its outcome waits for the step's checkpoint
+    # (checkpoint it belongs to, the lone task's outcome) until that checkpoint stores it (see
+    # task_finished); None when there is none to store
+    deferred: tuple[str, PendingWrite] | None = None
     skip_before = False  # resuming from a static breakpoint taken before this step
     paused = False
     # streaming, when no mode is asked for (see __init__)
